@@ -1,0 +1,71 @@
+"""At-least-once delivery of observation batches to the validator.
+
+A batch is retried (exponential backoff, full jitter) until the validator acknowledges it or the
+attempts run out. Keys are idempotent downstream, so a batch delivered twice stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
+from kurs_common.observation import Observation
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+}
+
+
+class DeliveryError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    accepted: int
+    rejected: int
+
+
+class Deliverer:
+    def __init__(
+        self,
+        stub: validator_pb2_grpc.ValidatorServiceStub,
+        *,
+        attempts: int,
+        backoff: float,
+        backoff_max: float,
+        timeout: float,
+    ) -> None:
+        self.stub = stub
+        self.attempts = attempts
+        self.backoff = backoff
+        self.backoff_max = backoff_max
+        self.timeout = timeout
+
+    async def deliver(self, batch: Sequence[Observation]) -> Delivered:
+        request = validator_pb2.SubmitObservationsRequest(observations=[o.to_proto() for o in batch])
+        for attempt in range(1, self.attempts + 1):
+            try:
+                reply = await self.stub.SubmitObservations(request, timeout=self.timeout, wait_for_ready=True)
+                return Delivered(reply.accepted, len(reply.rejections))
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in RETRYABLE or attempt == self.attempts:
+                    raise DeliveryError(f"validator: {exc.code().name}: {exc.details()}") from exc
+                delay = random.uniform(0, min(self.backoff_max, self.backoff * 2 ** (attempt - 1)))
+                log.warning(
+                    "delivery failed, retrying",
+                    extra={"attempt": attempt, "delay_s": round(delay, 3), "code": exc.code().name},
+                )
+                await asyncio.sleep(delay)
+        raise DeliveryError("no delivery attempts configured")

@@ -1,0 +1,1 @@
+"""Collector feeds: one module per source adapter."""

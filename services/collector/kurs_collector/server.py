@@ -1,0 +1,72 @@
+"""Assemble the collector: feeds -> deliverer (validator channel) -> runner -> gRPC server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from kurs.collector.v1 import collector_pb2, collector_pb2_grpc
+from kurs.validator.v1 import validator_pb2_grpc
+from kurs_collector.delivery import Deliverer
+from kurs_collector.feeds.base import Feed
+from kurs_collector.feeds.ecb_history import EcbHistoryFeed
+from kurs_collector.feeds.replay import ReplayFeed
+from kurs_collector.runner import Collector
+from kurs_collector.servicer import CollectorServicer
+from kurs_collector.settings import CollectorSettings
+from kurs_common.grpcserver import RunningServer, insecure_channel, start_server
+
+
+def build_feeds(settings: CollectorSettings) -> list[tuple[Feed, bool]]:
+    return [
+        (EcbHistoryFeed(settings.ecb_history_path, settings.batch_size), settings.ecb_history_enabled),
+        (
+            ReplayFeed(
+                settings.ecb_history_path,
+                settings.replay_start,
+                settings.replay_days_per_second,
+                settings.replay_loop,
+            ),
+            settings.replay_enabled,
+        ),
+    ]
+
+
+@dataclass
+class CollectorService:
+    collector: Collector
+    channel: grpc.aio.Channel
+    grpc: RunningServer
+
+    @property
+    def port(self) -> int:
+        return self.grpc.port
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self.grpc.stop(grace)
+        await self.collector.stop()
+        await self.channel.close()
+
+
+async def start(
+    settings: CollectorSettings, feeds: list[tuple[Feed, bool]] | None = None
+) -> CollectorService:
+    channel = insecure_channel(settings.validator_address)
+    deliverer = Deliverer(
+        validator_pb2_grpc.ValidatorServiceStub(channel),
+        attempts=settings.delivery_attempts,
+        backoff=settings.delivery_backoff_seconds,
+        backoff_max=settings.delivery_backoff_max_seconds,
+        timeout=settings.delivery_timeout_seconds,
+    )
+    collector = Collector(feeds if feeds is not None else build_feeds(settings), deliverer)
+    servicer = CollectorServicer(collector)
+
+    def register(server: grpc.aio.Server) -> list[str]:
+        collector_pb2_grpc.add_CollectorServiceServicer_to_server(servicer, server)
+        return [collector_pb2.DESCRIPTOR.services_by_name["CollectorService"].full_name]
+
+    running = await start_server(settings.address, register)
+    collector.start()
+    return CollectorService(collector, channel, running)

@@ -1,0 +1,75 @@
+"""CollectorService: feed health and on-demand runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from kurs.collector.v1 import collector_pb2, collector_pb2_grpc
+from kurs_collector.delivery import DeliveryError
+from kurs_collector.feeds.base import FeedError
+from kurs_collector.health import DISABLED, FAILING, HEALTHY, IDLE, FeedHealth
+from kurs_collector.runner import Collector, FeedBusy, UnknownFeed
+
+_STATES = {
+    IDLE: collector_pb2.SOURCE_STATE_IDLE,
+    HEALTHY: collector_pb2.SOURCE_STATE_HEALTHY,
+    FAILING: collector_pb2.SOURCE_STATE_FAILING,
+    DISABLED: collector_pb2.SOURCE_STATE_DISABLED,
+}
+
+
+def _ts(value: dt.datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def to_proto(h: FeedHealth) -> collector_pb2.SourceHealth:
+    return collector_pb2.SourceHealth(
+        id=h.id,
+        source=h.source,
+        description=h.description,
+        enabled=h.enabled,
+        state=_STATES[h.state],
+        last_success_at=_ts(h.last_success_at),
+        last_attempt_at=_ts(h.last_attempt_at),
+        last_error=h.last_error,
+        last_latency_ms=h.last_latency_ms,
+        observations_delivered=h.observations_delivered,
+        consecutive_failures=h.consecutive_failures,
+    )
+
+
+class CollectorServicer(collector_pb2_grpc.CollectorServiceServicer):
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+
+    async def ListSources(
+        self, request: collector_pb2.ListSourcesRequest, context: grpc.aio.ServicerContext
+    ) -> collector_pb2.ListSourcesResponse:
+        return collector_pb2.ListSourcesResponse(
+            sources=[to_proto(h) for h in self.collector.health.values()]
+        )
+
+    async def CollectNow(
+        self, request: collector_pb2.CollectNowRequest, context: grpc.aio.ServicerContext
+    ) -> collector_pb2.CollectNowResponse:
+        try:
+            result = await self.collector.run(request.source_id)
+        except UnknownFeed:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"source_id: no feed named {request.source_id!r}")
+        except FeedBusy as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"source_id: {exc}")
+        except (FeedError, DeliveryError) as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{request.source_id}: {exc}")
+        return collector_pb2.CollectNowResponse(
+            health=to_proto(self.collector.health[request.source_id]),
+            observations=result.observations,
+            accepted=result.accepted,
+            rejected=result.rejected,
+        )

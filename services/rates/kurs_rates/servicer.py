@@ -1,0 +1,283 @@
+"""gRPC servicers of the rates service: the public RatesService and the internal ingest API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import NoReturn, TypeVar
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
+from kurs_common import money, validation
+from kurs_common.errors import InvalidArgument, NotFound, QueryError, Unavailable
+from kurs_common.timeutil import DateFormatError, parse_date
+from kurs_rates.book import LatestBook
+from kurs_rates.model import PIVOT, RateKind, StoredRate
+from kurs_rates.queries import QuotedRate, RateQueries, rebase_rates
+from kurs_rates.store import RateStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_INGEST_BATCH = 20_000
+
+
+def _timestamp(value: dt.datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value.astimezone(dt.UTC))
+    return ts
+
+
+def to_proto_rate(rate: QuotedRate) -> rates_pb2.Rate:
+    return rates_pb2.Rate(
+        currency=rate.currency,
+        value=rate.value,
+        observed_at=_timestamp(rate.observed_at),
+        date=rate.day.isoformat(),
+        sources=rate.sources,
+        replay=rate.replay,
+    )
+
+
+async def abort_for(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
+    if isinstance(exc, InvalidArgument):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{exc.field}: {exc.reason}")
+    if isinstance(exc, NotFound):
+        await context.abort(grpc.StatusCode.NOT_FOUND, f"{exc.field}: {exc.reason}")
+    if isinstance(exc, Unavailable):
+        await context.abort(grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}")
+    if isinstance(exc, TimeoutError):
+        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "store did not answer in time")
+    raise exc
+
+
+async def guarded(context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await call()
+    except (QueryError, Unavailable, TimeoutError) as exc:
+        await abort_for(context, exc)
+
+
+class RatesServicer(rates_pb2_grpc.RatesServiceServicer):
+    def __init__(self, queries: RateQueries, book: LatestBook) -> None:
+        self.queries = queries
+        self.book = book
+
+    async def GetLatestRates(
+        self, request: rates_pb2.GetLatestRatesRequest, context: grpc.aio.ServicerContext
+    ) -> rates_pb2.GetLatestRatesResponse:
+        sequence = self.book.sequence
+        answer = await guarded(context, lambda: self.queries.latest(request.base, request.symbols))
+        return rates_pb2.GetLatestRatesResponse(
+            base=answer.base,
+            date=answer.day.isoformat() if answer.day else "",
+            rates=[to_proto_rate(r) for r in answer.rates],
+            sequence=sequence,
+        )
+
+    async def GetHistoricalRates(
+        self, request: rates_pb2.GetHistoricalRatesRequest, context: grpc.aio.ServicerContext
+    ) -> rates_pb2.GetHistoricalRatesResponse:
+        requested, answer = await guarded(
+            context, lambda: self.queries.historical(request.date, request.base, request.symbols)
+        )
+        return rates_pb2.GetHistoricalRatesResponse(
+            base=answer.base,
+            date=answer.day.isoformat() if answer.day else "",
+            requested_date=requested.isoformat(),
+            rates=[to_proto_rate(r) for r in answer.rates],
+        )
+
+    async def GetTimeSeries(
+        self, request: rates_pb2.GetTimeSeriesRequest, context: grpc.aio.ServicerContext
+    ) -> rates_pb2.GetTimeSeriesResponse:
+        answer = await guarded(
+            context,
+            lambda: self.queries.timeseries(
+                request.start_date, request.end_date, request.base, request.symbols
+            ),
+        )
+        return rates_pb2.GetTimeSeriesResponse(
+            base=answer.base,
+            start_date=answer.start.isoformat(),
+            end_date=answer.end.isoformat(),
+            days=[rates_pb2.TimeSeriesDay(date=d.isoformat(), rates=r) for d, r in answer.days.items()],
+            sources=answer.sources,
+        )
+
+    async def Convert(
+        self, request: rates_pb2.ConvertRequest, context: grpc.aio.ServicerContext
+    ) -> rates_pb2.ConvertResponse:
+        answer = await guarded(
+            context,
+            lambda: self.queries.convert(
+                request.from_currency, request.to_currency, request.amount, request.date
+            ),
+        )
+        return rates_pb2.ConvertResponse(
+            from_currency=answer.from_currency,
+            to_currency=answer.to_currency,
+            amount=answer.amount,
+            rate=answer.rate,
+            result=answer.result,
+            date=answer.day.isoformat(),
+            sources=answer.sources,
+        )
+
+    async def ListCurrencies(
+        self, request: rates_pb2.ListCurrenciesRequest, context: grpc.aio.ServicerContext
+    ) -> rates_pb2.ListCurrenciesResponse:
+        from kurs_common.currencies import lookup, name_of
+
+        ranges = await guarded(context, self.queries.currency_ranges)
+        current = self.book.effective()
+        out = []
+        for r in ranges:
+            info = lookup(r.code)
+            last = max(r.last_day, current[r.code].day) if r.code in current else r.last_day
+            out.append(
+                rates_pb2.Currency(
+                    code=r.code,
+                    name=name_of(r.code),
+                    first_date=r.first_day.isoformat(),
+                    last_date=last.isoformat(),
+                    active=info.active if info else True,
+                )
+            )
+        return rates_pb2.ListCurrenciesResponse(currencies=out)
+
+    async def StreamRates(
+        self, request: rates_pb2.StreamRatesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[rates_pb2.StreamRatesResponse]:
+        async def params() -> tuple[str, list[str] | None]:
+            served = await self.queries.served()
+            base = validation.currency("base", request.base or "USD", served)
+            return base, validation.symbols("symbols", request.symbols, served)
+
+        base, symbols = await guarded(context, params)
+        with self.book.subscribe() as sub:
+            sent: dict[str, str] = {}
+            snapshot_due = True
+            sequence = self.book.sequence
+            while True:
+                entries = self.book.effective()
+                if base != PIVOT and base not in entries:
+                    quoted: tuple[QuotedRate, ...] = ()
+                else:
+                    quoted = rebase_rates(entries, base, symbols)
+                day = max((r.day for r in quoted), default=None)
+                if snapshot_due:
+                    snapshot_due = False
+                    sent = {r.currency: r.value for r in quoted}
+                    yield rates_pb2.StreamRatesResponse(
+                        sequence=sequence,
+                        snapshot=rates_pb2.RateSnapshot(
+                            base=base,
+                            date=day.isoformat() if day else "",
+                            rates=[to_proto_rate(r) for r in quoted],
+                        ),
+                    )
+                else:
+                    fresh = [r for r in quoted if sent.get(r.currency) != r.value]
+                    if fresh:
+                        sent.update((r.currency, r.value) for r in fresh)
+                        yield rates_pb2.StreamRatesResponse(
+                            sequence=sequence,
+                            update=rates_pb2.RateUpdate(
+                                base=base,
+                                date=day.isoformat() if day else "",
+                                rates=[to_proto_rate(r) for r in fresh],
+                            ),
+                        )
+                sequence = (await sub.queue.get()).sequence
+                if sub.overflowed:
+                    # Fell behind: drop the backlog and start over from a fresh snapshot.
+                    while not sub.queue.empty():
+                        sequence = sub.queue.get_nowait().sequence
+                    sub.overflowed = False
+                    snapshot_due = True
+
+
+def _to_stored(index: int, rate: ingest_pb2.AcceptedRate) -> StoredRate:
+    where = f"rates[{index}]"
+    if rate.base != PIVOT:
+        raise InvalidArgument(f"{where}.base", f"must be the pivot {PIVOT}, got {rate.base!r}")
+    currency = validation.currency(f"{where}.currency", rate.currency)
+    try:
+        money.parse_rate(rate.value)
+    except money.DecimalFormatError as exc:
+        raise InvalidArgument(f"{where}.value", str(exc)) from exc
+    try:
+        day = parse_date(rate.date)
+    except DateFormatError as exc:
+        raise InvalidArgument(f"{where}.date", str(exc)) from exc
+    if not rate.source:
+        raise InvalidArgument(f"{where}.source", "is required")
+    if rate.kind == ingest_pb2.RATE_KIND_REFERENCE:
+        kind = RateKind.REFERENCE
+    elif rate.kind == ingest_pb2.RATE_KIND_LIVE:
+        kind = RateKind.LIVE
+    else:
+        raise InvalidArgument(f"{where}.kind", "must be REFERENCE or LIVE")
+    if not rate.HasField("observed_at"):
+        raise InvalidArgument(f"{where}.observed_at", "is required")
+    return StoredRate(
+        source=rate.source,
+        kind=kind,
+        currency=currency,
+        value=rate.value,
+        day=day,
+        observed_at=rate.observed_at.ToDatetime(tzinfo=dt.UTC),
+        sources=tuple(rate.sources) or (rate.source,),
+        replay=rate.replay,
+    )
+
+
+class IngestServicer(ingest_pb2_grpc.RatesIngestServiceServicer):
+    def __init__(
+        self, store: RateStore, book: LatestBook, queries: RateQueries, reference_source: str
+    ) -> None:
+        self.store = store
+        self.book = book
+        self.queries = queries
+        self.reference_source = reference_source
+        self._lock = asyncio.Lock()
+
+    async def IngestRates(
+        self, request: ingest_pb2.IngestRatesRequest, context: grpc.aio.ServicerContext
+    ) -> ingest_pb2.IngestRatesResponse:
+        if len(request.rates) > MAX_INGEST_BATCH:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"rates: at most {MAX_INGEST_BATCH} per batch"
+            )
+        try:
+            rates = [_to_stored(i, r) for i, r in enumerate(request.rates)]
+        except QueryError as exc:
+            await abort_for(context, exc)
+        async with self._lock:
+            result = await guarded(context, lambda: self.store.write(rates))
+            reference_changed = any(
+                r.kind is RateKind.REFERENCE and r.source == self.reference_source for r in result.changed
+            )
+            latest_reference = None
+            if reference_changed:
+                self.queries.invalidate()
+                newest = max(r.day for r in result.changed if r.kind is RateKind.REFERENCE)
+                current = max((r.day for r in self.book.reference.values()), default=None)
+                if current is None or newest >= current:
+                    with contextlib.suppress(Unavailable):
+                        latest_reference = await self.store.latest_reference(self.reference_source)
+            self.book.apply(latest_reference, [r for r in result.changed if r.kind is RateKind.LIVE])
+        return ingest_pb2.IngestRatesResponse(
+            inserted=result.inserted,
+            updated=result.updated,
+            unchanged=result.unchanged,
+            sequence=self.book.sequence,
+        )

