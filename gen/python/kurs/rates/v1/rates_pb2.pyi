@@ -439,8 +439,14 @@ class StreamRatesRequest(_message.Message):
 
     BASE_FIELD_NUMBER: _builtins.int
     SYMBOLS_FIELD_NUMBER: _builtins.int
+    SINCE_SEQUENCE_FIELD_NUMBER: _builtins.int
     base: _builtins.str
     """ISO 4217 code; empty means USD."""
+    since_sequence: _builtins.int
+    """Resume: the last sequence the client saw. When the missed updates are still within the
+    server's replay window they are sent first (as updates); otherwise a fresh snapshot is.
+    0 means start with a snapshot.
+    """
     @_builtins.property
     def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Currencies to follow; empty means all."""
@@ -450,10 +456,11 @@ class StreamRatesRequest(_message.Message):
         *,
         base: _builtins.str = ...,
         symbols: _abc.Iterable[_builtins.str] | None = ...,
+        since_sequence: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "symbols", b"symbols"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "since_sequence", b"since_sequence", "symbols", b"symbols"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
