@@ -100,6 +100,7 @@ class RateQueries:
     async def served(self) -> set[str]:
         codes = {r.code for r in await self.currency_ranges()}
         codes.update(self.book.effective())
+        codes.add(PIVOT)  # the pivot is always a valid base, even before any data arrived
         return codes
 
     async def _base_and_symbols(self, base: str, symbols: Sequence[str]) -> tuple[str, list[str] | None]:

@@ -95,7 +95,7 @@ class EcbHistoryFeed:
     async def collect(self) -> AsyncIterator[Sequence[Observation]]:
         text = await asyncio.to_thread(read_history_zip, self.path)
         observations = await asyncio.to_thread(lambda: list(parse_history_csv(text)))
-        # Oldest first, so the newest day lands last and the latest snapshot moves forward once.
-        observations.reverse()
+        # The file is newest first and is delivered in that order: the latest snapshot is right
+        # from the first batch, and history fills in backwards.
         for start in range(0, len(observations), self.batch_size):
             yield observations[start : start + self.batch_size]

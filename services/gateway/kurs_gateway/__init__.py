@@ -1,0 +1,1 @@
+"""Gateway: the public REST and WebSocket face of Kurs (FastAPI)."""

@@ -1,0 +1,59 @@
+"""create_app(settings): the FastAPI application, wrapped by the cached-body fast path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp
+
+from kurs.collector.v1 import collector_pb2_grpc
+from kurs.rates.v1 import rates_pb2_grpc
+from kurs_common.grpcserver import insecure_channel
+from kurs_gateway import problems
+from kurs_gateway.fastpath import BodyCache, FastPath
+from kurs_gateway.routes import health, rates, stream
+from kurs_gateway.settings import GatewaySettings
+from kurs_gateway.snapshot import LiveSnapshot, SnapshotFeed
+
+DESCRIPTION = """
+Exchange rates as exact decimal strings. Reference data: the European Central Bank's daily
+euro foreign exchange reference rates. With base EUR the published figures come back digit for
+digit; other bases are cross rates computed in decimal and rounded to 10 significant digits.
+Errors are RFC 9457 problem details (`application/problem+json`) naming the offending parameter.
+"""
+
+
+def create_app(settings: GatewaySettings) -> ASGIApp:
+    snapshot = LiveSnapshot(settings.client_queue)
+    cache = BodyCache(snapshot, settings.cache_entries, settings.history_cache_seconds)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rates_channel = insecure_channel(settings.rates_address)
+        collector_channel = insecure_channel(settings.collector_address)
+        feed = SnapshotFeed(rates_pb2_grpc.RatesServiceStub(rates_channel), snapshot)
+        app.state.rates_stub = rates_pb2_grpc.RatesServiceStub(rates_channel)
+        app.state.collector_stub = collector_pb2_grpc.CollectorServiceStub(collector_channel)
+        app.state.feed = feed
+        task = asyncio.create_task(feed.run(), name="rates-stream")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await rates_channel.close()
+            await collector_channel.close()
+
+    app = FastAPI(title="Kurs", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.snapshot = snapshot
+    app.state.cache = cache
+    problems.install(app)
+    app.include_router(rates.router)
+    app.include_router(stream.router)
+    app.include_router(health.router)
+    return FastPath(app, cache)

@@ -1,0 +1,41 @@
+"""Dependencies the routes receive through FastAPI's Depends (all opened by the app's lifespan)."""
+
+from __future__ import annotations
+
+from starlette.requests import HTTPConnection as Request
+
+from kurs.collector.v1 import collector_pb2_grpc
+from kurs.rates.v1 import rates_pb2_grpc
+from kurs_gateway.fastpath import BodyCache
+from kurs_gateway.settings import GatewaySettings
+from kurs_gateway.snapshot import LiveSnapshot, SnapshotFeed
+
+
+def snapshot(request: Request) -> LiveSnapshot:
+    value: LiveSnapshot = request.app.state.snapshot
+    return value
+
+
+def cache(request: Request) -> BodyCache:
+    value: BodyCache = request.app.state.cache
+    return value
+
+
+def rates_stub(request: Request) -> rates_pb2_grpc.RatesServiceStub:
+    value: rates_pb2_grpc.RatesServiceStub = request.app.state.rates_stub
+    return value
+
+
+def collector_stub(request: Request) -> collector_pb2_grpc.CollectorServiceStub:
+    value: collector_pb2_grpc.CollectorServiceStub = request.app.state.collector_stub
+    return value
+
+
+def settings(request: Request) -> GatewaySettings:
+    value: GatewaySettings = request.app.state.settings
+    return value
+
+
+def feed(request: Request) -> SnapshotFeed:
+    value: SnapshotFeed = request.app.state.feed
+    return value

@@ -1,0 +1,55 @@
+"""Liveness, readiness and per-source health."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from google.protobuf.json_format import MessageToDict
+from starlette.responses import Response
+
+from kurs.collector.v1 import collector_pb2, collector_pb2_grpc
+from kurs_gateway import deps, views
+from kurs_gateway.params import only
+from kurs_gateway.problems import problem
+from kurs_gateway.settings import GatewaySettings
+from kurs_gateway.snapshot import LiveSnapshot, SnapshotFeed
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", dependencies=[Depends(only())])
+async def healthz() -> Response:
+    """Liveness: the process answers."""
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+@router.get("/readyz", dependencies=[Depends(only())])
+async def readyz(
+    snapshot: Annotated[LiveSnapshot, Depends(deps.snapshot)],
+    feed: Annotated[SnapshotFeed, Depends(deps.feed)],
+) -> Response:
+    """Readiness: the live snapshot is loaded and the rates stream is connected."""
+    if not snapshot.ready or not snapshot.entries:
+        return problem(503, "latest rates not loaded yet")
+    body: dict[str, Any] = {
+        "status": "ready" if feed.connected else "degraded",
+        "stream_connected": feed.connected,
+        "sequence": snapshot.sequence,
+        "date": snapshot.day,
+        "currencies": len(snapshot.entries),
+    }
+    return Response(views.dumps(body), media_type="application/json")
+
+
+@router.get("/sources", dependencies=[Depends(only())])
+async def sources(
+    stub: Annotated[collector_pb2_grpc.CollectorServiceStub, Depends(deps.collector_stub)],
+    settings: Annotated[GatewaySettings, Depends(deps.settings)],
+) -> Response:
+    """Per-source health as the collector reports it (last success, last error, latency, state)."""
+    reply = await stub.ListSources(
+        collector_pb2.ListSourcesRequest(), timeout=settings.upstream_timeout_seconds
+    )
+    body = MessageToDict(reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    return Response(views.dumps(body), media_type="application/json")

@@ -1,0 +1,180 @@
+"""REST: latest, historical, time series, convert, currencies."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
+from kurs_common import money, validation
+from kurs_common.errors import InvalidArgument, NotFound
+from kurs_gateway import deps, views
+from kurs_gateway.fastpath import BodyCache
+from kurs_gateway.params import only
+from kurs_gateway.settings import GatewaySettings
+from kurs_gateway.snapshot import LiveSnapshot
+
+router = APIRouter(tags=["rates"])
+
+Base = Annotated[str, Query(description="ISO 4217 code of the base currency", examples=["USD"])]
+Symbols = Annotated[
+    list[str],
+    Query(description="Currencies to return: comma list and/or repeated parameter; all when absent"),
+]
+Snapshot = Annotated[LiveSnapshot, Depends(deps.snapshot)]
+Cache = Annotated[BodyCache, Depends(deps.cache)]
+Stub = Annotated[rates_pb2_grpc.RatesServiceStub, Depends(deps.rates_stub)]
+Settings = Annotated[GatewaySettings, Depends(deps.settings)]
+
+RATES_EXAMPLE: dict[str, Any] = {
+    "base": "USD",
+    "date": "2026-10-30",
+    "rates": {"EUR": "0.8950948801", "GBP": "0.7463301110", "JPY": "157.2502685"},
+}
+
+
+def _json(
+    request: Request, cache: BodyCache, body: dict[str, Any], *, live: bool, generation: int = 0
+) -> Response:
+    raw = views.dumps(body)
+    cache.store(request.url.path, request.scope["query_string"], raw, live=live, generation=generation)
+    return Response(raw, media_type="application/json")
+
+
+@router.get(
+    "/rates/latest",
+    dependencies=[Depends(only("base", "symbols"))],
+    responses={200: {"content": {"application/json": {"example": RATES_EXAMPLE}}}},
+)
+async def latest(
+    request: Request,
+    snapshot: Snapshot,
+    cache: Cache,
+    base: Base = "USD",
+    symbols: Symbols = [],  # noqa: B006
+) -> Response:
+    """The newest rate of every currency (or of `symbols`) against `base`, from memory.
+
+    With base EUR the ECB's published figures come back digit for digit; other bases are cross
+    rates rounded to 10 significant digits.
+    """
+    generation = snapshot.generation
+    code, _, rates = views.latest_rates(snapshot.entries, base, symbols)
+    return _json(
+        request, cache, views.latest_body(code, rates, snapshot.sequence), live=True, generation=generation
+    )
+
+
+@router.get("/rates/historical", dependencies=[Depends(only("date", "base", "symbols"))])
+async def historical(
+    request: Request,
+    stub: Stub,
+    cache: Cache,
+    settings: Settings,
+    date: Annotated[
+        str, Query(description="YYYY-MM-DD; a weekend or holiday answers the last business day before")
+    ],
+    base: Base = "USD",
+    symbols: Symbols = [],  # noqa: B006
+) -> Response:
+    """Rates of one business date (`date` in the answer) for the date asked (`requested_date`)."""
+    validation.date("date", date)
+    code = views.require_currency_shape("base", base)
+    wanted = views.require_symbols_shape(symbols)
+    reply = await stub.GetHistoricalRates(
+        rates_pb2.GetHistoricalRatesRequest(date=date, base=code, symbols=wanted),
+        timeout=settings.upstream_timeout_seconds,
+    )
+    return _json(request, cache, views.historical_body(reply), live=False)
+
+
+@router.get("/rates/timeseries", dependencies=[Depends(only("start_date", "end_date", "base", "symbols"))])
+async def timeseries(
+    request: Request,
+    stub: Stub,
+    cache: Cache,
+    settings: Settings,
+    start_date: Annotated[str, Query(description="YYYY-MM-DD, inclusive")],
+    end_date: Annotated[
+        str, Query(description=f"YYYY-MM-DD, inclusive; at most {validation.MAX_RANGE_DAYS} days")
+    ],
+    base: Base = "USD",
+    symbols: Symbols = [],  # noqa: B006
+) -> Response:
+    """Rates for every publication day between the two dates."""
+    validation.date_range("start_date", start_date, "end_date", end_date)
+    code = views.require_currency_shape("base", base)
+    wanted = views.require_symbols_shape(symbols)
+    reply = await stub.GetTimeSeries(
+        rates_pb2.GetTimeSeriesRequest(start_date=start_date, end_date=end_date, base=code, symbols=wanted),
+        timeout=settings.upstream_timeout_seconds,
+    )
+    return _json(request, cache, views.timeseries_body(reply), live=False)
+
+
+@router.get("/rates/convert", dependencies=[Depends(only("from", "to", "amount", "date"))])
+async def convert(
+    request: Request,
+    snapshot: Snapshot,
+    stub: Stub,
+    cache: Cache,
+    settings: Settings,
+    from_: Annotated[str, Query(alias="from", description="ISO 4217 code to convert from")],
+    to: Annotated[str, Query(description="ISO 4217 code to convert to")],
+    amount: Annotated[
+        str, Query(description=f"Decimal > 0, at most {money.format_decimal(money.MAX_AMOUNT)}, 8 decimals")
+    ],
+    date: Annotated[str | None, Query(description="YYYY-MM-DD; latest when absent")] = None,
+) -> Response:
+    """`amount` of `from` in `to`; result rounded to 6 decimal places (half-even)."""
+    src = views.require_currency_shape("from", from_)
+    dst = views.require_currency_shape("to", to)
+    try:
+        value = money.parse_amount(amount)
+    except money.DecimalFormatError as exc:
+        raise InvalidArgument("amount", str(exc)) from exc
+    if date is not None:
+        validation.date("date", date)
+        reply = await stub.Convert(
+            rates_pb2.ConvertRequest(from_currency=src, to_currency=dst, amount=amount.strip(), date=date),
+            timeout=settings.upstream_timeout_seconds,
+        )
+        body: dict[str, Any] = {
+            "from": reply.from_currency,
+            "to": reply.to_currency,
+            "amount": reply.amount,
+            "rate": reply.rate,
+            "result": reply.result,
+            "date": reply.date,
+            "sources": list(reply.sources),
+        }
+        return _json(request, cache, body, live=False)
+    generation = snapshot.generation
+    if not snapshot.entries:
+        raise NotFound("from", "no rates have been published yet")
+    served = {*snapshot.entries, "EUR"}
+    validation.currency("from", src, served)
+    validation.currency("to", dst, served)
+    _, _, rates = views.latest_rates(snapshot.entries, src, [dst])
+    rate = rates[0]
+    body = {
+        "from": src,
+        "to": dst,
+        "amount": money.format_decimal(value),
+        "rate": rate.value,
+        "result": money.convert(value, rate.value),
+        "date": rate.day,
+        "sources": list(rate.sources),
+    }
+    return _json(request, cache, body, live=True, generation=generation)
+
+
+@router.get("/currencies", dependencies=[Depends(only())])
+async def currencies(request: Request, stub: Stub, cache: Cache, settings: Settings) -> Response:
+    """Every currency served, with its ISO 4217 name and the first and last dates available."""
+    reply = await stub.ListCurrencies(
+        rates_pb2.ListCurrenciesRequest(), timeout=settings.upstream_timeout_seconds
+    )
+    return _json(request, cache, views.currencies_body(reply), live=False)

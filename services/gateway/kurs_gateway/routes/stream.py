@@ -1,0 +1,132 @@
+"""WS /ws/rates/stream: a snapshot, then an update on every change, heartbeats when idle.
+
+Messages (JSON text frames):
+  {"type": "snapshot", "sequence": N, "base": "USD", "date": "...", "rates": {...}}
+  {"type": "update",   "sequence": N, "base": "USD", "date": "...", "rates": {changed only}}
+  {"type": "heartbeat", "sequence": N}
+  {"type": "error", "status": 400, "detail": "...", "invalid_params": [...]}, then close 1008.
+`since=N` resumes: if N is within the recent window the first message is an update with
+everything that changed after N, otherwise a snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
+
+from kurs_common import validation
+from kurs_common.errors import InvalidArgument, QueryError
+from kurs_common.quotes import rebase_entries
+from kurs_gateway import deps
+from kurs_gateway.settings import GatewaySettings
+from kurs_gateway.snapshot import PIVOT, LiveSnapshot
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["stream"])
+
+ALLOWED = {"base", "symbols", "since"}
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+
+
+def _params(ws: WebSocket, snapshot: LiveSnapshot) -> tuple[str, list[str] | None, int | None]:
+    query = ws.query_params
+    for key in query:
+        if key not in ALLOWED:
+            raise InvalidArgument(key, f"unknown parameter; allowed: {', '.join(sorted(ALLOWED))}")
+    served = {*snapshot.entries, PIVOT}
+    base = validation.currency("base", query.get("base", "USD"), served)
+    symbols = validation.symbols("symbols", query.getlist("symbols"), served)
+    since_text = query.get("since")
+    since = None
+    if since_text is not None:
+        if not since_text.isdigit():
+            raise InvalidArgument("since", "must be a non-negative integer sequence number")
+        since = int(since_text)
+    return base, symbols, since
+
+
+def _values(snapshot: LiveSnapshot, base: str, symbols: list[str] | None) -> dict[str, str]:
+    if base != PIVOT and base not in snapshot.entries:
+        return {}
+    return {r.currency: r.value for r in rebase_entries(snapshot.entries, PIVOT, base, symbols)}
+
+
+@router.websocket("/ws/rates/stream")
+async def stream(
+    ws: WebSocket,
+    snapshot: Annotated[LiveSnapshot, Depends(deps.snapshot)],
+    settings: Annotated[GatewaySettings, Depends(deps.settings)],
+) -> None:
+    await ws.accept()
+    if not snapshot.ready or not snapshot.entries:
+        await ws.close(TRY_AGAIN_LATER, "rates are not available yet; retry shortly")
+        return
+    try:
+        base, symbols, since = _params(ws, snapshot)
+    except QueryError as exc:
+        error = {
+            "type": "error",
+            "status": 400,
+            "detail": exc.reason,
+            "invalid_params": [{"name": exc.field, "reason": exc.reason}],
+        }
+        await ws.send_text(orjson.dumps(error).decode())
+        await ws.close(POLICY_VIOLATION, f"invalid parameter: {exc.field}"[:120])
+        return
+
+    async def send(kind: str, rates: dict[str, str] | None = None) -> None:
+        message: dict[str, Any] = {"type": kind, "sequence": snapshot.sequence}
+        if rates is not None:
+            message.update(base=base, date=snapshot.day, rates=rates)
+        await ws.send_text(orjson.dumps(message).decode())
+
+    receiver = asyncio.create_task(_drain_client(ws))
+    try:
+        with snapshot.listen() as listener:
+            current = _values(snapshot, base, symbols)
+            missed = snapshot.changed_since(since) if since is not None else None
+            if missed is None:
+                await send("snapshot", current)
+            else:
+                await send("update", {k: v for k, v in current.items() if k in missed or base in missed})
+            sent = current
+            while not receiver.done():
+                try:
+                    await asyncio.wait_for(listener.queue.get(), timeout=settings.heartbeat_seconds)
+                except TimeoutError:
+                    await send("heartbeat")
+                    continue
+                while not listener.queue.empty():
+                    listener.queue.get_nowait()
+                current = _values(snapshot, base, symbols)
+                if listener.overflowed:
+                    listener.overflowed = False
+                    await send("snapshot", current)
+                else:
+                    fresh = {k: v for k, v in current.items() if sent.get(k) != v}
+                    if fresh:
+                        await send("update", fresh)
+                sent = current
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        receiver.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await receiver
+        if ws.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(RuntimeError):
+                await ws.close()
+
+
+async def _drain_client(ws: WebSocket) -> None:
+    """Read (and ignore) client frames so a close from the client is noticed promptly."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            await ws.receive_text()

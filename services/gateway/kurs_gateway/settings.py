@@ -1,0 +1,24 @@
+"""Gateway settings (environment prefix KURS_GATEWAY_)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KURS_GATEWAY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    rates_address: str = "127.0.0.1:50051"
+    collector_address: str = "127.0.0.1:50053"
+    log_level: str = "INFO"
+    otel_exporter: str = "none"
+    # Deadline for a gRPC call made on behalf of one HTTP request.
+    upstream_timeout_seconds: float = 5.0
+    # WebSocket: idle heartbeat interval, and per-client queue before a resync snapshot.
+    heartbeat_seconds: float = 15.0
+    client_queue: int = 256
+    # Prebuilt response bodies kept in memory (latest: until the next change; history: also by age).
+    cache_entries: int = 4096
+    history_cache_seconds: float = 60.0

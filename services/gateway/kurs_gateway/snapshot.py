@@ -1,0 +1,152 @@
+"""The gateway's in-memory copy of the latest rates, kept current by RatesService.StreamRates.
+
+One upstream stream per gateway process (base = the pivot, every currency). Hot reads are
+answered from here without a network hop; WebSocket clients are fed from the same stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import grpc
+
+from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+PIVOT = "EUR"
+RECENT_CHANGES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    value: str
+    day: dt.date
+    observed_at: dt.datetime
+    sources: tuple[str, ...]
+    replay: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    sequence: int
+    codes: frozenset[str]  # currencies whose pivot rate changed
+    resync: bool = False  # a fresh snapshot replaced everything
+
+
+def _entry(rate: rates_pb2.Rate) -> Entry:
+    return Entry(
+        value=rate.value,
+        day=dt.date.fromisoformat(rate.date),
+        observed_at=rate.observed_at.ToDatetime(tzinfo=dt.UTC),
+        sources=tuple(rate.sources),
+        replay=rate.replay,
+    )
+
+
+class Listener:
+    """One WebSocket client's queue of changes."""
+
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue[Change] = asyncio.Queue(size)
+        self.overflowed = False
+
+    def offer(self, change: Change) -> None:
+        try:
+            self.queue.put_nowait(change)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+
+class LiveSnapshot:
+    def __init__(self, listener_queue: int = 256) -> None:
+        self.entries: dict[str, Entry] = {}
+        self.sequence = 0
+        self.ready = False
+        self.generation = 0  # bumps on every change; response caches key on it
+        self.recent: deque[Change] = deque(maxlen=RECENT_CHANGES)
+        self._listeners: set[Listener] = set()
+        self._listener_queue = listener_queue
+
+    @property
+    def day(self) -> dt.date | None:
+        return max((e.day for e in self.entries.values()), default=None)
+
+    def replace(self, sequence: int, rates: list[rates_pb2.Rate]) -> None:
+        self.entries = {r.currency: _entry(r) for r in rates if r.currency != PIVOT}
+        self._publish(Change(sequence, frozenset(self.entries), resync=True))
+        self.ready = True
+
+    def update(self, sequence: int, rates: list[rates_pb2.Rate]) -> None:
+        for r in rates:
+            if r.currency != PIVOT:
+                self.entries[r.currency] = _entry(r)
+        self._publish(Change(sequence, frozenset(r.currency for r in rates)))
+
+    def _publish(self, change: Change) -> None:
+        self.sequence = change.sequence
+        self.generation += 1
+        self.recent.append(change)
+        for listener in list(self._listeners):
+            listener.offer(change)
+
+    def changed_since(self, sequence: int) -> frozenset[str] | None:
+        """Currencies changed after `sequence`, or None when that is outside the recent window."""
+        if sequence == self.sequence:
+            return frozenset()
+        if not self.recent or sequence > self.sequence or self.recent[0].sequence > sequence + 1:
+            return None
+        codes: set[str] = set()
+        for change in self.recent:
+            if change.sequence > sequence:
+                if change.resync:
+                    return None
+                codes |= change.codes
+        return frozenset(codes)
+
+    @contextlib.contextmanager
+    def listen(self) -> Iterator[Listener]:
+        listener = Listener(self._listener_queue)
+        self._listeners.add(listener)
+        try:
+            yield listener
+        finally:
+            self._listeners.discard(listener)
+
+
+class SnapshotFeed:
+    """Consumes StreamRates forever (reconnecting with backoff) into a LiveSnapshot."""
+
+    def __init__(self, stub: rates_pb2_grpc.RatesServiceStub, snapshot: LiveSnapshot) -> None:
+        self.stub = stub
+        self.snapshot = snapshot
+        self.connected = False
+
+    async def run(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                call = self.stub.StreamRates(rates_pb2.StreamRatesRequest(base=PIVOT), wait_for_ready=True)
+                async for message in call:
+                    self.connected = True
+                    delay = 0.2
+                    kind = message.WhichOneof("event")
+                    if kind == "snapshot":
+                        self.snapshot.replace(message.sequence, list(message.snapshot.rates))
+                    elif kind == "update":
+                        self.snapshot.update(message.sequence, list(message.update.rates))
+                log.warning("rates stream ended; reconnecting")
+            except grpc.aio.AioRpcError as exc:
+                log.warning(
+                    "rates stream failed; reconnecting",
+                    extra={"code": exc.code().name, "details": exc.details(), "retry_s": delay},
+                )
+            self.connected = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -1,0 +1,90 @@
+"""Pure functions that turn snapshot entries and gRPC replies into the public JSON bodies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from kurs.rates.v1 import rates_pb2
+from kurs_common import validation
+from kurs_common.errors import NotFound
+from kurs_common.quotes import QuotedRate, rebase_entries
+from kurs_gateway.snapshot import PIVOT, Entry
+
+
+def iso_utc(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def dumps(body: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(body)
+
+
+def latest_rates(
+    entries: Mapping[str, Entry], base: str, symbols: Sequence[str]
+) -> tuple[str, list[str] | None, tuple[QuotedRate, ...]]:
+    """Validate base/symbols against what the snapshot serves and re-base. Raises QueryError."""
+    if not entries:
+        raise NotFound("base", "no rates have been published yet")
+    served = {*entries, PIVOT}
+    code = validation.currency("base", base, served)
+    wanted = validation.symbols("symbols", symbols, served)
+    return code, wanted, rebase_entries(entries, PIVOT, code, wanted)
+
+
+def latest_body(base: str, rates: Sequence[QuotedRate], sequence: int) -> dict[str, Any]:
+    newest = max((r.observed_at for r in rates if r.observed_at is not None), default=None)
+    body: dict[str, Any] = {
+        "base": base,
+        "date": max((r.day for r in rates), default=None),
+        "timestamp": iso_utc(newest),
+        "rates": {r.currency: r.value for r in rates},
+        "sources": sorted({s for r in rates for s in r.sources}),
+        "sequence": sequence,
+    }
+    if any(r.replay for r in rates):
+        body["replay"] = True
+    return body
+
+
+def historical_body(reply: rates_pb2.GetHistoricalRatesResponse) -> dict[str, Any]:
+    return {
+        "base": reply.base,
+        "date": reply.date,
+        "requested_date": reply.requested_date,
+        "rates": {r.currency: r.value for r in reply.rates},
+        "sources": sorted({s for r in reply.rates for s in r.sources}),
+    }
+
+
+def timeseries_body(reply: rates_pb2.GetTimeSeriesResponse) -> dict[str, Any]:
+    return {
+        "base": reply.base,
+        "start_date": reply.start_date,
+        "end_date": reply.end_date,
+        "rates": {day.date: dict(sorted(day.rates.items())) for day in reply.days},
+        "sources": list(reply.sources),
+    }
+
+
+def currencies_body(reply: rates_pb2.ListCurrenciesResponse) -> dict[str, Any]:
+    return {
+        "currencies": {
+            c.code: {"name": c.name, "first_date": c.first_date, "last_date": c.last_date, "active": c.active}
+            for c in reply.currencies
+        }
+    }
+
+
+def require_currency_shape(field: str, value: str) -> str:
+    """Structural check only (served codes are checked by the rates service)."""
+    return validation.currency(field, value)
+
+
+def require_symbols_shape(values: Sequence[str]) -> list[str]:
+    return validation.symbols("symbols", values) or []
