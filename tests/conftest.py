@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import socket
 import zipfile
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
+import httpx
 import pytest
+import uvicorn
 
 from kurs_collector import server as collector_server
 from kurs_collector.feeds.ecb_history import default_history_path, read_history_zip
 from kurs_collector.settings import CollectorSettings
+from kurs_gateway.app import create_app
+from kurs_gateway.settings import GatewaySettings
 from kurs_rates import server as rates_server
 from kurs_rates.server import RatesService
 from kurs_rates.settings import RatesSettings
@@ -97,3 +105,84 @@ async def loaded_mesh(
 async def rates_channel(rates_service: RatesService) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{rates_service.port}") as channel:
         yield channel
+
+
+@contextlib.asynccontextmanager
+async def serve_gateway(rates_port: int, collector_port: int, **overrides: Any) -> AsyncIterator[str]:
+    """The real gateway app under uvicorn on a free loopback port; yields its base URL once ready."""
+    settings = GatewaySettings(
+        rates_address=f"127.0.0.1:{rates_port}",
+        collector_address=f"127.0.0.1:{collector_port}",
+        **overrides,
+    )
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(settings), lifespan="on", access_log=False, log_config=None, ws="websockets-sansio"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as client:
+            for _ in range(400):
+                if server.started and (await client.get("/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("gateway did not become ready")
+        yield url
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@dataclass
+class Mesh:
+    rates: RatesService
+    validator: ValidatorService
+    collector: collector_server.CollectorService
+    gateway_url: str
+
+
+@contextlib.asynccontextmanager
+async def running_mesh(data_dir: Path, history_zip: Path, **collector: Any) -> AsyncIterator[Mesh]:
+    """All four services in this process (real gRPC on loopback), history delivered end to end."""
+    rates = await rates_server.start(
+        RatesSettings(address="127.0.0.1:0", database_url=f"sqlite:///{data_dir / 'rates.sqlite3'}")
+    )
+    validator = await validator_server.start(
+        ValidatorSettings(address="127.0.0.1:0", rates_address=f"127.0.0.1:{rates.port}")
+    )
+    coll = await collector_server.start(
+        CollectorSettings(
+            address="127.0.0.1:0",
+            validator_address=f"127.0.0.1:{validator.port}",
+            ecb_history_path=history_zip,
+            **collector,
+        )
+    )
+    try:
+        health = coll.collector.health["ecb-history"]
+        for _ in range(1200):
+            if health.state in ("healthy", "failing"):
+                break
+            await asyncio.sleep(0.05)
+        assert health.state == "healthy", health.last_error
+        async with serve_gateway(rates.port, coll.port, heartbeat_seconds=0.5) as url:
+            yield Mesh(rates, validator, coll, url)
+    finally:
+        await coll.stop(0)
+        await validator.stop(0)
+        await rates.stop(0)
+
+
+@pytest.fixture
+async def gateway_url(
+    loaded_mesh: RatesService, collector_service: collector_server.CollectorService
+) -> AsyncIterator[str]:
+    """The gateway wired to the function-scoped fixtures' mesh."""
+    async with serve_gateway(loaded_mesh.port, collector_service.port, heartbeat_seconds=0.5) as url:
+        yield url

@@ -1,0 +1,150 @@
+"""Live updates: an accepted rate reaches gRPC StreamRates subscribers and WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from conftest import Mesh, running_mesh
+from google.protobuf.timestamp_pb2 import Timestamp
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
+
+pytestmark = pytest.mark.integration
+
+NEW_DAY = "2026-11-02"
+
+
+@pytest.fixture
+async def mesh(recent_history_zip: Path, tmp_path: Path) -> AsyncIterator[Mesh]:
+    async with running_mesh(tmp_path, recent_history_zip) as m:
+        yield m
+
+
+def ws_url(mesh: Mesh, query: str) -> str:
+    return f"{mesh.gateway_url.replace('http://', 'ws://')}/ws/rates/stream?{query}"
+
+
+async def receive(ws: ClientConnection, kind: str | None = None) -> dict[str, Any]:
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+        if kind is None or message["type"] == kind:
+            return dict(message)
+
+
+async def ingest_day(mesh: Mesh, day: str, rates: dict[str, str]) -> int:
+    ts = Timestamp()
+    ts.FromDatetime(dt.datetime.fromisoformat(f"{day}T15:00:00+00:00"))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{mesh.rates.port}") as channel:
+        reply = await ingest_pb2_grpc.RatesIngestServiceStub(channel).IngestRates(
+            ingest_pb2.IngestRatesRequest(
+                rates=[
+                    ingest_pb2.AcceptedRate(
+                        source="ecb",
+                        kind=ingest_pb2.RATE_KIND_REFERENCE,
+                        base="EUR",
+                        currency=code,
+                        value=value,
+                        date=day,
+                        observed_at=ts,
+                        sources=["ecb"],
+                    )
+                    for code, value in rates.items()
+                ]
+            )
+        )
+    return int(reply.sequence)
+
+
+async def test_websocket_snapshot_then_update(mesh: Mesh) -> None:
+    async with connect(ws_url(mesh, "symbols=USD,GBP&base=EUR")) as ws:
+        snapshot = await receive(ws)
+        assert snapshot["type"] == "snapshot"
+        assert set(snapshot["rates"]) == {"USD", "GBP"}
+        sequence = await ingest_day(mesh, NEW_DAY, {"USD": "1.2345", "GBP": "0.8338", "JPY": "180.01"})
+        update = await receive(ws, "update")
+        assert update["sequence"] == sequence
+        assert update["date"] == NEW_DAY
+        assert update["base"] == "EUR"
+        assert update["rates"]["USD"] == "1.2345"
+        assert "JPY" not in update["rates"]
+
+
+async def test_websocket_cross_base_update_and_heartbeat(mesh: Mesh) -> None:
+    async with connect(ws_url(mesh, "symbols=GBP&base=USD")) as ws:
+        await receive(ws, "snapshot")
+        assert (await receive(ws))["type"] == "heartbeat"  # heartbeat_seconds=0.5 in tests
+        await ingest_day(mesh, NEW_DAY, {"USD": "1.25", "GBP": "0.85"})
+        update = await receive(ws, "update")
+        assert update["rates"] == {"GBP": "0.68"}
+
+
+async def test_websocket_resume_with_since(mesh: Mesh) -> None:
+    async with connect(ws_url(mesh, "symbols=USD,JPY&base=EUR")) as ws:
+        first = await receive(ws, "snapshot")
+    await ingest_day(mesh, NEW_DAY, {"USD": "1.3", "JPY": "181"})
+    await asyncio.sleep(0.2)
+    async with connect(ws_url(mesh, f"symbols=USD,JPY&base=EUR&since={first['sequence']}")) as ws:
+        resumed = await receive(ws)
+    assert resumed["type"] == "update"
+    assert resumed["rates"] == {"USD": "1.3", "JPY": "181"}
+    async with connect(ws_url(mesh, "symbols=USD&base=EUR&since=0")) as ws:
+        assert (await receive(ws))["type"] == "snapshot"
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [("symbols=XXXX", "symbols"), ("base=ZZZ", "base"), ("foo=1", "foo"), ("since=-1", "since")],
+)
+async def test_websocket_bad_parameters_close_clearly(mesh: Mesh, query: str, param: str) -> None:
+    async with connect(ws_url(mesh, query)) as ws:
+        error = await receive(ws)
+        assert error["type"] == "error"
+        assert error["invalid_params"][0]["name"] == param
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), timeout=10)
+    assert info.value.rcvd is not None
+    assert info.value.rcvd.code == 1008
+
+
+async def test_grpc_stream_snapshot_then_update(mesh: Mesh) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{mesh.rates.port}") as channel:
+        stub = rates_pb2_grpc.RatesServiceStub(channel)
+        call = stub.StreamRates(rates_pb2.StreamRatesRequest(base="USD", symbols=["EUR"]))
+        first = await call.read()
+        assert first.WhichOneof("event") == "snapshot"
+        assert [r.currency for r in first.snapshot.rates] == ["EUR"]
+        await ingest_day(mesh, NEW_DAY, {"USD": "1.25"})
+        second = await call.read()
+        assert second.WhichOneof("event") == "update"
+        assert second.update.rates[0].value == "0.8"
+        assert second.update.rates[0].date == NEW_DAY
+        call.cancel()
+
+
+async def test_grpc_bad_arguments(mesh: Mesh) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{mesh.rates.port}") as channel:
+        stub = rates_pb2_grpc.RatesServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.GetHistoricalRates(rates_pb2.GetHistoricalRatesRequest(date="2025-02-30"))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert (info.value.details() or "").startswith("date:")
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.GetHistoricalRates(rates_pb2.GetHistoricalRatesRequest(date="2001-01-01"))
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.Convert(rates_pb2.ConvertRequest(from_currency="USD", to_currency="EUR", amount="-1"))
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert (info.value.details() or "").startswith("amount:")
+        call = stub.StreamRates(rates_pb2.StreamRatesRequest(base="NOPE"))
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call.read()
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
