@@ -1,0 +1,263 @@
+"""`make bench`: start the mesh on the embedded store and measure it; prints every figure.
+
+HTTP endpoints are loaded with wrk (64 connections, 2 threads) on the same machine; a bare ASGI
+app that returns a prebuilt body of the same size, served by the same uvicorn settings, gives
+the baseline the gateway is compared with. gRPC GetLatestRates is loaded by an asyncio client
+in a separate process. Component benchmarks written for the stores, the validator and the
+live path are run afterwards when present (tools/bench_*.py).
+
+Targets (2 cores): /rates/latest >= 0.3x the baseline and p99 < 10 ms; one-year time series
+p50 < 50 ms. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONNECTIONS = 64
+THREADS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(url, timeout=2) as reply:  # noqa: S310 - loopback
+                if reply.status == 200:
+                    return
+        time.sleep(0.2)
+    raise SystemExit(f"timed out waiting for {url}")
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    if not match:
+        return float("nan")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def wrk(url: str, seconds: int, connections: int = CONNECTIONS) -> dict[str, float]:
+    out = subprocess.run(  # noqa: S603
+        ["wrk", "-t", str(min(THREADS, connections)), "-c", str(connections), "-d", f"{seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "non_2xx": float(errors.group(1)) if errors else 0.0,
+        "socket_errors": 1.0 if socket_errors else 0.0,
+    }
+
+
+def report(name: str, figures: dict[str, float]) -> None:
+    extra = ""
+    if figures.get("non_2xx"):
+        extra += f" non_2xx={int(figures['non_2xx'])}"
+    if figures.get("socket_errors"):
+        extra += " socket_errors=yes"
+    print(
+        f"{name:<44} {figures['rps']:>10.0f} req/s   p50 {figures['p50_ms']:>7.2f} ms   "
+        f"p99 {figures['p99_ms']:>7.2f} ms{extra}",
+        flush=True,
+    )
+
+
+@contextlib.contextmanager
+def mesh(data_dir: Path) -> Iterator[dict[str, int]]:
+    ports = {name: free_port() for name in ("gateway", "rates", "validator", "collector")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KURS_")}
+    env["KURS_RATES_LOG_LEVEL"] = env["KURS_VALIDATOR_LOG_LEVEL"] = "WARNING"
+    env["KURS_COLLECTOR_LOG_LEVEL"] = env["KURS_GATEWAY_LOG_LEVEL"] = "WARNING"
+    args = [sys.executable, "-m", "kurs_common.mesh", "--data-dir", str(data_dir)]
+    for name, port in ports.items():
+        args += [f"--{name}-port", str(port)]
+    started = time.monotonic()
+    proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)  # noqa: S603
+    assert proc.stderr is not None
+    try:
+        for line in proc.stderr:
+            if line.startswith("kurs: serving"):
+                print(f"mesh: all ECB history loaded and served after {time.monotonic() - started:.1f}s")
+                break
+            if line.startswith("kurs:") and "exited" in line:
+                raise SystemExit(line)
+        threading_drain(proc)
+        yield ports
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def threading_drain(proc: subprocess.Popen[str]) -> None:
+    import threading
+
+    def drain() -> None:
+        assert proc.stderr is not None
+        for _ in proc.stderr:
+            pass
+
+    threading.Thread(target=drain, daemon=True).start()
+
+
+BASELINE = """
+import os
+BODY = b"x" * int(os.environ["BENCH_BODY_SIZE"])
+HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": BODY})
+"""
+
+
+@contextlib.contextmanager
+def baseline_server(body_size: int) -> Iterator[str]:
+    """The same uvicorn settings as kurs_gateway.__main__ (uvloop, httptools, 1 process, no access log)."""
+    folder = Path(tempfile.mkdtemp(prefix="kurs-baseline-"))
+    (folder / "bare_app.py").write_text(BASELINE)
+    port = free_port()
+    env = dict(os.environ, BENCH_BODY_SIZE=str(body_size), PYTHONPATH=str(folder))
+    proc = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable, "-m", "uvicorn", "bare_app:app", "--host", "127.0.0.1", "--port", str(port),
+            "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
+        ],
+        env=env,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/")
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _grpc_worker(target: str, seconds: float, concurrency: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    import grpc
+
+    from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
+
+    async def run() -> list[float]:
+        latencies: list[float] = []
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = rates_pb2_grpc.RatesServiceStub(channel)
+            request = rates_pb2.GetLatestRatesRequest(base="USD")
+            await stub.GetLatestRates(request)
+            deadline = time.monotonic() + seconds
+
+            async def loop() -> None:
+                while time.monotonic() < deadline:
+                    t0 = time.perf_counter()
+                    await stub.GetLatestRates(request)
+                    latencies.append((time.perf_counter() - t0) * 1000)
+
+            await asyncio.gather(*(loop() for _ in range(concurrency)))
+        return latencies
+
+    queue.put(asyncio.run(run()))
+
+
+def grpc_load(target: str, seconds: float) -> dict[str, float]:
+    ctx = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
+    proc = ctx.Process(target=_grpc_worker, args=(target, seconds, CONNECTIONS, queue))
+    proc.start()
+    latencies = sorted(queue.get(timeout=seconds + 60))
+    proc.join()
+    n = len(latencies)
+    return {"rps": n / seconds, "p50_ms": latencies[n // 2], "p99_ms": latencies[min(n - 1, int(n * 0.99))]}
+
+
+def size_of(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=30) as reply:  # noqa: S310 - loopback
+        return len(reply.read())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10, help="duration of each load run")
+    parser.add_argument("--skip-components", action="store_true", help="only the HTTP/gRPC figures")
+    ns = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: run `bash tools/ensure_wrk.sh` (Debian package wrk)")
+    print(f"kurs bench: {os.cpu_count()} cores, wrk -t{THREADS} -c{CONNECTIONS} -d{ns.seconds}s", flush=True)
+    with tempfile.TemporaryDirectory(prefix="kurs-bench-") as tmp, mesh(Path(tmp) / "var") as ports:
+        gw = f"http://127.0.0.1:{ports['gateway']}"
+        latest = f"{gw}/rates/latest?base=USD"
+        historical = f"{gw}/rates/historical?date=2025-01-15&base=USD"
+        series = f"{gw}/rates/timeseries?start_date=2025-01-01&end_date=2025-12-31&base=USD"
+        body = size_of(latest)
+        print(f"/rates/latest body: {body} bytes; one-year time series body: {size_of(series)} bytes", flush=True)
+        with baseline_server(body) as bare:
+            base = wrk(bare, ns.seconds)
+        report(f"baseline: bare ASGI, prebuilt {body} B body", base)
+        figures = wrk(latest, ns.seconds)
+        report("GET /rates/latest?base=USD", figures)
+        ratio = figures["rps"] / base["rps"]
+        verdict = "meets" if ratio >= 0.3 and figures["p99_ms"] < 10 else "MISSES"
+        print(f"  ratio to baseline: {ratio:.2f}x (target >= 0.30x, p99 < 10 ms): {verdict} target", flush=True)
+        report("GET /rates/historical?date=2025-01-15", wrk(historical, ns.seconds))
+        loaded = wrk(series, ns.seconds)
+        report("GET /rates/timeseries (1 year, all, c=64)", loaded)
+        single = wrk(series, ns.seconds, connections=1)
+        report("GET /rates/timeseries (1 year, all, c=1)", single)
+        verdict = "meets" if single["p50_ms"] < 50 else "MISSES"
+        print(f"  unloaded p50 {single['p50_ms']:.1f} ms (target < 50 ms): {verdict} target", flush=True)
+        report("gRPC GetLatestRates (64 in flight)", grpc_load(f"127.0.0.1:{ports['rates']}", ns.seconds))
+    if not ns.skip_components:
+        for script in ("bench_store.py", "bench_validator.py", "bench_live.py"):
+            path = ROOT / "tools" / script
+            if path.exists():
+                print(f"--- tools/{script}", flush=True)
+                subprocess.run([sys.executable, str(path)], check=False)  # noqa: S603
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
