@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped, unused-ignore]  # no types-PyYAML in dev.txt yet
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAYS_DIR = ROOT / "deploy" / "k8s" / "overlays"
