@@ -212,6 +212,35 @@ async def test_grpc_from_outside(mesh: MeshProcess, history_csv: str) -> None:
             assert health.status == health_pb2.HealthCheckResponse.SERVING
 
 
+async def test_openapi_fuzz_never_errors(mesh: MeshProcess) -> None:
+    """Schemathesis generates requests from /openapi.json: no 5xx, documented statuses and bodies only.
+
+    `positive_data_acceptance` is left out on purpose: a well-formed code that is not served
+    ("ABC") or a future date is schema-valid yet rightly rejected with a 400 problem.
+    """
+    cli = Path(sys.executable).parent / "schemathesis"
+    proc = await asyncio.create_subprocess_exec(
+        str(cli),
+        "run",
+        f"{mesh.url}/openapi.json",
+        "--checks",
+        "all",
+        "--exclude-checks",
+        "positive_data_acceptance",
+        "--max-examples",
+        "40",
+        "--seed",
+        "20261127",
+        "--no-color",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=300)
+    text = out.decode(errors="replace")
+    assert proc.returncode == 0, text[-4000:]
+    assert " passed" in text
+
+
 async def test_ctrl_c_stops_all_and_restart_adds_no_duplicates(mesh: MeshProcess, history_csv: str) -> None:
     assert await stop_mesh(mesh) == 0
     for port in mesh.ports.values():

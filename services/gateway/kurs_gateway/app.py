@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
@@ -53,6 +54,13 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     app.state.snapshot = snapshot
     app.state.cache = cache
     problems.install(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problems.document(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(rates.router)
     app.include_router(stream.router)
     app.include_router(health.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import grpc
@@ -31,7 +32,14 @@ _TITLES = {
 }
 
 
-def problem(status: int, detail: str, *, param: str | None = None, **extra: Any) -> Response:
+def problem(
+    status: int,
+    detail: str,
+    *,
+    param: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> Response:
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": _TITLES.get(status, "Error"),
@@ -41,7 +49,7 @@ def problem(status: int, detail: str, *, param: str | None = None, **extra: Any)
     if param is not None:
         body["invalid_params"] = [{"name": param, "reason": detail}]
     body.update(extra)
-    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON)
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def from_grpc(exc: grpc.aio.AioRpcError) -> Response:
@@ -61,6 +69,73 @@ def from_grpc(exc: grpc.aio.AioRpcError) -> Response:
     return problem(502, f"rates service error: {code.name}")
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "invalid_params": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "reason"],
+                "properties": {"name": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+    },
+}
+
+_DOCUMENTED = {
+    "400": "Invalid parameter (named in invalid_params)",
+    "404": "No rates for what was asked (e.g. a date before the first observation)",
+    "503": "A store or upstream service is unavailable",
+    "504": "An upstream service did not answer in time",
+}
+
+
+def document(schema: dict[str, Any]) -> dict[str, Any]:
+    """Replace FastAPI's generic 422 with the problem responses the API really returns."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    problem_ref = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            for code, description in _DOCUMENTED.items():
+                responses.setdefault(code, {"description": description, "content": problem_ref})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema["components"]["schemas"].pop(name, None)
+    return schema
+
+
+_DATE_HINT = "must be a date in YYYY-MM-DD form"
+_CODE_HINT = "must be a three-letter ISO 4217 currency code"
+_HINTS = {
+    "date": _DATE_HINT,
+    "start_date": _DATE_HINT,
+    "end_date": _DATE_HINT,
+    "base": _CODE_HINT,
+    "from": _CODE_HINT,
+    "to": _CODE_HINT,
+    "symbols": "must be three-letter ISO 4217 codes separated by commas",
+    "amount": "must be a plain decimal number such as 100 or 12.50",
+}
+
+
+def _explain(error: Mapping[str, Any]) -> dict[str, str]:
+    """Turn one pydantic error into {name, reason} in the words of this API."""
+    loc = [part for part in error.get("loc", ()) if isinstance(part, str)] or ["request"]
+    # ("query", "symbols", 0) names the parameter "symbols"; body errors name their last field.
+    name = loc[1] if len(loc) > 1 and loc[0] in ("query", "path", "header") else loc[-1]
+    if error.get("type") == "missing":
+        return {"name": name, "reason": "is required"}
+    hint = _HINTS.get(name, str(error.get("msg", "is invalid")))
+    return {"name": name, "reason": f"{error.get('input')!r} {hint}" if "input" in error else hint}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(QueryError)
     async def _query_error(request: Request, exc: QueryError) -> Response:
@@ -76,15 +151,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        errors = exc.errors()
-        first = errors[0] if errors else {"loc": ("request",), "msg": "invalid request"}
-        name = str(first["loc"][-1])
-        params = [{"name": str(e["loc"][-1]), "reason": e["msg"]} for e in errors]
-        return problem(400, f"{name}: {first['msg']}", invalid_params=params)
+        params = [_explain(error) for error in exc.errors()] or [
+            {"name": "request", "reason": "invalid request"}
+        ]
+        return problem(400, f"{params[0]['name']}: {params[0]['reason']}", invalid_params=params)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return problem(exc.status_code, str(exc.detail))
+        return problem(exc.status_code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

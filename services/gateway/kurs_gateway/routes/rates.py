@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import StringConstraints
 from starlette.responses import Response
 
 from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
@@ -18,9 +19,14 @@ from kurs_gateway.snapshot import LiveSnapshot
 
 router = APIRouter(tags=["rates"])
 
-Base = Annotated[str, Query(description="ISO 4217 code of the base currency", examples=["USD"])]
+CODE = r"^\s*[A-Za-z]{3}\s*$"
+CODES = r"^\s*[A-Za-z]{3}\s*(,\s*[A-Za-z]{3}\s*)*$"
+DATE = r"^\d{4}-\d{2}-\d{2}$"
+AMOUNT = r"^\s*(\d+(\.\d*)?|\.\d+)\s*$"
+
+Base = Annotated[str, Query(description="ISO 4217 code of the base currency", examples=["USD"], pattern=CODE)]
 Symbols = Annotated[
-    list[str],
+    list[Annotated[str, StringConstraints(pattern=CODES)]],
     Query(description="Currencies to return: comma list and/or repeated parameter; all when absent"),
 ]
 Snapshot = Annotated[LiveSnapshot, Depends(deps.snapshot)]
@@ -74,7 +80,10 @@ async def historical(
     cache: Cache,
     settings: Settings,
     date: Annotated[
-        str, Query(description="YYYY-MM-DD; a weekend or holiday answers the last business day before")
+        str,
+        Query(
+            description="YYYY-MM-DD; a weekend or holiday answers the last business day before", pattern=DATE
+        ),
     ],
     base: Base = "USD",
     symbols: Symbols = [],  # noqa: B006
@@ -96,9 +105,10 @@ async def timeseries(
     stub: Stub,
     cache: Cache,
     settings: Settings,
-    start_date: Annotated[str, Query(description="YYYY-MM-DD, inclusive")],
+    start_date: Annotated[str, Query(description="YYYY-MM-DD, inclusive", pattern=DATE)],
     end_date: Annotated[
-        str, Query(description=f"YYYY-MM-DD, inclusive; at most {validation.MAX_RANGE_DAYS} days")
+        str,
+        Query(description=f"YYYY-MM-DD, inclusive; at most {validation.MAX_RANGE_DAYS} days", pattern=DATE),
     ],
     base: Base = "USD",
     symbols: Symbols = [],  # noqa: B006
@@ -121,12 +131,16 @@ async def convert(
     stub: Stub,
     cache: Cache,
     settings: Settings,
-    from_: Annotated[str, Query(alias="from", description="ISO 4217 code to convert from")],
-    to: Annotated[str, Query(description="ISO 4217 code to convert to")],
+    from_: Annotated[str, Query(alias="from", description="ISO 4217 code to convert from", pattern=CODE)],
+    to: Annotated[str, Query(description="ISO 4217 code to convert to", pattern=CODE)],
     amount: Annotated[
-        str, Query(description=f"Decimal > 0, at most {money.format_decimal(money.MAX_AMOUNT)}, 8 decimals")
+        str,
+        Query(
+            description=f"Decimal > 0, at most {money.format_decimal(money.MAX_AMOUNT)}, 8 decimals",
+            pattern=AMOUNT,
+        ),
     ],
-    date: Annotated[str | None, Query(description="YYYY-MM-DD; latest when absent")] = None,
+    date: Annotated[str | None, Query(description="YYYY-MM-DD; latest when absent", pattern=DATE)] = None,
 ) -> Response:
     """`amount` of `from` in `to`; result rounded to 6 decimal places (half-even)."""
     src = views.require_currency_shape("from", from_)
