@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+
 from conftest import Mesh, running_mesh
 
 # Read-only tests share one mesh per module (one event loop for the module).

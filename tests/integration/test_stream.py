@@ -11,11 +11,11 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import Mesh, running_mesh
 from google.protobuf.timestamp_pb2 import Timestamp
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from conftest import Mesh, running_mesh
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 
 pytestmark = pytest.mark.integration

@@ -22,3 +22,8 @@ class GatewaySettings(BaseSettings):
     # Prebuilt response bodies kept in memory (latest: until the next change; history: also by age).
     cache_entries: int = 4096
     history_cache_seconds: float = 60.0
+    # Optional API keys (JSON list, e.g. '["k1","k2"]'); empty = no authentication.
+    api_keys: list[str] = []
+    # Optional rate limit per client (API key, else IP): requests per second and burst; 0 = off.
+    rate_limit_per_second: float = 0.0
+    rate_limit_burst: int = 100

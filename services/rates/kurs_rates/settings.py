@@ -7,7 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class RatesSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KURS_RATES_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="KURS_RATES_", extra="ignore", populate_by_name=True)
 
     address: str = "127.0.0.1:50051"
     # sqlite:///relative/path.sqlite3, sqlite:////absolute/path, or postgresql://user@host/db

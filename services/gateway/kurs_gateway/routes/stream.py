@@ -30,7 +30,7 @@ from kurs_gateway.snapshot import PIVOT, LiveSnapshot
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["stream"])
 
-ALLOWED = {"base", "symbols", "since"}
+ALLOWED = {"base", "symbols", "since", "api_key"}
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 

@@ -1,0 +1,54 @@
+"""API keys and rate limits in front of the real gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from conftest import serve_gateway
+from kurs_collector.server import CollectorService
+from kurs_rates.server import RatesService
+
+pytestmark = pytest.mark.integration
+
+
+async def test_api_keys_and_rate_limit(
+    loaded_mesh: RatesService, collector_service: CollectorService
+) -> None:
+    async with serve_gateway(
+        loaded_mesh.port,
+        collector_service.port,
+        api_keys=["s3cret", "other"],
+        rate_limit_per_second=1.0,
+        rate_limit_burst=3,
+    ) as url:
+        async with httpx.AsyncClient(base_url=url) as client:
+            assert (await client.get("/healthz")).status_code == 200  # open path
+            denied = await client.get("/rates/latest")
+            assert denied.status_code == 401
+            assert denied.headers["www-authenticate"] == "Bearer"
+            assert denied.headers["content-type"] == "application/problem+json"
+            assert (await client.get("/rates/latest", headers={"X-API-Key": "wrong"})).status_code == 401
+            ok = await client.get("/rates/latest", headers={"Authorization": "Bearer s3cret"})
+            assert ok.status_code == 200
+            statuses = [
+                (await client.get("/rates/latest", headers={"X-API-Key": "s3cret"})).status_code
+                for _ in range(3)
+            ]
+            assert statuses == [200, 200, 429]
+            limited = await client.get("/rates/latest", headers={"X-API-Key": "s3cret"})
+            assert int(limited.headers["retry-after"]) >= 1
+            assert (await client.get("/rates/latest", headers={"X-API-Key": "other"})).status_code == 200
+        ws = url.replace("http://", "ws://") + "/ws/rates/stream?symbols=USD&base=EUR"
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(ws):
+                pass
+        assert info.value.response.status_code == 401
+        async with connect(ws + "&api_key=other") as socket:
+            message = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
+        assert message["type"] == "snapshot"
