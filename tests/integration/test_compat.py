@@ -1,0 +1,91 @@
+"""Compatibility routes keep the other APIs' shapes and our exact digits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from conftest import Mesh, running_mesh
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def client(
+    recent_history_zip: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[httpx.AsyncClient]:
+    mesh: Mesh
+    async with (
+        running_mesh(tmp_path_factory.mktemp("compat"), recent_history_zip) as mesh,
+        httpx.AsyncClient(base_url=mesh.gateway_url, timeout=10) as c,
+    ):
+        yield c
+
+
+def exact(reply: httpx.Response) -> dict[str, object]:
+    """Parse JSON numbers as Decimal, the way a careful client does."""
+    assert reply.status_code == 200, reply.text
+    return dict(json.loads(reply.text, parse_float=Decimal, parse_int=Decimal))
+
+
+def published(history_csv: str, day: str) -> dict[str, str]:
+    lines = history_csv.splitlines()
+    header = lines[0].split(",")
+    row = next(line for line in lines if line.startswith(day)).split(",")
+    return {c: v for c, v in zip(header[1:], row[1:], strict=False) if c and v and v != "N/A"}
+
+
+async def test_frankfurter_latest_and_amount(client: httpx.AsyncClient, history_csv: str) -> None:
+    last = history_csv.splitlines()[1][:10]
+    body = exact(await client.get("/frankfurter/latest", params={"symbols": "USD,GBP"}))
+    assert body["base"] == "EUR"
+    assert body["date"] == last
+    assert body["rates"] == {
+        k: Decimal(v) for k, v in published(history_csv, last).items() if k in ("USD", "GBP")
+    }
+    scaled = exact(
+        await client.get("/frankfurter/v1/latest", params={"from": "EUR", "to": "USD", "amount": "10"})
+    )
+    assert scaled["rates"] == {"USD": Decimal(published(history_csv, last)["USD"]) * 10}
+
+
+async def test_frankfurter_date_and_range(client: httpx.AsyncClient, history_csv: str) -> None:
+    day = exact(await client.get("/frankfurter/2025-01-18"))
+    assert day["date"] == "2025-01-17"
+    assert day["rates"] == {k: Decimal(v) for k, v in published(history_csv, "2025-01-17").items()}
+    series = exact(await client.get("/frankfurter/2025-01-01..2025-01-10", params={"symbols": "USD"}))
+    assert series["start_date"] == "2025-01-02"
+    assert series["end_date"] == "2025-01-10"
+    assert series["rates"]["2025-01-02"] == {"USD": Decimal(published(history_csv, "2025-01-02")["USD"])}
+    bad = await client.get("/frankfurter/2025-13-01")
+    assert bad.status_code == 400
+    assert bad.json()["invalid_params"][0]["name"] == "period"
+
+
+async def test_frankfurter_currencies(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/frankfurter/currencies")).json()
+    assert body["USD"] == "US Dollar"
+
+
+async def test_openexchangerates(client: httpx.AsyncClient, history_csv: str) -> None:
+    latest = exact(
+        await client.get("/openexchangerates/api/latest.json", params={"app_id": "x", "symbols": "EUR"})
+    )
+    assert latest["base"] == "USD"
+    assert isinstance(latest["timestamp"], Decimal)
+    eur_usd = Decimal(published(history_csv, history_csv.splitlines()[1][:10])["USD"])
+    assert abs(latest["rates"]["EUR"] - 1 / eur_usd) < Decimal("1e-9")  # type: ignore[index]
+    hist = exact(
+        await client.get("/openexchangerates/api/historical/2025-01-17.json", params={"base": "EUR"})
+    )
+    assert hist["rates"] == {k: Decimal(v) for k, v in published(history_csv, "2025-01-17").items()}
+    names = (await client.get("/openexchangerates/api/currencies.json")).json()
+    assert names["EUR"] == "Euro"
+    unknown = await client.get("/openexchangerates/api/latest.json", params={"callback": "x"})
+    assert unknown.status_code == 400
