@@ -35,6 +35,11 @@ class DeliveryError(Exception):
 class Delivered:
     accepted: int
     rejected: int
+    # What the rates service reported for the accepted part (idempotent keys: a repeat is
+    # "unchanged", never a second row).
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
 
 
 class Deliverer:
@@ -58,7 +63,9 @@ class Deliverer:
         for attempt in range(1, self.attempts + 1):
             try:
                 reply = await self.stub.SubmitObservations(request, timeout=self.timeout, wait_for_ready=True)
-                return Delivered(reply.accepted, len(reply.rejections))
+                return Delivered(
+                    reply.accepted, len(reply.rejections), reply.inserted, reply.updated, reply.unchanged
+                )
             except grpc.aio.AioRpcError as exc:
                 if exc.code() not in RETRYABLE or attempt == self.attempts:
                     raise DeliveryError(f"validator: {exc.code().name}: {exc.details()}") from exc

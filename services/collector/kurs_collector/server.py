@@ -15,10 +15,12 @@ from kurs_collector.feeds.replay import ReplayFeed
 from kurs_collector.runner import Collector
 from kurs_collector.servicer import CollectorServicer
 from kurs_collector.settings import CollectorSettings
+from kurs_collector.sources import NetworkFeeds, build_network_feeds
 from kurs_common.grpcserver import RunningServer, insecure_channel, start_server
 
 
-def build_feeds(settings: CollectorSettings) -> list[tuple[Feed, bool]]:
+def build_builtin_feeds(settings: CollectorSettings) -> list[tuple[Feed, bool]]:
+    """The offline feeds: ecb-history (on by default) and replay (off by default)."""
     return [
         (EcbHistoryFeed(settings.ecb_history_path, settings.batch_size), settings.ecb_history_enabled),
         (
@@ -33,11 +35,16 @@ def build_feeds(settings: CollectorSettings) -> list[tuple[Feed, bool]]:
     ]
 
 
+def build_feeds(settings: CollectorSettings) -> list[tuple[Feed, bool]]:
+    return build_builtin_feeds(settings)
+
+
 @dataclass
 class CollectorService:
     collector: Collector
     channel: grpc.aio.Channel
     grpc: RunningServer
+    network: NetworkFeeds
 
     @property
     def port(self) -> int:
@@ -46,6 +53,7 @@ class CollectorService:
     async def stop(self, grace: float = 5.0) -> None:
         await self.grpc.stop(grace)
         await self.collector.stop()
+        await self.network.aclose()
         await self.channel.close()
 
 
@@ -60,7 +68,12 @@ async def start(
         backoff_max=settings.delivery_backoff_max_seconds,
         timeout=settings.delivery_timeout_seconds,
     )
-    collector = Collector(feeds if feeds is not None else build_feeds(settings), deliverer)
+    if feeds is None:
+        network = build_network_feeds(settings)
+        feeds = [*build_builtin_feeds(settings), *network.feeds]
+    else:
+        network = NetworkFeeds()
+    collector = Collector(feeds, deliverer, disabled_reasons=network.disabled_reasons)
     servicer = CollectorServicer(collector)
 
     def register(server: grpc.aio.Server) -> list[str]:
@@ -68,5 +81,6 @@ async def start(
         return [collector_pb2.DESCRIPTOR.services_by_name["CollectorService"].full_name]
 
     running = await start_server(settings.address, register)
-    collector.start()
-    return CollectorService(collector, channel, running)
+    if settings.autostart:
+        collector.start()
+    return CollectorService(collector, channel, running, network)

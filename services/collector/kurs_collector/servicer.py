@@ -8,9 +8,10 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kurs.collector.v1 import collector_pb2, collector_pb2_grpc
+from kurs_collector.breaker import CLOSED, HALF_OPEN, OPEN
 from kurs_collector.delivery import DeliveryError
 from kurs_collector.feeds.base import FeedError
-from kurs_collector.health import DISABLED, FAILING, HEALTHY, IDLE, FeedHealth
+from kurs_collector.health import DEGRADED, DISABLED, DOWN, FAILING, HEALTHY, IDLE, FeedHealth
 from kurs_collector.runner import Collector, FeedBusy, UnknownFeed
 
 _STATES = {
@@ -18,6 +19,13 @@ _STATES = {
     HEALTHY: collector_pb2.SOURCE_STATE_HEALTHY,
     FAILING: collector_pb2.SOURCE_STATE_FAILING,
     DISABLED: collector_pb2.SOURCE_STATE_DISABLED,
+    DEGRADED: collector_pb2.SOURCE_STATE_DEGRADED,
+    DOWN: collector_pb2.SOURCE_STATE_DOWN,
+}
+_CIRCUITS = {
+    CLOSED: collector_pb2.CIRCUIT_STATE_CLOSED,
+    OPEN: collector_pb2.CIRCUIT_STATE_OPEN,
+    HALF_OPEN: collector_pb2.CIRCUIT_STATE_HALF_OPEN,
 }
 
 
@@ -25,7 +33,7 @@ def _ts(value: dt.datetime | None) -> Timestamp | None:
     if value is None:
         return None
     ts = Timestamp()
-    ts.FromDatetime(value)
+    ts.FromDatetime(value.astimezone(dt.UTC))
     return ts
 
 
@@ -39,9 +47,21 @@ def to_proto(h: FeedHealth) -> collector_pb2.SourceHealth:
         last_success_at=_ts(h.last_success_at),
         last_attempt_at=_ts(h.last_attempt_at),
         last_error=h.last_error,
-        last_latency_ms=h.last_latency_ms,
+        last_latency_ms=max(0, min(h.last_latency_ms, 2**32 - 1)),
         observations_delivered=h.observations_delivered,
         consecutive_failures=h.consecutive_failures,
+        mode=h.mode,
+        kind=h.kind,
+        endpoint=h.endpoint,
+        disabled_reason=h.disabled_reason,
+        schedule=h.schedule,
+        last_error_at=_ts(h.last_error_at),
+        figures_refused=h.figures_refused,
+        publications_missed=h.publications_missed,
+        circuit=_CIRCUITS.get(h.circuit, collector_pb2.CIRCUIT_STATE_UNSPECIFIED),
+        next_run_at=_ts(h.next_run_at),
+        last_day=h.last_day,
+        last_observed_at=_ts(h.last_observed_at),
     )
 
 
@@ -52,9 +72,7 @@ class CollectorServicer(collector_pb2_grpc.CollectorServiceServicer):
     async def ListSources(
         self, request: collector_pb2.ListSourcesRequest, context: grpc.aio.ServicerContext
     ) -> collector_pb2.ListSourcesResponse:
-        return collector_pb2.ListSourcesResponse(
-            sources=[to_proto(h) for h in self.collector.health.values()]
-        )
+        return collector_pb2.ListSourcesResponse(sources=[to_proto(h) for h in self.collector.snapshot()])
 
     async def CollectNow(
         self, request: collector_pb2.CollectNowRequest, context: grpc.aio.ServicerContext
@@ -68,7 +86,7 @@ class CollectorServicer(collector_pb2_grpc.CollectorServiceServicer):
         except (FeedError, DeliveryError) as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"{request.source_id}: {exc}")
         return collector_pb2.CollectNowResponse(
-            health=to_proto(self.collector.health[request.source_id]),
+            health=to_proto(self.collector.refresh(request.source_id)),
             observations=result.observations,
             accepted=result.accepted,
             rejected=result.rejected,

@@ -35,3 +35,17 @@ class CollectorSettings(BaseSettings):
     replay_start: dt.date | None = None  # empty: 30 business days before the end of history
     replay_days_per_second: float = 1.0
     replay_loop: bool = True
+
+    # Network sources (central banks, markets) come from ONE sources file (TOML). Empty: use
+    # config/sources.toml when it exists (relative to the working directory), else none.
+    sources_file: Path | None = None
+    # The master switch for traffic to real providers. Unset: the sources file's `live`
+    # (false in the shipped file). Network feeds only run when live AND enabled.
+    live: bool | None = None
+    # Where feed progress and conditional-request validators are kept. Unset: the sources
+    # file's state_dir; neither: kept in memory only.
+    state_dir: Path | None = None
+    # Run the feeds on their own (schedules, polls, streams). False: only on CollectNow.
+    autostart: bool = True
+    # Honour HTTP(S)_PROXY / NO_PROXY from the environment for provider requests.
+    http_trust_env: bool = True

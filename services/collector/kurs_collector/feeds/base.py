@@ -1,24 +1,413 @@
-"""The contract of a feed: one source adapter that yields batches of observations."""
+"""The contract of a feed, and the two shapes every real source adapter takes.
+
+A feed is one source adapter that yields batches of observations (`Feed`). Real sources
+subclass one of:
+
+* `HttpFeed` - a scheduled publication (central banks): `latest_requests()` and, when the
+  provider serves date ranges, `range_requests(start, end)`, plus `parse(payload)`. The base
+  class fetches (conditional requests, retries, breaker), screens the figures
+  (kurs_collector.checks), yields one batch per business day, and records progress only
+  after the runner has delivered each batch.
+* `MarketFeed` - a market: `ticker_request()` + `parse_ticker(payload)` for REST polling, and
+  optionally `subscribe_messages()` + `parse_message(message)` for its WebSocket stream.
+
+Adding a source is one module under kurs_collector/feeds/ registered in feeds/registry.py,
+one table in config/sources.toml and one fixture under tests/fixtures/sources/.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from kurs_common.observation import Observation
+from kurs_collector.errors import FeedError
+from kurs_collector.http import redact
+from kurs_common.observation import LIVE, REFERENCE, Observation
+from kurs_common.timeutil import utcnow
 
+if TYPE_CHECKING:
+    from kurs_collector.config import SourceConfig
+    from kurs_collector.http import Fetcher, Payload, Request
+    from kurs_collector.schedule import Schedule
+    from kurs_collector.state import StateStore
 
-class FeedError(Exception):
-    """A feed could not produce observations (unreachable, malformed payload, ...)."""
+__all__ = ["Feed", "FeedContext", "FeedError", "HttpFeed", "MarketFeed", "Reconnect", "StreamFeed"]
+
+log = logging.getLogger(__name__)
 
 
 class Feed(Protocol):
     id: str  # feed id, unique in the collector ("ecb-history")
     source: str  # publisher id carried by its observations ("ecb")
     description: str
-    # "once": runs at start and on CollectNow; "stream": runs continuously until stopped.
+    # "once": runs at start and on CollectNow; "stream": runs continuously until stopped;
+    # "scheduled": follows its publication schedule; "poll": every poll interval.
     mode: str
 
     def collect(self) -> AsyncIterator[Sequence[Observation]]:
         """Yield batches; raise FeedError on a bad or unreachable source."""
         ...
+
+
+@dataclass
+class FeedContext:
+    """What a network feed gets from the collector."""
+
+    config: SourceConfig
+    fetcher: Fetcher
+    state: StateStore
+    clock: Callable[[], dt.datetime] = utcnow
+    secrets: dict[str, str] = field(default_factory=dict)
+
+
+def _wrap_parse_error(source: str, full_url: str, exc: Exception) -> FeedError:
+    url = redact(full_url)
+    if isinstance(exc, FeedError):
+        return FeedError(f"{source}: {exc} ({url})")
+    if isinstance(exc, UnicodeDecodeError):
+        return FeedError(f"{source}: wrong encoding, {exc.reason} at byte {exc.start} ({url})")
+    return FeedError(f"{source}: unreadable payload, {type(exc).__name__}: {exc} ({url})")
+
+
+class _NetworkFeed:
+    adapter: ClassVar[str]
+    source: str
+    description: str
+    kind: str
+    mode: str
+
+    def __init__(self, ctx: FeedContext) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self.id = ctx.config.id
+        self.fetcher = ctx.fetcher
+        self.breaker = ctx.fetcher.breaker
+        # Figures dropped during the last run, with the reason (health "degraded").
+        self.problems: list[str] = []
+        # Set by the runner: called with each problem as it happens (streams never "finish").
+        self.reporter: Callable[[str], None] | None = None
+
+    def report(self, problem: str) -> None:
+        self.problems.append(problem)
+        del self.problems[:-50]
+        if self.reporter is not None:
+            self.reporter(problem)
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.config.option(name, default)
+
+    def _screen(self, observations: list[Observation], url: str) -> list[Observation]:
+        from kurs_collector.checks import screen
+
+        good, problems = screen(
+            observations,
+            now=self.ctx.clock(),
+            max_future=dt.timedelta(seconds=self.config.max_future_seconds),
+        )
+        for problem in problems:
+            log.warning("figure refused", extra={"feed": self.id, "problem": problem, "url": url})
+            self.report(problem)
+        return good
+
+    def observation(
+        self,
+        base: str,
+        quote: str,
+        value: str,
+        day: dt.date,
+        observed_at: dt.datetime,
+        fetched_at: dt.datetime,
+        bid: str = "",
+        ask: str = "",
+    ) -> Observation:
+        return Observation(
+            source=self.source,
+            feed=self.id,
+            kind=self.kind,
+            base=base,
+            quote=quote,
+            value=value,
+            day=day.isoformat(),
+            observed_at=observed_at,
+            fetched_at=fetched_at,
+            bid=bid,
+            ask=ask,
+        )
+
+
+REVISION_DAYS = 10
+# Catch-up after downtime reaches back at most this far; older gaps: the backfill command.
+CATCH_UP_DAYS = 93
+
+
+class HttpFeed(_NetworkFeed):
+    """A central bank's scheduled publication."""
+
+    kind: str = REFERENCE
+    mode: str = "scheduled"
+    schedule: ClassVar[Schedule]
+    supports_range: ClassVar[bool] = False
+
+    # --- what an adapter provides -------------------------------------------------------
+    def latest_requests(self) -> list[Request]:
+        raise NotImplementedError
+
+    def range_requests(self, start: dt.date, end: dt.date) -> list[Request]:
+        raise FeedError(f"{self.id} cannot fetch date ranges; use a feed of the same source that can")
+
+    def catch_up_requests(self, after: dt.date) -> list[Request]:
+        """Requests that cover every publication after `after` (default: a range, if served)."""
+        if self.supports_range:
+            today = self.ctx.clock().date()
+            start = max(after + dt.timedelta(days=1), today - dt.timedelta(days=CATCH_UP_DAYS))
+            return self.range_requests(start, today)
+        return self.latest_requests()
+
+    def parse(self, payload: Payload) -> list[Observation]:
+        raise NotImplementedError
+
+    # --- the machinery ------------------------------------------------------------------
+    @property
+    def last_day(self) -> dt.date | None:
+        text = self.ctx.state.get(self.id).last_day
+        return dt.date.fromisoformat(text) if text else None
+
+    def behind(self, now: dt.datetime) -> bool:
+        due = self.schedule.latest_due(now)
+        last = self.last_day
+        return due is not None and (last is None or last < due)
+
+    async def collect(self) -> AsyncIterator[Sequence[Observation]]:
+        last = self.last_day
+        now = self.ctx.clock()
+        if last is not None and self.schedule.missed(last, now, now) > 1:
+            requests = self.catch_up_requests(last)
+        else:
+            requests = self.latest_requests()
+        # Days well before the newest one held are not delivered again on every run (a
+        # publisher's revision within REVISION_DAYS still is).
+        since = (last - dt.timedelta(days=REVISION_DAYS)).isoformat() if last is not None else None
+        async for batch in self.collect_requests(requests, since=since):
+            yield batch
+
+    async def collect_range(self, start: dt.date, end: dt.date) -> AsyncIterator[Sequence[Observation]]:
+        """Backfill [start, end]; unconditional, and it does not move the feed's progress."""
+        wanted_first, wanted_last = start.isoformat(), end.isoformat()
+        async for batch in self.collect_requests(
+            self.range_requests(start, end), conditional=False, commit=False
+        ):
+            kept = [o for o in batch if wanted_first <= o.day <= wanted_last]
+            if kept:
+                yield kept
+
+    def _merge(self, observations: list[Observation]) -> list[Observation]:
+        """Figures of several payloads (one per series or per day): identical repeats are
+        dropped quietly (a provider answering a holiday with the day before), conflicting
+        ones are dropped and reported."""
+        seen: dict[tuple[str, str, str], Observation] = {}
+        conflicts: set[tuple[str, str, str]] = set()
+        for obs in observations:
+            key = (obs.base, obs.quote, obs.day)
+            first = seen.setdefault(key, obs)
+            if first is not obs and first.value != obs.value and key not in conflicts:
+                conflicts.add(key)
+                self.report(
+                    f"{obs.base}/{obs.quote} {obs.day}: two payloads disagree ({first.value}, {obs.value})"
+                )
+        return [obs for key, obs in seen.items() if key not in conflicts]
+
+    async def collect_requests(
+        self,
+        requests: Sequence[Request],
+        *,
+        conditional: bool = True,
+        commit: bool = True,
+        since: str | None = None,
+    ) -> AsyncIterator[Sequence[Observation]]:
+        """Fetch every request, then yield one batch per business day across all of them
+        (so a day's figures from several series travel together), oldest first. Progress
+        and validators are recorded only after the last batch was delivered."""
+        self.problems = []
+        store = self.ctx.state
+        fetched: list[Payload] = []
+        good: list[Observation] = []
+        for request in requests:
+            url = redact(self.fetcher.url_for(request))
+            validators = store.get(self.id).validators.get(url) if conditional else None
+            payload = await self.fetcher.fetch(request, validators)
+            if payload is None:
+                log.info("not modified", extra={"feed": self.id, "url": url})
+                continue
+            fetched.append(payload)
+            if payload.empty:
+                continue
+            try:
+                observations = self.parse(payload)
+            except Exception as exc:  # a parser bug or bad data must never crash the collector
+                self.breaker.record_failure()
+                raise _wrap_parse_error(self.id, url, exc) from exc
+            good.extend(self._screen(observations, url))
+        by_day: dict[str, list[Observation]] = defaultdict(list)
+        for obs in self._merge(good):
+            if since is None or obs.day >= since:
+                by_day[obs.day].append(obs)
+        for day in sorted(by_day):
+            yield by_day[day]
+        # Resumed after the last yield: the runner has delivered every batch.
+        if commit and fetched:
+            state = store.get(self.id)
+            for payload in fetched:
+                pairs = (("etag", payload.etag), ("last_modified", payload.last_modified))
+                entry = {k: v for k, v in pairs if v}
+                if entry:
+                    state.validators[redact(payload.url)] = entry
+            if by_day:
+                newest = max(by_day)
+                if state.last_day is None or newest > state.last_day:
+                    state.last_day = newest
+            store.save(self.id, state)
+
+
+class MarketFeed(_NetworkFeed):
+    """A market's ticker over REST (mode "poll") or its WebSocket stream (mode "stream").
+
+    A batch holds the pairs of one poll or one stream window, all stamped with the same
+    observation time, so the validator can cross them through the same source's EUR pair.
+    """
+
+    kind: str = LIVE
+    mode: str = "poll"
+
+    @property
+    def pairs(self) -> list[str]:
+        value = self.option("pairs", [])
+        return [str(p) for p in value] if isinstance(value, list) else []
+
+    def ticker_requests(self) -> list[Request]:
+        raise NotImplementedError
+
+    def parse_ticker(self, payload: Payload, observed_at: dt.datetime) -> list[Observation]:
+        raise NotImplementedError
+
+    async def collect(self) -> AsyncIterator[Sequence[Observation]]:
+        self.problems = []
+        batch: list[Observation] = []
+        observed_at = self.ctx.clock()
+        for request in self.ticker_requests():
+            url = redact(self.fetcher.url_for(request))
+            payload = await self.fetcher.fetch(request)
+            if payload is None:
+                continue
+            try:
+                observations = self.parse_ticker(payload, observed_at)
+            except Exception as exc:
+                self.breaker.record_failure()
+                raise _wrap_parse_error(self.id, url, exc) from exc
+            batch.extend(self._screen(observations, url))
+        if batch:
+            yield batch
+
+
+PIVOT_HINT = "EUR"
+
+
+class Reconnect(FeedError):
+    """The exchange asked the client to reconnect (or the stream is unusable): end this connection."""
+
+
+MAX_GARBAGE_IN_A_ROW = 10
+
+
+class StreamFeed(_NetworkFeed):
+    """A market's WebSocket ticker stream.
+
+    `collect()` connects, (re)subscribes and yields one batch per message with prices: the
+    pairs that changed plus the latest known pairs involving EUR, all stamped with the same
+    observation time (the exchange's time of the newest tick, else its arrival). Garbage
+    messages are reported and skipped; a run of them, a silent connection (stale_seconds)
+    or a connection that drops (even in the middle of a frame) ends the run with FeedError,
+    and the runner reconnects with backoff.
+    """
+
+    kind: str = LIVE
+    mode: str = "stream"
+    default_ws_url: ClassVar[str] = ""
+
+    @property
+    def pairs(self) -> list[str]:
+        value = self.option("pairs", [])
+        return [str(p) for p in value] if isinstance(value, list) else []
+
+    @property
+    def ws_url(self) -> str:
+        return self.config.ws_url or self.default_ws_url
+
+    def subscribe_messages(self) -> list[Any]:
+        raise NotImplementedError
+
+    def parse_message(self, message: Any, received_at: dt.datetime) -> list[Observation]:
+        """Ticks in one decoded JSON message ([] for control messages); FeedError if garbage."""
+        raise NotImplementedError
+
+    async def collect(self) -> AsyncIterator[Sequence[Observation]]:
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import WebSocketException
+
+        self.problems = []
+        url = self.ws_url
+        book: dict[tuple[str, str], Observation] = {}
+        garbage = 0
+        try:
+            async with connect(
+                url,
+                open_timeout=self.config.timeout_seconds,
+                close_timeout=1,
+                max_size=4 * 1024 * 1024,
+                user_agent_header=self.config.user_agent,
+            ) as ws:
+                for message in self.subscribe_messages():
+                    await ws.send(message if isinstance(message, str) else json.dumps(message))
+                while True:
+                    try:
+                        raw = await asyncio.wait_for(ws.recv(), self.config.stale_seconds)
+                    except TimeoutError:
+                        raise FeedError(f"{self.id}: no message for {self.config.stale_seconds:g}s") from None
+                    received = self.ctx.clock()
+                    try:
+                        decoded = json.loads(raw, parse_float=Decimal)
+                        ticks = self.parse_message(decoded, received)
+                    except Reconnect as exc:
+                        raise FeedError(f"{self.id}: {exc}") from None
+                    except (ValueError, TypeError, KeyError, FeedError) as exc:
+                        garbage += 1
+                        problem = (
+                            f"garbage message ({type(exc).__name__}: {str(exc)[:120]}): {str(raw)[:80]!r}"
+                        )
+                        log.warning("stream garbage", extra={"feed": self.id, "problem": problem})
+                        self.report(problem)
+                        if garbage >= MAX_GARBAGE_IN_A_ROW:
+                            raise FeedError(f"{self.id}: {garbage} garbage messages in a row") from None
+                        continue
+                    garbage = 0
+                    good = self._screen(ticks, url) if ticks else []
+                    if not good:
+                        continue
+                    observed_at = max(t.observed_at or received for t in good)
+                    changed = {(t.base, t.quote): t for t in good}
+                    book.update(changed)
+                    anchors = [o for k, o in book.items() if k not in changed and PIVOT_HINT in k]
+                    self.breaker.record_success()
+                    yield [
+                        dataclasses.replace(o, observed_at=observed_at, day=observed_at.date().isoformat())
+                        for o in (*changed.values(), *anchors)
+                    ]
+        except (OSError, WebSocketException) as exc:
+            raise FeedError(f"{self.id}: websocket {type(exc).__name__}: {exc}") from exc

@@ -25,25 +25,27 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!kurs/collector/v1/collector.proto\x12\x11kurs.collector.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd4\x02\n\x0cSourceHealth\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x04 \x01(\x08\x12-\n\x05state\x18\x05 \x01(\x0e\x32\x1e.kurs.collector.v1.SourceState\x12\x33\n\x0flast_success_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_attempt_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x08 \x01(\t\x12\x17\n\x0flast_latency_ms\x18\t \x01(\r\x12\x1e\n\x16observations_delivered\x18\n \x01(\x04\x12\x1c\n\x14\x63onsecutive_failures\x18\x0b \x01(\r\"\x14\n\x12ListSourcesRequest\"G\n\x13ListSourcesResponse\x12\x30\n\x07sources\x18\x01 \x03(\x0b\x32\x1f.kurs.collector.v1.SourceHealth\"&\n\x11\x43ollectNowRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\"\x7f\n\x12\x43ollectNowResponse\x12/\n\x06health\x18\x01 \x01(\x0b\x32\x1f.kurs.collector.v1.SourceHealth\x12\x14\n\x0cobservations\x18\x02 \x01(\r\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\r\x12\x10\n\x08rejected\x18\x04 \x01(\r*\x91\x01\n\x0bSourceState\x12\x1c\n\x18SOURCE_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11SOURCE_STATE_IDLE\x10\x01\x12\x18\n\x14SOURCE_STATE_HEALTHY\x10\x02\x12\x18\n\x14SOURCE_STATE_FAILING\x10\x03\x12\x19\n\x15SOURCE_STATE_DISABLED\x10\x04\x32\xcb\x01\n\x10\x43ollectorService\x12\\\n\x0bListSources\x12%.kurs.collector.v1.ListSourcesRequest\x1a&.kurs.collector.v1.ListSourcesResponse\x12Y\n\nCollectNow\x12$.kurs.collector.v1.CollectNowRequest\x1a%.kurs.collector.v1.CollectNowResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!kurs/collector/v1/collector.proto\x12\x11kurs.collector.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x05\n\x0cSourceHealth\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x04 \x01(\x08\x12-\n\x05state\x18\x05 \x01(\x0e\x32\x1e.kurs.collector.v1.SourceState\x12\x33\n\x0flast_success_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_attempt_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nlast_error\x18\x08 \x01(\t\x12\x17\n\x0flast_latency_ms\x18\t \x01(\r\x12\x1e\n\x16observations_delivered\x18\n \x01(\x04\x12\x1c\n\x14\x63onsecutive_failures\x18\x0b \x01(\r\x12\x0c\n\x04mode\x18\x0c \x01(\t\x12\x0c\n\x04kind\x18\r \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x0e \x01(\t\x12\x17\n\x0f\x64isabled_reason\x18\x0f \x01(\t\x12\x10\n\x08schedule\x18\x10 \x01(\t\x12\x31\n\rlast_error_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x66igures_refused\x18\x12 \x01(\x04\x12\x1b\n\x13publications_missed\x18\x13 \x01(\r\x12\x30\n\x07\x63ircuit\x18\x14 \x01(\x0e\x32\x1f.kurs.collector.v1.CircuitState\x12/\n\x0bnext_run_at\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08last_day\x18\x16 \x01(\t\x12\x34\n\x10last_observed_at\x18\x17 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x14\n\x12ListSourcesRequest\"G\n\x13ListSourcesResponse\x12\x30\n\x07sources\x18\x01 \x03(\x0b\x32\x1f.kurs.collector.v1.SourceHealth\"&\n\x11\x43ollectNowRequest\x12\x11\n\tsource_id\x18\x01 \x01(\t\"\x7f\n\x12\x43ollectNowResponse\x12/\n\x06health\x18\x01 \x01(\x0b\x32\x1f.kurs.collector.v1.SourceHealth\x12\x14\n\x0cobservations\x18\x02 \x01(\r\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\r\x12\x10\n\x08rejected\x18\x04 \x01(\r*\xc3\x01\n\x0bSourceState\x12\x1c\n\x18SOURCE_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11SOURCE_STATE_IDLE\x10\x01\x12\x18\n\x14SOURCE_STATE_HEALTHY\x10\x02\x12\x18\n\x14SOURCE_STATE_FAILING\x10\x03\x12\x19\n\x15SOURCE_STATE_DISABLED\x10\x04\x12\x19\n\x15SOURCE_STATE_DEGRADED\x10\x05\x12\x15\n\x11SOURCE_STATE_DOWN\x10\x06*|\n\x0c\x43ircuitState\x12\x1d\n\x19\x43IRCUIT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43IRCUIT_STATE_CLOSED\x10\x01\x12\x16\n\x12\x43IRCUIT_STATE_OPEN\x10\x02\x12\x1b\n\x17\x43IRCUIT_STATE_HALF_OPEN\x10\x03\x32\xcb\x01\n\x10\x43ollectorService\x12\\\n\x0bListSources\x12%.kurs.collector.v1.ListSourcesRequest\x1a&.kurs.collector.v1.ListSourcesResponse\x12Y\n\nCollectNow\x12$.kurs.collector.v1.CollectNowRequest\x1a%.kurs.collector.v1.CollectNowResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kurs.collector.v1.collector_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SOURCESTATE']._serialized_start=697
-  _globals['_SOURCESTATE']._serialized_end=842
+  _globals['_SOURCESTATE']._serialized_start=1062
+  _globals['_SOURCESTATE']._serialized_end=1257
+  _globals['_CIRCUITSTATE']._serialized_start=1259
+  _globals['_CIRCUITSTATE']._serialized_end=1383
   _globals['_SOURCEHEALTH']._serialized_start=90
-  _globals['_SOURCEHEALTH']._serialized_end=430
-  _globals['_LISTSOURCESREQUEST']._serialized_start=432
-  _globals['_LISTSOURCESREQUEST']._serialized_end=452
-  _globals['_LISTSOURCESRESPONSE']._serialized_start=454
-  _globals['_LISTSOURCESRESPONSE']._serialized_end=525
-  _globals['_COLLECTNOWREQUEST']._serialized_start=527
-  _globals['_COLLECTNOWREQUEST']._serialized_end=565
-  _globals['_COLLECTNOWRESPONSE']._serialized_start=567
-  _globals['_COLLECTNOWRESPONSE']._serialized_end=694
-  _globals['_COLLECTORSERVICE']._serialized_start=845
-  _globals['_COLLECTORSERVICE']._serialized_end=1048
+  _globals['_SOURCEHEALTH']._serialized_end=795
+  _globals['_LISTSOURCESREQUEST']._serialized_start=797
+  _globals['_LISTSOURCESREQUEST']._serialized_end=817
+  _globals['_LISTSOURCESRESPONSE']._serialized_start=819
+  _globals['_LISTSOURCESRESPONSE']._serialized_end=890
+  _globals['_COLLECTNOWREQUEST']._serialized_start=892
+  _globals['_COLLECTNOWREQUEST']._serialized_end=930
+  _globals['_COLLECTNOWRESPONSE']._serialized_start=932
+  _globals['_COLLECTNOWRESPONSE']._serialized_end=1059
+  _globals['_COLLECTORSERVICE']._serialized_start=1386
+  _globals['_COLLECTORSERVICE']._serialized_end=1589
 # @@protoc_insertion_point(module_scope)

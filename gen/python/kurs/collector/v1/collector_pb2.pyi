@@ -31,6 +31,10 @@ class _SourceStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SourceSta
     SOURCE_STATE_HEALTHY: _SourceState.ValueType  # 2
     SOURCE_STATE_FAILING: _SourceState.ValueType  # 3
     SOURCE_STATE_DISABLED: _SourceState.ValueType  # 4
+    SOURCE_STATE_DEGRADED: _SourceState.ValueType  # 5
+    """Working, but some figures or messages were refused (see last_error, figures_refused)."""
+    SOURCE_STATE_DOWN: _SourceState.ValueType  # 6
+    """Failing and its circuit breaker is open: requests are suspended until it half-opens."""
 
 class SourceState(_SourceState, metaclass=_SourceStateEnumTypeWrapper):
     """SourceState summarises a feed's health."""
@@ -40,7 +44,31 @@ SOURCE_STATE_IDLE: SourceState.ValueType  # 1
 SOURCE_STATE_HEALTHY: SourceState.ValueType  # 2
 SOURCE_STATE_FAILING: SourceState.ValueType  # 3
 SOURCE_STATE_DISABLED: SourceState.ValueType  # 4
+SOURCE_STATE_DEGRADED: SourceState.ValueType  # 5
+"""Working, but some figures or messages were refused (see last_error, figures_refused)."""
+SOURCE_STATE_DOWN: SourceState.ValueType  # 6
+"""Failing and its circuit breaker is open: requests are suspended until it half-opens."""
 Global___SourceState: _TypeAlias = SourceState  # noqa: Y015
+
+class _CircuitState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CircuitStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CircuitState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CIRCUIT_STATE_UNSPECIFIED: _CircuitState.ValueType  # 0
+    CIRCUIT_STATE_CLOSED: _CircuitState.ValueType  # 1
+    CIRCUIT_STATE_OPEN: _CircuitState.ValueType  # 2
+    CIRCUIT_STATE_HALF_OPEN: _CircuitState.ValueType  # 3
+
+class CircuitState(_CircuitState, metaclass=_CircuitStateEnumTypeWrapper):
+    """CircuitState is the state of a source's circuit breaker."""
+
+CIRCUIT_STATE_UNSPECIFIED: CircuitState.ValueType  # 0
+CIRCUIT_STATE_CLOSED: CircuitState.ValueType  # 1
+CIRCUIT_STATE_OPEN: CircuitState.ValueType  # 2
+CIRCUIT_STATE_HALF_OPEN: CircuitState.ValueType  # 3
+Global___CircuitState: _TypeAlias = CircuitState  # noqa: Y015
 
 @_typing.final
 class SourceHealth(_message.Message):
@@ -59,6 +87,18 @@ class SourceHealth(_message.Message):
     LAST_LATENCY_MS_FIELD_NUMBER: _builtins.int
     OBSERVATIONS_DELIVERED_FIELD_NUMBER: _builtins.int
     CONSECUTIVE_FAILURES_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    ENDPOINT_FIELD_NUMBER: _builtins.int
+    DISABLED_REASON_FIELD_NUMBER: _builtins.int
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_AT_FIELD_NUMBER: _builtins.int
+    FIGURES_REFUSED_FIELD_NUMBER: _builtins.int
+    PUBLICATIONS_MISSED_FIELD_NUMBER: _builtins.int
+    CIRCUIT_FIELD_NUMBER: _builtins.int
+    NEXT_RUN_AT_FIELD_NUMBER: _builtins.int
+    LAST_DAY_FIELD_NUMBER: _builtins.int
+    LAST_OBSERVED_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     source: _builtins.str
     description: _builtins.str
@@ -69,10 +109,35 @@ class SourceHealth(_message.Message):
     """Duration of the last run, milliseconds."""
     observations_delivered: _builtins.int
     consecutive_failures: _builtins.int
+    mode: _builtins.str
+    """"once", "scheduled", "poll" or "stream"."""
+    kind: _builtins.str
+    """"reference" (daily fixings) or "live" (market ticks)."""
+    endpoint: _builtins.str
+    """The configured base URL (HTTP) or WebSocket URL the feed talks to."""
+    disabled_reason: _builtins.str
+    """Why a feed is disabled (live switch off, disabled in the sources file, ...)."""
+    schedule: _builtins.str
+    """Publication schedule, human readable ("16:00 CET on TARGET days")."""
+    figures_refused: _builtins.int
+    """Figures or messages the collector refused (bad value, unknown code, garbage, ...)."""
+    publications_missed: _builtins.int
+    """Publications due by now that are newer than the newest day delivered."""
+    circuit: Global___CircuitState.ValueType
+    last_day: _builtins.str
+    """Newest business day delivered (reference feeds), YYYY-MM-DD."""
     @_builtins.property
     def last_success_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def last_attempt_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_error_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def next_run_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_observed_at(self) -> _timestamp_pb2.Timestamp:
+        """The source's own time of the newest figure delivered."""
+
     def __init__(
         self,
         *,
@@ -87,10 +152,22 @@ class SourceHealth(_message.Message):
         last_latency_ms: _builtins.int = ...,
         observations_delivered: _builtins.int = ...,
         consecutive_failures: _builtins.int = ...,
+        mode: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        endpoint: _builtins.str = ...,
+        disabled_reason: _builtins.str = ...,
+        schedule: _builtins.str = ...,
+        last_error_at: _timestamp_pb2.Timestamp | None = ...,
+        figures_refused: _builtins.int = ...,
+        publications_missed: _builtins.int = ...,
+        circuit: Global___CircuitState.ValueType = ...,
+        next_run_at: _timestamp_pb2.Timestamp | None = ...,
+        last_day: _builtins.str = ...,
+        last_observed_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["last_attempt_at", b"last_attempt_at", "last_success_at", b"last_success_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_attempt_at", b"last_attempt_at", "last_error_at", b"last_error_at", "last_observed_at", b"last_observed_at", "last_success_at", b"last_success_at", "next_run_at", b"next_run_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consecutive_failures", b"consecutive_failures", "description", b"description", "enabled", b"enabled", "id", b"id", "last_attempt_at", b"last_attempt_at", "last_error", b"last_error", "last_latency_ms", b"last_latency_ms", "last_success_at", b"last_success_at", "observations_delivered", b"observations_delivered", "source", b"source", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["circuit", b"circuit", "consecutive_failures", b"consecutive_failures", "description", b"description", "disabled_reason", b"disabled_reason", "enabled", b"enabled", "endpoint", b"endpoint", "figures_refused", b"figures_refused", "id", b"id", "kind", b"kind", "last_attempt_at", b"last_attempt_at", "last_day", b"last_day", "last_error", b"last_error", "last_error_at", b"last_error_at", "last_latency_ms", b"last_latency_ms", "last_observed_at", b"last_observed_at", "last_success_at", b"last_success_at", "mode", b"mode", "next_run_at", b"next_run_at", "observations_delivered", b"observations_delivered", "publications_missed", b"publications_missed", "schedule", b"schedule", "source", b"source", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,120 @@
+"""Bank of England daily spot rates from the Interactive Statistical Database (IADB), CSV.
+
+GET /boeapps/database/_iadb-fromshowcolumns.asp?csv.x=yes&Datefrom=01/Jan/2025&Dateto=now
+    &SeriesCodes=XUDLUSS,XUDLERS,...&CSVF=TN&UsingCodes=Y&VPD=Y&VFD=N
+
+CSVF=TN is a plain table: `DATE,XUDLUSS,XUDLERS` then rows like `02 Jan 2025,1.2529,1.2080`.
+Each XUDL..S series is units of the foreign currency per one pound sterling (spot, 4pm
+London). An empty cell or `..` means no figure that day. On a bad query the IADB answers
+HTTP 200 with an HTML page, which the fetch layer refuses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from kurs_collector.checks import csv_rows, decimal_text, decode, rows_match_header
+from kurs_collector.errors import FeedError
+from kurs_collector.feeds.base import HttpFeed
+from kurs_collector.http import Payload, Request
+from kurs_collector.schedule import Calendar, Schedule
+from kurs_common.observation import Observation
+
+LONDON = ZoneInfo("Europe/London")
+ENGLAND = Calendar("England", frozenset({(1, 1), (12, 25), (12, 26)}), frozenset({-2, 1}))
+PATH = "/boeapps/database/_iadb-fromshowcolumns.asp"
+
+# IADB series code -> the currency it quotes per one GBP.
+SERIES = {
+    "XUDLUSS": "USD",
+    "XUDLERS": "EUR",
+    "XUDLJYS": "JPY",
+    "XUDLCDS": "CAD",
+    "XUDLSFS": "CHF",
+    "XUDLADS": "AUD",
+    "XUDLNDS": "NZD",
+    "XUDLSKS": "SEK",
+    "XUDLNKS": "NOK",
+    "XUDLDKS": "DKK",
+    "XUDLBK89": "CNY",
+    "XUDLBK93": "INR",
+    "XUDLHDS": "HKD",
+    "XUDLSGS": "SGD",
+    "XUDLZRS": "ZAR",
+}
+DEFAULT_SERIES = ["XUDLUSS", "XUDLERS", "XUDLJYS", "XUDLCDS", "XUDLSFS", "XUDLADS"]
+
+
+def iadb_date(day: dt.date) -> str:
+    return day.strftime("%d/%b/%Y")
+
+
+class BoeFeed(HttpFeed):
+    adapter = "boe"
+    source = "boe"
+    description = "Bank of England daily spot rates against sterling (IADB CSV)"
+    schedule = Schedule(LONDON, dt.time(16, 0), ENGLAND, label="4pm London on English business days")
+    supports_range = True
+
+    @property
+    def series(self) -> list[str]:
+        value = self.option("series", DEFAULT_SERIES)
+        codes = [str(v) for v in value] if isinstance(value, list) else DEFAULT_SERIES
+        unknown = [c for c in codes if c not in SERIES]
+        if unknown:
+            raise FeedError(f"unknown IADB series {', '.join(unknown)} in the configuration")
+        return codes
+
+    def _params(self, start: str, end: str) -> tuple[tuple[str, str], ...]:
+        return (
+            ("csv.x", "yes"),
+            ("Datefrom", start),
+            ("Dateto", end),
+            ("SeriesCodes", ",".join(self.series)),
+            ("CSVF", "TN"),
+            ("UsingCodes", "Y"),
+            ("VPD", "Y"),
+            ("VFD", "N"),
+        )
+
+    def latest_requests(self) -> list[Request]:
+        start = self.ctx.clock().date() - dt.timedelta(days=10)
+        return [Request(PATH, self._params(iadb_date(start), "now"))]
+
+    def range_requests(self, start: dt.date, end: dt.date) -> list[Request]:
+        return [Request(PATH, self._params(iadb_date(start), iadb_date(end)), conditional=False)]
+
+    def parse(self, payload: Payload) -> list[Observation]:
+        rows = [r for r in csv_rows(decode(payload.body)) if r]
+        if not rows:
+            raise FeedError("empty IADB CSV")
+        header = [h.strip() for h in rows[0]]
+        if header[0] != "DATE":
+            raise FeedError(f"not an IADB table (first column {header[0][:40]!r})")
+        unknown = [code for code in header[1:] if code not in SERIES]
+        if unknown:
+            raise FeedError(f"unexpected series {', '.join(unknown)}")
+        rows_match_header(rows[1:], len(header), 2)
+        out: list[Observation] = []
+        for line, row in enumerate(rows[1:], start=2):
+            try:
+                day = dt.datetime.strptime(row[0].strip(), "%d %b %Y").date()  # noqa: DTZ007 - a date
+            except ValueError:
+                raise FeedError(f"line {line}: bad date {row[0]!r}") from None
+            for code, cell in zip(header[1:], row[1:], strict=True):
+                value = cell.strip()
+                if value in ("", ".."):
+                    continue
+                decimal_text(value, f"line {line} {code}")
+                out.append(
+                    self.observation(
+                        "GBP",
+                        SERIES[code],
+                        value,
+                        day,
+                        self.schedule.observation_instant(day),
+                        payload.fetched_at,
+                    )
+                )
+        return out

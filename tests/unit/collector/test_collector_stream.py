@@ -1,0 +1,140 @@
+"""Kraken's WebSocket ticker stream through the real client and runner, against a local server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from kurs_collector.fakes import FakeWsServer, MakeFeed, RecordingDeliverer, wait_until
+from kurs_collector.health import DEGRADED, FAILING, HEALTHY
+from kurs_collector.runner import Collector
+
+LINES = (
+    (Path(__file__).resolve().parents[2] / "fixtures/sources/kraken/ws-ticker.jsonl").read_text().splitlines()
+)
+
+
+def script(*extra: Any) -> list[Any]:
+    return [("recv",), *[("send", line) for line in LINES], *extra]
+
+
+def subscribed_symbols(ws: FakeWsServer, connection: int) -> list[str]:
+    message = ws.received[connection][0]
+    assert message["method"] == "subscribe"
+    assert message["params"]["channel"] == "ticker"
+    return list(message["params"]["symbol"])
+
+
+async def run_stream(
+    make: MakeFeed, ws: FakeWsServer, **options: Any
+) -> tuple[Collector, RecordingDeliverer]:
+    feed = make(
+        "kraken-ws",
+        "http://unused.invalid",
+        ws_url=ws.url,
+        pairs=["EUR/USD", "USD/JPY", "BTC/USD"],
+        **options,
+    )
+    deliverer = RecordingDeliverer()
+    collector = Collector([(feed, True)], deliverer)  # type: ignore[arg-type]
+    collector.start()
+    return collector, deliverer
+
+
+async def test_stream_batches_carry_the_eur_anchor(make: MakeFeed) -> None:
+    async with FakeWsServer([script(("hold",))]) as ws:
+        collector, deliverer = await run_stream(make, ws)
+        try:
+            await deliverer.wait_for(3)
+        finally:
+            await collector.stop()
+    assert subscribed_symbols(ws, 0) == ["EUR/USD", "USD/JPY", "BTC/USD"]
+    first, second, third = deliverer.batches[:3]
+    assert [(o.base, o.quote, o.value, o.bid, o.ask) for o in first] == [
+        ("EUR", "USD", "1.031605", "1.03157", "1.03164")
+    ]
+    assert first[0].observed_at == dt.datetime(2025, 1, 15, 14, 0, 0, 120000, tzinfo=dt.UTC)
+    # USD/JPY travels with the latest EUR/USD, both stamped with the USD/JPY tick's time.
+    assert [(o.base, o.quote) for o in second] == [("USD", "JPY"), ("EUR", "USD")]
+    assert {o.observed_at for o in second} == {dt.datetime(2025, 1, 15, 14, 0, 1, 250000, tzinfo=dt.UTC)}
+    assert second[0].value == "156.5285"
+    assert [(o.base, o.quote) for o in third] == [("BTC", "USD"), ("EUR", "USD")]
+    assert {o.source for o in third} == {"kraken"}
+    assert collector.health["kraken-ws"].state == HEALTHY
+
+
+async def test_reconnects_and_resubscribes_after_the_server_drops_mid_frame(make: MakeFeed) -> None:
+    async with FakeWsServer([script(("cut",)), script(("hold",))]) as ws:
+        collector, deliverer = await run_stream(make, ws)
+        try:
+            await deliverer.wait_for(6)
+            await wait_until(lambda: len(ws.received) == 2)
+        finally:
+            await collector.stop()
+    health = collector.health["kraken-ws"]
+    # Both connections subscribed to the same symbols.
+    assert subscribed_symbols(ws, 0) == subscribed_symbols(ws, 1)
+    assert health.consecutive_failures == 0
+    assert health.state == HEALTHY
+    assert "websocket" in health.last_error  # the cut was recorded
+    assert health.last_error_at is not None
+    # No observation from the half frame: exactly the fixture's 3 priced messages, twice.
+    assert len(deliverer.batches) == 6
+
+
+async def test_garbage_is_reported_and_skipped(make: MakeFeed) -> None:
+    garbage = [
+        ("recv",),
+        ("send", "not json at all {"),
+        ("send", json.dumps({"channel": "ticker", "data": [{"symbol": "EUR/USD", "bid": "x", "ask": 1}]})),
+        ("send", json.dumps({"channel": "ticker", "data": [{"symbol": "QQQ/USD", "bid": 1, "ask": 1.1}]})),
+        ("send", json.dumps({"channel": "ticker", "data": [{"symbol": "EUR/USD", "bid": 0, "ask": 0}]})),
+        ("send", json.dumps({"channel": "mystery"})),
+        ("send", LINES[2]),
+        ("hold",),
+    ]
+    async with FakeWsServer([garbage]) as ws:
+        collector, deliverer = await run_stream(make, ws)
+        try:
+            await deliverer.wait_for(1)
+        finally:
+            await collector.stop()
+    health = collector.health["kraken-ws"]
+    # Only the good EUR/USD tick was delivered.
+    assert [[(o.base, o.quote, o.value) for o in b] for b in deliverer.batches] == [
+        [("EUR", "USD", "1.031605")]
+    ]
+    assert health.figures_refused == 5
+    assert health.state == HEALTHY
+    problems = collector.feeds["kraken-ws"].problems  # type: ignore[attr-defined]
+    assert any("garbage message (JSONDecodeError" in p for p in problems)
+    assert any("not a plain decimal" in p for p in problems)
+    assert any("'QQQ/USD' is not a BASE/QUOTE pair" in p for p in problems)
+    assert any("must be greater than zero" in p for p in problems)
+    assert any("unexpected channel 'mystery'" in p for p in problems)
+
+
+async def test_a_stream_of_garbage_ends_the_connection(make: MakeFeed) -> None:
+    noise = [("recv",), *[("send", "\x00garbage")] * 12, ("hold",)]
+    async with FakeWsServer([noise, [("recv",), ("hold",)]]) as ws:
+        collector, deliverer = await run_stream(make, ws)
+        try:
+            await wait_until(lambda: len(ws.received) >= 2)
+        finally:
+            await collector.stop()
+    health = collector.health["kraken-ws"]
+    assert deliverer.batches == []
+    assert "10 garbage messages in a row" in health.last_error
+    assert health.state in (FAILING, DEGRADED)
+
+
+async def test_silent_connection_is_dropped(make: MakeFeed) -> None:
+    async with FakeWsServer([[("recv",), ("hold",)]]) as ws:
+        collector, _ = await run_stream(make, ws, stale_seconds=0.1)
+        try:
+            await wait_until(lambda: len(ws.received) >= 2)
+        finally:
+            await collector.stop()
+    assert "no message for 0.1s" in collector.health["kraken-ws"].last_error
