@@ -16,7 +16,7 @@ from kurs_common.grpcserver import insecure_channel
 from kurs_gateway import problems
 from kurs_gateway.fastpath import BodyCache, FastPath
 from kurs_gateway.guard import Guard
-from kurs_gateway.routes import compat, health, rates, stream
+from kurs_gateway.routes import compat, graphql, health, rates, stream
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot, SnapshotFeed
 
@@ -66,6 +66,8 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     app.include_router(stream.router)
     app.include_router(health.router)
     app.include_router(compat.router)
+    app.include_router(graphql.router)
+    app.state.graphql_schema = graphql.build()
     front: ASGIApp = FastPath(app, cache)
     if settings.api_keys or settings.rate_limit_per_second > 0:
         front = Guard(front, settings.api_keys, settings.rate_limit_per_second, settings.rate_limit_burst)

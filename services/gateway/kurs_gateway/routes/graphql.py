@@ -1,0 +1,302 @@
+"""POST/GET /graphql: the same rates as the REST API, queried with GraphQL (graphql-core).
+
+Rates are `String`s holding exact decimals, as everywhere in Kurs. Bad arguments come back as
+GraphQL errors with `extensions: {code: "BAD_USER_INPUT" | "NOT_FOUND" | "UNAVAILABLE",
+field: <argument>}`; a request that is not GraphQL at all (no query, bad JSON, a syntax or
+validation error) is a 400 problem, per the GraphQL-over-HTTP convention.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import grpc
+import orjson
+from fastapi import APIRouter, Depends, Request
+from graphql import (
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    build_schema,
+    graphql,
+    parse,
+    validate,
+)
+from starlette.responses import Response
+
+from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
+from kurs_common import money, validation
+from kurs_common.errors import InvalidArgument, NotFound, QueryError
+from kurs_gateway import deps, views
+from kurs_gateway.problems import problem
+from kurs_gateway.settings import GatewaySettings
+from kurs_gateway.snapshot import LiveSnapshot
+
+router = APIRouter(tags=["graphql"])
+
+MAX_QUERY_BYTES = 16_384
+
+SDL = '''
+"""Exchange rates; every rate is an exact decimal in a String."""
+type Query {
+  "Newest rates from the live snapshot."
+  latest(base: String = "USD", symbols: [String!]): Rates!
+  "Rates of the business day on or before `date`."
+  historical(date: String!, base: String = "USD", symbols: [String!]): Rates!
+  "Rates of every publication day in the range (at most 366 days)."
+  timeseries(startDate: String!, endDate: String!, base: String = "USD", symbols: [String!]): TimeSeries!
+  "`amount` of `from` in `to`, at the latest rate or on `date`."
+  convert(from: String!, to: String!, amount: String!, date: String): Conversion!
+  "Every currency served."
+  currencies: [Currency!]!
+}
+type Rate { currency: String! value: String! }
+type Rates { base: String! date: String requestedDate: String rates: [Rate!]! sources: [String!]! }
+type SeriesDay { date: String! rates: [Rate!]! }
+type TimeSeries { base: String! startDate: String! endDate: String! days: [SeriesDay!]! sources: [String!]! }
+type Conversion {
+  from: String! to: String! amount: String! rate: String! result: String! date: String! sources: [String!]!
+}
+type Currency { code: String! name: String! firstDate: String! lastDate: String! active: Boolean! }
+'''
+
+
+def build() -> GraphQLSchema:
+    return build_schema(SDL)
+
+
+def _rates(values: dict[str, str]) -> list[dict[str, str]]:
+    return [{"currency": code, "value": value} for code, value in values.items()]
+
+
+def _user_error(exc: QueryError) -> GraphQLError:
+    code = "NOT_FOUND" if isinstance(exc, NotFound) else "BAD_USER_INPUT"
+    return GraphQLError(f"{exc.field}: {exc.reason}", extensions={"code": code, "field": exc.field})
+
+
+def _grpc_error(exc: grpc.aio.AioRpcError) -> GraphQLError:
+    details = exc.details() or exc.code().name
+    field, sep, _ = details.partition(": ")
+    codes = {
+        grpc.StatusCode.INVALID_ARGUMENT: "BAD_USER_INPUT",
+        grpc.StatusCode.NOT_FOUND: "NOT_FOUND",
+        grpc.StatusCode.DEADLINE_EXCEEDED: "UNAVAILABLE",
+    }
+    extensions: dict[str, Any] = {"code": codes.get(exc.code(), "UNAVAILABLE")}
+    if sep and field.isidentifier():
+        extensions["field"] = field
+    return GraphQLError(details, extensions=extensions)
+
+
+class Root:
+    """Root resolvers; graphql-core calls `root.<field>(info, **arguments)`."""
+
+    def __init__(self, snapshot: LiveSnapshot, stub: rates_pb2_grpc.RatesServiceStub, timeout: float) -> None:
+        self.snapshot = snapshot
+        self.stub = stub
+        self.timeout = timeout
+
+    async def _guard(self, call: Any) -> Any:
+        try:
+            return await call
+        except QueryError as exc:
+            raise _user_error(exc) from exc
+        except grpc.aio.AioRpcError as exc:
+            raise _grpc_error(exc) from exc
+
+    async def latest(self, info: Any, base: str, symbols: list[str] | None = None) -> dict[str, Any]:
+        async def run() -> dict[str, Any]:
+            code, _, rates = views.latest_rates(self.snapshot.entries, base, symbols or [])
+            return {
+                "base": code,
+                "date": max((r.day for r in rates), default=self.snapshot.day),
+                "rates": _rates({r.currency: r.value for r in rates}),
+                "sources": sorted({s for r in rates for s in r.sources}),
+            }
+
+        result: dict[str, Any] = await self._guard(run())
+        return result
+
+    async def historical(
+        self, info: Any, date: str, base: str, symbols: list[str] | None = None
+    ) -> dict[str, Any]:
+        async def run() -> dict[str, Any]:
+            validation.date("date", date)
+            reply = await self.stub.GetHistoricalRates(
+                rates_pb2.GetHistoricalRatesRequest(
+                    date=date,
+                    base=views.require_currency_shape("base", base),
+                    symbols=views.require_symbols_shape(symbols or []),
+                ),
+                timeout=self.timeout,
+            )
+            body = views.historical_body(reply)
+            return {
+                "base": body["base"],
+                "date": body["date"],
+                "requestedDate": body["requested_date"],
+                "rates": _rates(body["rates"]),
+                "sources": body["sources"],
+            }
+
+        result: dict[str, Any] = await self._guard(run())
+        return result
+
+    async def timeseries(
+        self,
+        info: Any,
+        startDate: str,
+        endDate: str,
+        base: str,
+        symbols: list[str] | None = None,
+    ) -> dict[str, Any]:
+        async def run() -> dict[str, Any]:
+            validation.date_range("startDate", startDate, "endDate", endDate)
+            reply = await self.stub.GetTimeSeries(
+                rates_pb2.GetTimeSeriesRequest(
+                    start_date=startDate,
+                    end_date=endDate,
+                    base=views.require_currency_shape("base", base),
+                    symbols=views.require_symbols_shape(symbols or []),
+                ),
+                timeout=self.timeout,
+            )
+            return {
+                "base": reply.base,
+                "startDate": reply.start_date,
+                "endDate": reply.end_date,
+                "days": [
+                    {"date": d.date, "rates": _rates(dict(sorted(d.rates.items())))} for d in reply.days
+                ],
+                "sources": list(reply.sources),
+            }
+
+        result: dict[str, Any] = await self._guard(run())
+        return result
+
+    async def convert(
+        self, info: Any, to: str, amount: str, date: str | None = None, **kwargs: str
+    ) -> dict[str, Any]:
+        source = kwargs["from"]
+
+        async def run() -> dict[str, Any]:
+            views.require_currency_shape("from", source)
+            views.require_currency_shape("to", to)
+            try:
+                money.parse_amount(amount)
+            except money.DecimalFormatError as exc:
+                raise InvalidArgument("amount", str(exc)) from exc
+            if date is not None:
+                validation.date("date", date)
+            reply = await self.stub.Convert(
+                rates_pb2.ConvertRequest(
+                    from_currency=source, to_currency=to, amount=amount.strip(), date=date or ""
+                ),
+                timeout=self.timeout,
+            )
+            return {
+                "from": reply.from_currency,
+                "to": reply.to_currency,
+                "amount": reply.amount,
+                "rate": reply.rate,
+                "result": reply.result,
+                "date": reply.date,
+                "sources": list(reply.sources),
+            }
+
+        result: dict[str, Any] = await self._guard(run())
+        return result
+
+    async def currencies(self, info: Any) -> list[dict[str, Any]]:
+        async def run() -> list[dict[str, Any]]:
+            reply = await self.stub.ListCurrencies(rates_pb2.ListCurrenciesRequest(), timeout=self.timeout)
+            return [
+                {
+                    "code": c.code,
+                    "name": c.name,
+                    "firstDate": c.first_date,
+                    "lastDate": c.last_date,
+                    "active": c.active,
+                }
+                for c in reply.currencies
+            ]
+
+        result: list[dict[str, Any]] = await self._guard(run())
+        return result
+
+
+async def _execute(request: Request, document: Any, settings: GatewaySettings) -> Response:
+    if not isinstance(document, dict):
+        return problem(400, "the body must be a JSON object with a 'query'", param="query")
+    query = document.get("query")
+    variables = document.get("variables")
+    operation = document.get("operationName")
+    if not isinstance(query, str) or not query.strip():
+        return problem(400, "a GraphQL 'query' string is required", param="query")
+    if len(query.encode()) > MAX_QUERY_BYTES:
+        return problem(400, f"the query may be at most {MAX_QUERY_BYTES} bytes", param="query")
+    if variables is not None and not isinstance(variables, dict):
+        return problem(400, "'variables' must be a JSON object", param="variables")
+    if operation is not None and not isinstance(operation, str):
+        return problem(400, "'operationName' must be a string", param="operationName")
+    schema: GraphQLSchema = request.app.state.graphql_schema
+    try:
+        ast = parse(query)
+    except GraphQLError as exc:
+        return problem(400, f"syntax error: {exc.message}", param="query")
+    errors = validate(schema, ast)
+    if errors:
+        return problem(400, "; ".join(e.message for e in errors), param="query")
+    root = Root(request.app.state.snapshot, request.app.state.rates_stub, settings.upstream_timeout_seconds)
+    result = await graphql(
+        schema, query, root_value=root, variable_values=variables, operation_name=operation
+    )
+    body: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        body["errors"] = [e.formatted for e in result.errors]
+    status = 200 if result.data is not None else 400
+    return Response(orjson.dumps(body, default=str), status_code=status, media_type="application/json")
+
+
+@router.post("/graphql")
+async def graphql_post(
+    request: Request, settings: Annotated[GatewaySettings, Depends(deps.settings)]
+) -> Response:
+    """Execute a GraphQL query: `{"query": "...", "variables": {...}, "operationName": "..."}`."""
+    try:
+        document = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return problem(400, "the body is not valid JSON", param="query")
+    return await _execute(request, document, settings)
+
+
+@router.get("/graphql")
+async def graphql_get(
+    request: Request, settings: Annotated[GatewaySettings, Depends(deps.settings)]
+) -> Response:
+    """Execute a GraphQL query given as `?query=...` (and optional `variables` as JSON)."""
+    q = request.query_params
+    unknown = set(q) - {"query", "variables", "operationName"}
+    if unknown:
+        return problem(400, "unknown parameter", param=sorted(unknown)[0])
+    document: dict[str, Any] = {"query": q.get("query"), "operationName": q.get("operationName")}
+    if "variables" in q:
+        try:
+            document["variables"] = orjson.loads(q["variables"])
+        except orjson.JSONDecodeError:
+            return problem(400, "'variables' is not valid JSON", param="variables")
+    if document["query"] and parse_is_mutation(document["query"]):
+        return problem(405, "mutations are not served over GET", headers={"Allow": "POST"})
+    return await _execute(request, document, settings)
+
+
+def parse_is_mutation(query: str) -> bool:
+    try:
+        ast = parse(query)
+    except GraphQLError:
+        return False
+    return any(
+        isinstance(d, OperationDefinitionNode) and d.operation is not OperationType.QUERY
+        for d in ast.definitions
+    )
