@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -59,8 +60,8 @@ class Observation:
             quote=obs.quote,
             value=obs.value,
             day=obs.date,
-            observed_at=obs.observed_at.ToDatetime(tzinfo=dt.UTC) if obs.HasField("observed_at") else None,
-            fetched_at=obs.fetched_at.ToDatetime(tzinfo=dt.UTC) if obs.HasField("fetched_at") else None,
+            observed_at=from_timestamp(obs.observed_at) if obs.HasField("observed_at") else None,
+            fetched_at=from_timestamp(obs.fetched_at) if obs.HasField("fetched_at") else None,
             bid=obs.bid,
             ask=obs.ask,
             replay=obs.replay,
@@ -70,6 +71,25 @@ class Observation:
 def _ts(value: dt.datetime | None) -> Timestamp | None:
     if value is None:
         return None
-    ts = Timestamp()
-    ts.FromDatetime(value.astimezone(dt.UTC))
-    return ts
+    seconds, nanos = _seconds_nanos(value)
+    return Timestamp(seconds=seconds, nanos=nanos)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@functools.lru_cache(maxsize=4096)
+def _seconds_nanos(value: dt.datetime) -> tuple[int, int]:
+    # A batch shares a handful of instants (one per business day or poll), so this is cached.
+    delta = value - _EPOCH
+    return delta.days * 86_400 + delta.seconds, delta.microseconds * 1_000
+
+
+@functools.lru_cache(maxsize=4096)
+def _from_seconds(seconds: int, nanos: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(seconds=seconds, microseconds=nanos // 1_000)
+
+
+def from_timestamp(ts: Timestamp) -> dt.datetime:
+    """A protobuf Timestamp as an aware UTC datetime (microsecond precision)."""
+    return _from_seconds(ts.seconds, ts.nanos)
