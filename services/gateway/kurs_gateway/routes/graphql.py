@@ -259,36 +259,34 @@ async def _execute(request: Request, document: Any, settings: GatewaySettings) -
     return Response(orjson.dumps(body, default=str), status_code=status, media_type="application/json")
 
 
-@router.post("/graphql")
-async def graphql_post(
+@router.api_route("/graphql", methods=["GET", "POST"])
+async def graphql_endpoint(
     request: Request, settings: Annotated[GatewaySettings, Depends(deps.settings)]
 ) -> Response:
-    """Execute a GraphQL query: `{"query": "...", "variables": {...}, "operationName": "..."}`."""
-    try:
-        document = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        return problem(400, "the body is not valid JSON", param="query")
-    return await _execute(request, document, settings)
+    """Execute a GraphQL query.
 
-
-@router.get("/graphql")
-async def graphql_get(
-    request: Request, settings: Annotated[GatewaySettings, Depends(deps.settings)]
-) -> Response:
-    """Execute a GraphQL query given as `?query=...` (and optional `variables` as JSON)."""
+    POST: `{"query": "...", "variables": {...}, "operationName": "..."}`;
+    GET: `?query=...` (optional `variables` as JSON, `operationName`), queries only.
+    """
+    if request.method == "POST":
+        try:
+            document = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return problem(400, "the body is not valid JSON", param="query")
+        return await _execute(request, document, settings)
     q = request.query_params
     unknown = set(q) - {"query", "variables", "operationName"}
     if unknown:
         return problem(400, "unknown parameter", param=sorted(unknown)[0])
-    document: dict[str, Any] = {"query": q.get("query"), "operationName": q.get("operationName")}
+    get_document: dict[str, Any] = {"query": q.get("query"), "operationName": q.get("operationName")}
     if "variables" in q:
         try:
-            document["variables"] = orjson.loads(q["variables"])
+            get_document["variables"] = orjson.loads(q["variables"])
         except orjson.JSONDecodeError:
             return problem(400, "'variables' is not valid JSON", param="variables")
-    if document["query"] and parse_is_mutation(document["query"]):
+    if get_document["query"] and parse_is_mutation(get_document["query"]):
         return problem(405, "mutations are not served over GET", headers={"Allow": "POST"})
-    return await _execute(request, document, settings)
+    return await _execute(request, get_document, settings)
 
 
 def parse_is_mutation(query: str) -> bool:
