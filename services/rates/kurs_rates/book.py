@@ -3,14 +3,21 @@
 The effective rate of a currency is the newer (by observation time) of the newest reference
 fixing and the newest live tick. Every batch that changes at least one effective rate gets the
 next sequence number and is published to every subscriber.
+
+Sequence numbers are local (embedded mode: +1 per change set) or global (with Redis: the
+number the Redis stream assigned, passed to `apply`). The last REPLAY_WINDOW change sets are
+kept in a ring so a reconnecting subscriber (StreamRatesRequest.since_sequence) can be told what
+it missed; further back it gets a fresh snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from kurs_rates.model import RateKind, StoredRate
@@ -18,6 +25,7 @@ from kurs_rates.model import RateKind, StoredRate
 log = logging.getLogger(__name__)
 
 SUBSCRIBER_QUEUE = 256
+REPLAY_WINDOW = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,56 +49,161 @@ class Subscription:
 
 
 class LatestBook:
-    def __init__(self) -> None:
+    def __init__(self, replay_window: int = REPLAY_WINDOW) -> None:
         self.reference: dict[str, StoredRate] = {}
         self.live: dict[str, StoredRate] = {}
         self.sequence = 0
         self._subscribers: set[Subscription] = set()
+        self._ring: deque[ChangeSet] = deque(maxlen=replay_window)
+        # Every change set with a sequence above this is in the ring.
+        self._complete_after = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        # Called whenever the reference set is replaced (e.g. to drop cached currency ranges).
+        self.on_reference_change: list[Callable[[], None]] = []
 
     # -- reads ---------------------------------------------------------------------------
     def effective(self) -> dict[str, StoredRate]:
-        out = dict(self.reference)
-        for code, tick in self.live.items():
-            ref = out.get(code)
-            if ref is None or tick.observed_at > ref.observed_at:
-                out[code] = tick
-        return out
+        return _effective(self.reference, self.live)
+
+    @property
+    def reference_day(self) -> dt.date | None:
+        return max((r.day for r in self.reference.values()), default=None)
+
+    @property
+    def replay_window(self) -> int:
+        return self._ring.maxlen or 0
+
+    def since(self, sequence: int) -> list[ChangeSet] | None:
+        """The change sets after `sequence`, or None when they are no longer (or never were) known."""
+        if sequence > self.sequence or sequence < self._complete_after:
+            return None
+        return [c for c in self._ring if c.sequence > sequence]
 
     # -- writes --------------------------------------------------------------------------
     def load(self, reference: Iterable[StoredRate], live: Iterable[StoredRate]) -> None:
         self.reference = {r.currency: r for r in reference}
         self.live = {r.currency: r for r in live}
+        self._complete_after = self.sequence
 
-    def apply(
+    def seed(self, sequence: int, history: Iterable[ChangeSet]) -> None:
+        """Start at a global `sequence`; `history` (ascending, contiguous) fills the replay ring."""
+        self.sequence = max(self.sequence, sequence)
+        self._ring.clear()
+        for change in history:
+            self._ring.append(change)
+        self._complete_after = self._ring[0].sequence - 1 if self._ring else self.sequence
+        self._notify()
+
+    def resync(self, rates: Iterable[StoredRate], sequence: int) -> None:
+        """Updates were lost (a gap in the global sequence): take a shared snapshot, jump to
+        `sequence`, forget the replay history and send every subscriber a fresh snapshot."""
+        self.merge_snapshot(rates)
+        self.sequence = max(self.sequence, sequence)
+        self._ring.clear()
+        self._complete_after = self.sequence
+        for sub in list(self._subscribers):
+            sub.overflowed = True
+            sub.offer(ChangeSet(self.sequence, ()))
+        self._notify()
+
+    def merge_snapshot(self, rates: Iterable[StoredRate]) -> None:
+        """Take entries of a shared snapshot that are newer than what is held (no publication)."""
+        day = self.reference_day
+        for rate in rates:
+            if rate.kind is RateKind.LIVE:
+                current = self.live.get(rate.currency)
+                if current is None or rate.observed_at > current.observed_at:
+                    self.live[rate.currency] = rate
+            elif day is None or rate.day > day:
+                self.reference[rate.currency] = rate
+
+    def _next(
         self, latest_reference: Iterable[StoredRate] | None, ticks: Iterable[StoredRate]
-    ) -> ChangeSet | None:
-        """Replace the reference part (when given) and merge live ticks; publish what changed."""
-        before = self.effective()
+    ) -> tuple[dict[str, StoredRate], dict[str, StoredRate]]:
+        reference = self.reference
         if latest_reference is not None:
-            self.reference = {r.currency: r for r in latest_reference}
+            candidate = {r.currency: r for r in latest_reference}
+            new_day = max((r.day for r in candidate.values()), default=None)
+            current_day = self.reference_day
+            # Never go back to an older fixing day (a late or replayed publication).
+            if new_day is not None and (current_day is None or new_day >= current_day):
+                reference = candidate
+        live = dict(self.live)
         for tick in ticks:
             if tick.kind is not RateKind.LIVE:
                 continue
-            current = self.live.get(tick.currency)
+            current = live.get(tick.currency)
             if current is None or tick.observed_at >= current.observed_at:
-                self.live[tick.currency] = tick
+                live[tick.currency] = tick
+        return reference, live
+
+    def preview(
+        self, latest_reference: Iterable[StoredRate] | None, ticks: Iterable[StoredRate]
+    ) -> tuple[StoredRate, ...]:
+        """The effective rates `apply` would change, without changing anything."""
+        reference, live = self._next(latest_reference, ticks)
+        return _diff(self.effective(), _effective(reference, live))
+
+    def apply(
+        self,
+        latest_reference: Iterable[StoredRate] | None,
+        ticks: Iterable[StoredRate],
+        *,
+        sequence: int | None = None,
+        record: bool = True,
+    ) -> ChangeSet | None:
+        """Replace the reference part (when given and not older) and merge live ticks.
+
+        sequence: the global number of this update (Redis mode); None numbers it locally.
+        record=False: a local change while the global sequence is unknown (Redis down): it is
+        delivered to subscribers under the current sequence and not kept for replay.
+        """
+        before = self.effective()
+        old_reference = self.reference
+        self.reference, self.live = self._next(latest_reference, ticks)
+        if self.reference is not old_reference:
+            for listener in self.on_reference_change:
+                listener()
         after = self.effective()
-        changed = tuple(
-            rate
-            for code, rate in sorted(after.items())
-            if (old := before.get(code)) is None
-            or old.value != rate.value
-            or old.day != rate.day
-            or old.observed_at != rate.observed_at
-        )
+        changed = _diff(before, after)
         removed = before.keys() - after.keys()
+        if sequence is not None:
+            self.sequence = max(self.sequence, sequence)
         if not changed and not removed:
+            self._notify()
             return None
-        self.sequence += 1
-        change = ChangeSet(self.sequence, changed)
+        if sequence is None and record:
+            self.sequence += 1
+        change = ChangeSet(sequence if sequence is not None else self.sequence, changed)
+        if record:
+            if self._ring.maxlen is not None and len(self._ring) == self._ring.maxlen:
+                self._complete_after = self._ring[0].sequence
+            self._ring.append(change)
         for sub in list(self._subscribers):
             sub.offer(change)
+        self._notify()
         return change
+
+    def _notify(self) -> None:
+        for waiter in [w for w in self._waiters if w[0] <= self.sequence]:
+            self._waiters.remove(waiter)
+            if not waiter[1].done():
+                waiter[1].set_result(None)
+
+    async def wait_for(self, sequence: int, seconds: float) -> bool:
+        """Wait until the book has applied `sequence` (read-your-writes for the ingesting replica)."""
+        if self.sequence >= sequence:
+            return True
+        waiter = (sequence, asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter[1], seconds)
+        except TimeoutError:
+            return False
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+        return True
 
     # -- subscriptions -------------------------------------------------------------------
     @contextlib.contextmanager
@@ -105,3 +218,23 @@ class LatestBook:
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
+
+
+def _effective(reference: dict[str, StoredRate], live: dict[str, StoredRate]) -> dict[str, StoredRate]:
+    out = dict(reference)
+    for code, tick in live.items():
+        ref = out.get(code)
+        if ref is None or tick.observed_at > ref.observed_at:
+            out[code] = tick
+    return out
+
+
+def _diff(before: dict[str, StoredRate], after: dict[str, StoredRate]) -> tuple[StoredRate, ...]:
+    return tuple(
+        rate
+        for code, rate in sorted(after.items())
+        if (old := before.get(code)) is None
+        or old.value != rate.value
+        or old.day != rate.day
+        or old.observed_at != rate.observed_at
+    )

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kurs_common import money, validation
-from kurs_common.errors import InvalidArgument, NotFound
+from kurs_common.errors import InvalidArgument, NotFound, Unavailable
 from kurs_rates.book import LatestBook
 from kurs_rates.model import PIVOT, CurrencyRange, StoredRate
 from kurs_rates.store import RateStore
@@ -83,13 +83,20 @@ class RateQueries:
         self.book = book
         self.source = reference_source
         self._ranges: list[CurrencyRange] | None = None
+        self._stale = True
 
     def invalidate(self) -> None:
-        self._ranges = None
+        self._stale = True
 
     async def currency_ranges(self) -> list[CurrencyRange]:
-        if self._ranges is None:
-            ranges = await self.store.currency_ranges(self.source)
+        if self._stale or self._ranges is None:
+            try:
+                ranges = await self.store.currency_ranges(self.source)
+            except (Unavailable, TimeoutError):
+                if self._ranges is None:
+                    raise
+                return self._ranges  # the store is down: the last known ranges are still right enough
+            self._stale = False
             if ranges:
                 first = min(r.first_day for r in ranges)
                 last = max(r.last_day for r in ranges)
@@ -98,7 +105,13 @@ class RateQueries:
         return self._ranges
 
     async def served(self) -> set[str]:
-        codes = {r.code for r in await self.currency_ranges()}
+        try:
+            codes = {r.code for r in await self.currency_ranges()}
+        except (Unavailable, TimeoutError):
+            # The store is down and nothing is cached: the latest snapshot still defines what we serve.
+            if not self.book.effective():
+                raise
+            codes = {PIVOT}
         codes.update(self.book.effective())
         codes.add(PIVOT)  # the pivot is always a valid base, even before any data arrived
         return codes

@@ -1,14 +1,28 @@
-"""Assemble the rates service: store -> latest book -> queries -> servicers -> gRPC server."""
+"""Assemble the rates service: store -> latest book -> queries -> servicers -> gRPC server.
+
+Health (grpc.health.v1): "kurs.rates.v1.RatesService" stays SERVING while the latest snapshot
+can be served. Two extra names report the backends:
+* "kurs.rates.store": NOT_SERVING while the database is unreachable (writes are buffered);
+* "kurs.rates.redis": NOT_SERVING while Redis is unreachable (fan-out to other replicas degraded);
+  only registered when a Redis URL is configured.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from grpc_health.v1 import health_pb2
 
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_common.grpcserver import RunningServer, start_server
 from kurs_rates.book import LatestBook
+from kurs_rates.fanout import RedisFanout
+from kurs_rates.ingest import Ingestor
+from kurs_rates.pg_store import PostgresRateStore
 from kurs_rates.queries import RateQueries
 from kurs_rates.servicer import IngestServicer, RatesServicer
 from kurs_rates.settings import RatesSettings
@@ -17,10 +31,24 @@ from kurs_rates.store import RateStore
 
 log = logging.getLogger(__name__)
 
+STORE_HEALTH = "kurs.rates.store"
+REDIS_HEALTH = "kurs.rates.redis"
+HEALTH_INTERVAL = 0.5
 
-def open_store(url: str) -> RateStore:
+
+def open_store(url: str, settings: RatesSettings | None = None) -> RateStore:
     if url.startswith("sqlite:///"):
         return SqliteRateStore(Path(url.removeprefix("sqlite:///")))
+    if url.startswith(("postgresql://", "postgres://")):
+        s = settings or RatesSettings()
+        return PostgresRateStore(
+            url,
+            min_pool=s.pg_pool_min,
+            max_pool=s.pg_pool_max,
+            statement_timeout=s.pg_statement_timeout,
+            write_timeout=s.pg_write_timeout,
+            connect_timeout=s.pg_connect_timeout,
+        )
     raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]!r}")
 
 
@@ -29,33 +57,124 @@ class RatesService:
     store: RateStore
     book: LatestBook
     grpc: RunningServer
+    ingestor: Ingestor
+    fanout: RedisFanout | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def port(self) -> int:
         return self.grpc.port
 
     async def stop(self, grace: float = 5.0) -> None:
-        await self.grpc.stop(grace)
-        await self.store.close()
+        try:
+            for task in self.tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self.grpc.stop(grace)
+            await self.ingestor.stop(drain_seconds=grace)
+        finally:
+            try:
+                if self.fanout is not None:
+                    await self.fanout.stop()
+            finally:
+                await self.store.close()
+
+
+async def _watch_health(
+    server: RunningServer, ingestor: Ingestor, store: RateStore, fanout: RedisFanout | None
+) -> None:
+    serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+    reported: dict[str, int] = {}
+    while True:
+        store_ok = ingestor.store_healthy and not ingestor.buffered
+        if store_ok and isinstance(store, PostgresRateStore):
+            try:
+                await store.ping()
+            except Exception:  # any failure means "not reachable right now"
+                store_ok = False
+        states = {STORE_HEALTH: serving if store_ok else not_serving}
+        if fanout is not None:
+            states[REDIS_HEALTH] = serving if fanout.healthy else not_serving
+        for name, state in states.items():
+            if reported.get(name) != state:
+                await server.health.set(name, state)
+                reported[name] = state
+                log.log(
+                    logging.INFO if state == serving else logging.WARNING,
+                    "health changed",
+                    extra={
+                        "health_service": name,
+                        "status": health_pb2.HealthCheckResponse.ServingStatus.Name(state),
+                    },
+                )
+        await asyncio.sleep(HEALTH_INTERVAL)
 
 
 async def start(settings: RatesSettings, store: RateStore | None = None) -> RatesService:
-    store = store or open_store(settings.database_url)
+    store = store or open_store(settings.database_url, settings)
     await store.open()
-    book = LatestBook()
-    book.load(await store.latest_reference(settings.reference_source), await store.latest_live())
-    queries = RateQueries(store, book, settings.reference_source)
-    rates = RatesServicer(queries, book)
-    ingest = IngestServicer(store, book, queries, settings.reference_source)
+    try:
+        return await _start_on(settings, store)
+    except BaseException:
+        await store.close()
+        raise
 
-    def register(server: object) -> list[str]:
-        rates_pb2_grpc.add_RatesServiceServicer_to_server(rates, server)
-        ingest_pb2_grpc.add_RatesIngestServiceServicer_to_server(ingest, server)
-        return [
-            rates_pb2.DESCRIPTOR.services_by_name["RatesService"].full_name,
-            ingest_pb2.DESCRIPTOR.services_by_name["RatesIngestService"].full_name,
-        ]
 
-    running = await start_server(settings.address, register)
-    log.info("rates service ready", extra={"currencies": len(book.reference), "port": running.port})
-    return RatesService(store, book, running)
+async def _start_on(settings: RatesSettings, store: RateStore) -> RatesService:
+    book = LatestBook(settings.replay_window)
+    fanout: RedisFanout | None = None
+    ingestor: Ingestor | None = None
+    try:
+        book.load(await store.latest_reference(settings.reference_source), await store.latest_live())
+        if settings.redis_url:
+            fanout = RedisFanout(
+                settings.redis_url,
+                book,
+                prefix=settings.redis_prefix,
+                stream_maxlen=settings.redis_stream_maxlen,
+            )
+            await fanout.start()
+        queries = RateQueries(store, book, settings.reference_source)
+        book.on_reference_change.append(queries.invalidate)
+        ingestor = Ingestor(
+            store, book, queries, settings.reference_source, fanout, buffer_limit=settings.write_buffer_limit
+        )
+        ingestor.start()
+        rates = RatesServicer(queries, book)
+        ingest = IngestServicer(ingestor)
+
+        def register(server: object) -> list[str]:
+            rates_pb2_grpc.add_RatesServiceServicer_to_server(rates, server)
+            ingest_pb2_grpc.add_RatesIngestServiceServicer_to_server(ingest, server)
+            return [
+                rates_pb2.DESCRIPTOR.services_by_name["RatesService"].full_name,
+                ingest_pb2.DESCRIPTOR.services_by_name["RatesIngestService"].full_name,
+            ]
+
+        running = await start_server(settings.address, register)
+        await running.health.set(STORE_HEALTH, health_pb2.HealthCheckResponse.SERVING)
+        if fanout is not None:
+            redis_state = (
+                health_pb2.HealthCheckResponse.SERVING
+                if fanout.healthy
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            await running.health.set(REDIS_HEALTH, redis_state)
+        watcher = asyncio.create_task(_watch_health(running, ingestor, store, fanout), name="rates-health")
+        log.info(
+            "rates service ready",
+            extra={
+                "currencies": len(book.reference),
+                "port": running.port,
+                "store": type(store).__name__,
+                "redis": bool(fanout),
+            },
+        )
+        return RatesService(store, book, running, ingestor, fanout, [watcher])
+    except BaseException:
+        if ingestor is not None:
+            await ingestor.stop()
+        if fanout is not None:
+            await fanout.stop()
+        raise

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,9 +15,9 @@ from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound, QueryError, Unavailable
 from kurs_common.timeutil import DateFormatError, parse_date
 from kurs_rates.book import LatestBook
+from kurs_rates.ingest import Ingestor
 from kurs_rates.model import PIVOT, RateKind, StoredRate
 from kurs_rates.queries import QuotedRate, RateQueries, rebase_rates
-from kurs_rates.store import RateStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -166,6 +164,19 @@ class RatesServicer(rates_pb2_grpc.RatesServiceServicer):
             sent: dict[str, str] = {}
             snapshot_due = True
             sequence = self.book.sequence
+            missed = self.book.since(request.since_sequence) if request.since_sequence else None
+            if missed is not None:
+                # Resume: the client holds everything up to since_sequence. Pretend we sent the
+                # current values of what did not change since; the first pass then sends one
+                # update with the current values of everything that did (coalesced).
+                snapshot_due = False
+                touched = {r.currency for change in missed for r in change.rates}
+                entries = self.book.effective()
+                if base in touched:
+                    touched = set(entries) | {PIVOT}
+                if base == PIVOT or base in entries:
+                    current = rebase_rates(entries, base, symbols)
+                    sent = {r.currency: r.value for r in current if r.currency not in touched}
             while True:
                 entries = self.book.effective()
                 if base != PIVOT and base not in entries:
@@ -241,14 +252,8 @@ def _to_stored(index: int, rate: ingest_pb2.AcceptedRate) -> StoredRate:
 
 
 class IngestServicer(ingest_pb2_grpc.RatesIngestServiceServicer):
-    def __init__(
-        self, store: RateStore, book: LatestBook, queries: RateQueries, reference_source: str
-    ) -> None:
-        self.store = store
-        self.book = book
-        self.queries = queries
-        self.reference_source = reference_source
-        self._lock = asyncio.Lock()
+    def __init__(self, ingestor: Ingestor) -> None:
+        self.ingestor = ingestor
 
     async def IngestRates(
         self, request: ingest_pb2.IngestRatesRequest, context: grpc.aio.ServicerContext
@@ -261,23 +266,11 @@ class IngestServicer(ingest_pb2_grpc.RatesIngestServiceServicer):
             rates = [_to_stored(i, r) for i, r in enumerate(request.rates)]
         except QueryError as exc:
             await abort_for(context, exc)
-        async with self._lock:
-            result = await guarded(context, lambda: self.store.write(rates))
-            reference_changed = any(
-                r.kind is RateKind.REFERENCE and r.source == self.reference_source for r in result.changed
-            )
-            latest_reference = None
-            if reference_changed:
-                self.queries.invalidate()
-                newest = max(r.day for r in result.changed if r.kind is RateKind.REFERENCE)
-                current = max((r.day for r in self.book.reference.values()), default=None)
-                if current is None or newest >= current:
-                    with contextlib.suppress(Unavailable):
-                        latest_reference = await self.store.latest_reference(self.reference_source)
-            self.book.apply(latest_reference, [r for r in result.changed if r.kind is RateKind.LIVE])
+        outcome = await guarded(context, lambda: self.ingestor.ingest(rates))
         return ingest_pb2.IngestRatesResponse(
-            inserted=result.inserted,
-            updated=result.updated,
-            unchanged=result.unchanged,
-            sequence=self.book.sequence,
+            inserted=outcome.inserted,
+            updated=outcome.updated,
+            unchanged=outcome.unchanged,
+            sequence=outcome.sequence,
+            buffered=outcome.buffered,
         )

@@ -15,6 +15,25 @@ class RatesSettings(BaseSettings):
         default="sqlite:///var/kurs.sqlite3",
         validation_alias=AliasChoices("KURS_RATES_DATABASE_URL", "KURS_DATABASE_URL"),
     )
+    # redis://host:port/db; empty = no Redis (single replica, in-process fan-out only).
+    redis_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("KURS_RATES_REDIS_URL", "KURS_REDIS_URL"),
+    )
+    # Every Redis key of this deployment starts with this prefix.
+    redis_prefix: str = "kurs:rates:"
+    # Entries kept in the Redis stream (a restarted replica's replay window) and change sets
+    # kept in memory for StreamRatesRequest.since_sequence.
+    redis_stream_maxlen: int = 10_000
+    replay_window: int = 1024
+    # PostgreSQL pool and timeouts (seconds).
+    pg_pool_min: int = 1
+    pg_pool_max: int = 10
+    pg_statement_timeout: float = 5.0
+    pg_write_timeout: float = 60.0
+    pg_connect_timeout: float = 2.0
+    # Rates accepted while the store is down, kept in memory until it is back (then UNAVAILABLE).
+    write_buffer_limit: int = 200_000
     # The publisher whose daily fixings answer historical queries.
     reference_source: str = "ecb"
     log_level: str = "INFO"

@@ -123,6 +123,7 @@ class IngestRatesResponse(_message.Message):
     UPDATED_FIELD_NUMBER: _builtins.int
     UNCHANGED_FIELD_NUMBER: _builtins.int
     SEQUENCE_FIELD_NUMBER: _builtins.int
+    BUFFERED_FIELD_NUMBER: _builtins.int
     inserted: _builtins.int
     """Rows written for the first time."""
     updated: _builtins.int
@@ -131,6 +132,10 @@ class IngestRatesResponse(_message.Message):
     """Rows already stored with the same value (a retry)."""
     sequence: _builtins.int
     """The stream sequence after this batch."""
+    buffered: _builtins.int
+    """Rows accepted while the store was unreachable: held in the rates service's bounded write
+    buffer and written (idempotently) when the store answers again. Not yet counted above.
+    """
     def __init__(
         self,
         *,
@@ -138,10 +143,11 @@ class IngestRatesResponse(_message.Message):
         updated: _builtins.int = ...,
         unchanged: _builtins.int = ...,
         sequence: _builtins.int = ...,
+        buffered: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["inserted", b"inserted", "sequence", b"sequence", "unchanged", b"unchanged", "updated", b"updated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buffered", b"buffered", "inserted", b"inserted", "sequence", b"sequence", "unchanged", b"unchanged", "updated", b"updated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

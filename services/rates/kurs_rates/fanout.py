@@ -1,0 +1,296 @@
+"""Cross-replica fan-out of accepted updates through Redis (redis.asyncio).
+
+Keys (all under a configurable prefix, default "kurs:rates:"):
+
+* ``{p}seq``     INCR counter: the global sequence of accepted updates.
+* ``{p}stream``  Redis Stream, one entry per update, entry id ``<sequence>-0``, trimmed to about
+  `stream_maxlen` entries (the replay window a restarted replica can still read).
+* ``{p}latest``  Hash currency -> JSON of the newest effective rate (written with every update).
+
+One Lua script does INCR + XADD + HSET atomically, so sequence numbers and stream order agree
+across any number of replicas. Every replica (the ingesting one included) reads the stream and
+applies each update to its in-process LatestBook, so every StreamRates subscriber anywhere sees
+every update, numbered with the global sequence.
+
+When Redis is unreachable the ingesting replica applies its updates locally (its own subscribers
+still get them) and keeps one coalesced pending update (the newest reference set and the newest
+tick per currency: bounded by the number of currencies), published as soon as Redis answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from kurs_rates.book import ChangeSet, LatestBook
+from kurs_rates.model import RateKind, StoredRate
+
+log = logging.getLogger(__name__)
+
+REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+
+_PUBLISH = """
+local seq = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[1])
+if seq <= floor then
+  seq = floor + 1
+  redis.call('SET', KEYS[1], seq)
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'u', ARGV[3])
+for i = 4, #ARGV, 2 do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+end
+return seq
+"""
+
+
+async def _aw(value: Any) -> Any:
+    """redis-py's async client is typed as `X | Awaitable[X]`; every call here is awaitable."""
+    return await cast(Awaitable[Any], value)
+
+
+def rate_to_json(rate: StoredRate) -> dict[str, Any]:
+    return {
+        "source": rate.source,
+        "kind": rate.kind.value,
+        "currency": rate.currency,
+        "value": rate.value,
+        "day": rate.day.isoformat(),
+        "observed_at": rate.observed_at.isoformat(),
+        "sources": list(rate.sources),
+        "replay": rate.replay,
+    }
+
+
+def rate_from_json(data: dict[str, Any]) -> StoredRate:
+    return StoredRate(
+        source=str(data["source"]),
+        kind=RateKind(data["kind"]),
+        currency=str(data["currency"]),
+        value=str(data["value"]),
+        day=dt.date.fromisoformat(data["day"]),
+        observed_at=dt.datetime.fromisoformat(data["observed_at"]),
+        sources=tuple(data["sources"]),
+        replay=bool(data["replay"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """What every replica applies: the new reference set (or None) and live ticks."""
+
+    reference: tuple[StoredRate, ...] | None
+    ticks: tuple[StoredRate, ...]
+    changed: tuple[StoredRate, ...] = ()  # effective rates it changed, as seen by the publisher
+
+    def encode(self) -> str:
+        return json.dumps(
+            {
+                "reference": None if self.reference is None else [rate_to_json(r) for r in self.reference],
+                "ticks": [rate_to_json(r) for r in self.ticks],
+                "changed": [rate_to_json(r) for r in self.changed],
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def decode(cls, text: str | bytes) -> Update:
+        data = json.loads(text)
+        ref = data.get("reference")
+        return cls(
+            None if ref is None else tuple(rate_from_json(r) for r in ref),
+            tuple(rate_from_json(r) for r in data.get("ticks", ())),
+            tuple(rate_from_json(r) for r in data.get("changed", ())),
+        )
+
+
+class RedisFanout:
+    def __init__(
+        self,
+        url: str,
+        book: LatestBook,
+        *,
+        prefix: str = "kurs:rates:",
+        stream_maxlen: int = 10_000,
+        timeout: float = 2.0,
+    ) -> None:
+        self.book = book
+        self.prefix = prefix
+        self.stream_maxlen = stream_maxlen
+        self.client = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry_on_timeout=False,
+            decode_responses=True,
+        )
+        self.seq_key = f"{prefix}seq"
+        self.stream_key = f"{prefix}stream"
+        self.latest_key = f"{prefix}latest"
+        self.healthy = False
+        self.last_error = ""
+        self._script = self.client.register_script(_PUBLISH)
+        self._pending_reference: tuple[StoredRate, ...] | None = None
+        self._pending_ticks: dict[str, StoredRate] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._publish_lock = asyncio.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Join the stream at its current end (loading its tail into the replay ring) and consume."""
+        try:
+            await self._seed()
+        except REDIS_ERRORS as exc:
+            self._down(exc)
+        self._task = asyncio.create_task(self._consume(), name="rates-redis-consumer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.client.aclose()
+
+    async def _seed(self) -> None:
+        snapshot: dict[str, str] = await _aw(self.client.hgetall(self.latest_key))
+        self.book.merge_snapshot(rate_from_json(json.loads(v)) for v in snapshot.values())
+        seq = int(await _aw(self.client.get(self.seq_key)) or 0)
+        window = self.book.replay_window
+        entries: list[tuple[str, dict[str, str]]] = []
+        if window:
+            entries = await _aw(self.client.xrevrange(self.stream_key, count=window)) or []
+        history = []
+        for entry_id, fields in reversed(entries):
+            update = Update.decode(fields["u"])
+            history.append(ChangeSet(_sequence_of(entry_id), update.changed))
+        if history:
+            seq = max(seq, history[-1].sequence)
+        self.book.seed(seq, history)
+        self._up()
+
+    # -- publishing ----------------------------------------------------------------------
+    def _floor(self) -> int:
+        return self.book.sequence
+
+    async def publish(self, update: Update) -> int:
+        """Publish through Redis and return the global sequence; raises on Redis errors."""
+        async with self._publish_lock:
+            latest_pairs: list[str] = []
+            for rate in update.changed:
+                latest_pairs += [rate.currency, json.dumps(rate_to_json(rate), separators=(",", ":"))]
+            seq = await self._script(
+                keys=[self.seq_key, self.stream_key, self.latest_key],
+                args=[self._floor(), self.stream_maxlen, update.encode(), *latest_pairs],
+            )
+            return int(seq)
+
+    def defer(self, update: Update) -> None:
+        """Keep an update that could not be published; it is merged into one pending update."""
+        if update.reference is not None:
+            day = max((r.day for r in update.reference), default=None)
+            pending_day = max((r.day for r in self._pending_reference or ()), default=None)
+            if pending_day is None or (day is not None and day >= pending_day):
+                self._pending_reference = update.reference
+        for tick in update.ticks:
+            current = self._pending_ticks.get(tick.currency)
+            if current is None or tick.observed_at >= current.observed_at:
+                self._pending_ticks[tick.currency] = tick
+
+    @property
+    def pending(self) -> bool:
+        return self._pending_reference is not None or bool(self._pending_ticks)
+
+    async def _flush_pending(self) -> None:
+        if not self.pending:
+            return
+        # Take the pending update out first: ingests deferring meanwhile start a new one.
+        reference, ticks = self._pending_reference, tuple(self._pending_ticks.values())
+        self._pending_reference, self._pending_ticks = None, {}
+        effective = self.book.effective()
+        changed = tuple(
+            r
+            for r in (*(reference or ()), *ticks)
+            if (cur := effective.get(r.currency)) is not None and cur.observed_at == r.observed_at
+        )
+        try:
+            await self.publish(Update(reference, ticks, changed))
+        except BaseException:
+            self.defer(Update(reference, ticks))  # merged with anything deferred meanwhile
+            raise
+        log.info("redis: pending update published", extra={"ticks": len(ticks)})
+
+    # -- consuming -----------------------------------------------------------------------
+    async def _consume(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                if not self.healthy:
+                    await _aw(self.client.ping())
+                    self._up()
+                await self._flush_pending()
+                answer: list[tuple[str, list[tuple[str, dict[str, str]]]]] = await _aw(
+                    self.client.xread({self.stream_key: f"{self.book.sequence}-0"}, count=500, block=500)
+                )
+                delay = 0.1
+                for _stream, entries in answer or ():
+                    gap = self._apply(entries)
+                    if gap:
+                        await self._resync(gap)
+            except asyncio.CancelledError:
+                raise
+            except REDIS_ERRORS as exc:
+                self._down(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except Exception:  # a bad entry must not stop the fan-out
+                log.exception("redis consumer: unexpected error")
+                await asyncio.sleep(delay)
+
+    def _apply(self, entries: Iterable[tuple[str, dict[str, str]]]) -> int:
+        """Apply stream entries in order; return the sequence at which a gap was seen (else 0)."""
+        for entry_id, fields in entries:
+            seq = _sequence_of(entry_id)
+            if seq <= self.book.sequence:
+                continue
+            if seq > self.book.sequence + 1:
+                # Entries were trimmed before we read them (or Redis lost its data): resync.
+                return seq
+            update = Update.decode(fields["u"])
+            self.book.apply(update.reference, update.ticks, sequence=seq)
+        return 0
+
+    async def _resync(self, seq: int) -> None:
+        log.warning(
+            "redis: gap in the update stream, resyncing", extra={"at": self.book.sequence, "next": seq}
+        )
+        snapshot: dict[str, str] = await _aw(self.client.hgetall(self.latest_key))
+        self.book.resync((rate_from_json(json.loads(v)) for v in snapshot.values()), seq - 1)
+
+    def _up(self) -> None:
+        if not self.healthy:
+            log.info("redis reachable", extra={"prefix": self.prefix})
+        self.healthy = True
+        self.last_error = ""
+
+    def _down(self, exc: BaseException) -> None:
+        if self.healthy or not self.last_error:
+            log.warning(
+                "redis unreachable: fan-out degraded", extra={"error": f"{type(exc).__name__}: {exc}"}
+            )
+        self.healthy = False
+        self.last_error = f"{type(exc).__name__}: {exc}"
+
+
+def _sequence_of(entry_id: str | bytes) -> int:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.split("-", 1)[0])

@@ -1,0 +1,597 @@
+"""Production store: PostgreSQL through an asyncpg pool.
+
+* Versioned migrations (kurs_rates/pg_migrations/NNNN_*.sql) are applied in ONE transaction under
+  a transaction-scoped advisory lock, so replicas starting together apply them once and a failing
+  migration leaves the schema as it was (PostgreSQL DDL is transactional).
+* Writes: the batch is COPYed into a temporary table, then classified and merged with
+  INSERT ... ON CONFLICT in the same transaction (atomic per batch). Writers of a source are
+  serialised across replicas by an advisory lock, so "inserted / updated / unchanged" is exact.
+* Every statement has a server-side statement_timeout and a client-side timeout; transient
+  errors (connection lost or refused, serialisation failures) are retried with backoff, then
+  surface as StoreUnavailable; a timed-out statement surfaces as TimeoutError.
+
+See docs/storage.md for the schema, the index choices and EXPLAIN output of the hot queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import importlib.resources
+import io
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeAlias, TypeVar
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from kurs_rates.model import CurrencyRange, RateKind, StoredRate, StoreUnavailable, WriteResult
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Conn: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
+
+# Advisory lock keys (64-bit). "kurs" in ASCII, then a purpose number.
+MIGRATION_LOCK = 0x6B757273_00000001
+PARTITION_LOCK = 0x6B757273_00000002
+MIGRATION_SECONDS = 60.0
+
+# Errors after which the same call may succeed: the connection broke or could not be made,
+# the server is starting or shutting down, or a serialisation conflict/deadlock was detected.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.TransactionRollbackError,
+    asyncpg.AdminShutdownError,
+)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+PARTITIONED = ("reference_rates", "live_rates")
+LiveKey: TypeAlias = tuple[str, str, dt.datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def bundled_migrations() -> list[Migration]:
+    """The migrations shipped in kurs_rates.pg_migrations, in version order."""
+    out = []
+    for entry in importlib.resources.files("kurs_rates.pg_migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            out.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    out.sort(key=lambda m: m.version)
+    versions = [m.version for m in out]
+    if versions != list(range(1, len(out) + 1)):
+        raise RuntimeError(f"migration versions must be 1..n without gaps, found {versions}")
+    return out
+
+
+async def migrate(conn: Conn, migrations: Sequence[Migration] | None = None) -> list[int]:
+    """Apply every pending migration in one transaction; return the versions applied.
+
+    pg_advisory_xact_lock makes a second replica wait until the first has committed; it then
+    sees the versions as applied and does nothing.
+    """
+    pending_all = list(migrations) if migrations is not None else bundled_migrations()
+    async with conn.transaction():
+        await conn.execute(f"SET LOCAL statement_timeout = '{int(MIGRATION_SECONDS)}s'")
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK, timeout=MIGRATION_SECONDS)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        applied = {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+        done = []
+        for migration in pending_all:
+            if migration.version in applied:
+                continue
+            await conn.execute(migration.sql, timeout=MIGRATION_SECONDS)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                migration.version,
+                migration.name,
+            )
+            done.append(migration.version)
+    for version in done:
+        log.info("postgresql migration applied", extra={"version": version})
+    return done
+
+
+async def migrate_url(url: str, connect_seconds: float = 10.0) -> list[int]:
+    """Connect to `url`, apply the pending migrations and disconnect (the `migrate` command)."""
+    conn = await asyncpg.connect(url, timeout=connect_seconds)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()
+
+
+def _year_bounds(year: int, column_is_timestamp: bool) -> tuple[str, str]:
+    if column_is_timestamp:
+        return f"{year:04d}-01-01 00:00:00+00", f"{year + 1:04d}-01-01 00:00:00+00"
+    return f"{year:04d}-01-01", f"{year + 1:04d}-01-01"
+
+
+@dataclass(slots=True)
+class _RefKey:
+    """One (source, day, currency) of a batch: its first occurrence and the row to write."""
+
+    first: int  # index of the first occurrence in the batch
+    final: int  # index of the occurrence whose value is stored when the key is written
+    forced: bool  # a later occurrence in the batch changed the value: write whatever the DB holds
+
+
+def _dec(text: str, where: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation as exc:
+        raise ValueError(f"{where}: {text!r} is not a decimal number") from exc
+
+
+_CREATE_TEMP = """
+CREATE TEMP TABLE IF NOT EXISTS kurs_in (
+    kind text, source text, currency text, day date, observed_at timestamptz, value text,
+    sources text[], replay boolean,
+    ord integer,            -- index in the batch
+    is_key boolean,         -- first occurrence of its key in the batch: the row that is merged
+    forced boolean,         -- a later occurrence changed the value: write even if equal to the DB
+    w_value text, w_observed_at timestamptz, w_sources text[]  -- what to store for the key
+) ON COMMIT DELETE ROWS
+"""
+
+_COPY_COLUMNS = (
+    "kind, source, currency, day, observed_at, value, sources, replay, ord, is_key, forced, "
+    "w_value, w_observed_at, w_sources"
+)
+
+_RAW = """
+INSERT INTO rate_observations (source, kind, currency, value, day, observed_at, sources, replay)
+SELECT source, kind, currency, value, day, observed_at, sources, replay FROM kurs_in
+"""
+
+_MERGE_REFERENCE = """
+WITH cls AS (
+    SELECT i.*, r.value AS old_value
+    FROM kurs_in i
+    LEFT JOIN reference_rates r ON r.source = i.source AND r.day = i.day AND r.currency = i.currency
+    WHERE i.kind = 'reference' AND i.is_key
+), written AS (
+    INSERT INTO reference_rates AS r (source, day, currency, value, observed_at, sources)
+    SELECT source, day, currency, COALESCE(w_value, value), COALESCE(w_observed_at, observed_at),
+           COALESCE(w_sources, sources)
+    FROM cls
+    WHERE old_value IS NULL OR forced OR old_value::numeric <> value::numeric
+    ON CONFLICT (source, day, currency) DO UPDATE
+        SET value = EXCLUDED.value, observed_at = EXCLUDED.observed_at, sources = EXCLUDED.sources
+    RETURNING 1
+), ranges AS (
+    INSERT INTO reference_ranges AS g (source, currency, first_day, last_day)
+    SELECT source, currency, min(day), max(day) FROM cls GROUP BY source, currency
+    ON CONFLICT (source, currency) DO UPDATE
+        SET first_day = LEAST(g.first_day, EXCLUDED.first_day),
+            last_day = GREATEST(g.last_day, EXCLUDED.last_day)
+    RETURNING 1
+)
+SELECT ord, old_value FROM cls WHERE old_value IS NOT NULL
+"""
+
+_MERGE_LIVE = """
+WITH ins AS (
+    INSERT INTO live_rates (source, currency, observed_at, day, value, sources, replay)
+    SELECT source, currency, observed_at, day, value, sources, replay FROM kurs_in
+    WHERE kind = 'live' AND is_key
+    ON CONFLICT DO NOTHING
+    RETURNING source, currency, observed_at, day, value, sources, replay
+), newest AS (
+    INSERT INTO live_latest AS l (currency, source, observed_at, day, value, sources, replay)
+    SELECT DISTINCT ON (currency) currency, source, observed_at, day, value, sources, replay
+    FROM ins ORDER BY currency, observed_at DESC, source COLLATE "C"
+    ON CONFLICT (currency) DO UPDATE
+        SET source = EXCLUDED.source, observed_at = EXCLUDED.observed_at, day = EXCLUDED.day,
+            value = EXCLUDED.value, sources = EXCLUDED.sources, replay = EXCLUDED.replay
+        WHERE EXCLUDED.observed_at > l.observed_at
+           OR (EXCLUDED.observed_at = l.observed_at AND EXCLUDED.source COLLATE "C" < l.source COLLATE "C")
+    RETURNING 1
+)
+SELECT source, currency, observed_at FROM ins
+"""
+
+
+def _pg_array(items: Sequence[str]) -> str:
+    """A text[] literal: every element double-quoted, with backslash and quote escaped."""
+    return "{" + ",".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in items) + "}"
+
+
+def _csv_rows(rates: Sequence[StoredRate], keys: dict[int, tuple[bool, StoredRate]]) -> bytes:
+    """The batch as CSV for COPY kurs_in. `keys` maps the index of each key row to (forced, row to store).
+
+    Formatting is memoised per distinct timestamp and source list: a history load has a few
+    thousand of each for hundreds of thousands of rows.
+    """
+    stamps: dict[dt.datetime, str] = {}
+    arrays: dict[tuple[str, ...], str] = {}
+
+    def stamp(value: dt.datetime) -> str:
+        text = stamps.get(value)
+        if text is None:
+            text = stamps[value] = value.isoformat()
+        return text
+
+    def array(value: tuple[str, ...]) -> str:
+        text = arrays.get(value)
+        if text is None:
+            text = arrays[value] = _pg_array(value)
+        return text
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    plain: tuple[object, ...] = ("f", "f", None, None, None)
+    for i, r in enumerate(rates):
+        key = keys.get(i)
+        if key is None:
+            tail = plain
+        else:
+            forced, w = key
+            if w is r:
+                tail = ("t", "t" if forced else "f", None, None, None)
+            else:
+                tail = ("t", "t" if forced else "f", w.value, stamp(w.observed_at), array(w.sources))
+        writer.writerow(
+            (
+                r.kind.value,
+                r.source,
+                r.currency,
+                r.day.isoformat(),
+                stamp(r.observed_at),
+                r.value,
+                array(r.sources),
+                "t" if r.replay else "f",
+                i,
+                *tail,
+            )
+        )
+    return out.getvalue().encode()
+
+
+class PostgresRateStore:
+    """RateStore on PostgreSQL. `url` is a libpq-style postgresql:// DSN."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_pool: int = 1,
+        max_pool: int = 10,
+        statement_timeout: float = 5.0,
+        write_timeout: float = 60.0,
+        connect_timeout: float = 2.0,
+        attempts: int = 3,
+        backoff: float = 0.05,
+        apply_migrations: bool = True,
+    ) -> None:
+        self.url = url
+        self.min_pool = min_pool
+        self.max_pool = max_pool
+        self.statement_timeout = statement_timeout
+        self.write_timeout = write_timeout
+        self.connect_timeout = connect_timeout
+        self.attempts = attempts
+        self.backoff = backoff
+        self.apply_migrations = apply_migrations
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self._partitions: dict[str, set[int]] = {name: set() for name in PARTITIONED}
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                min_size=self.min_pool,
+                max_size=self.max_pool,
+                timeout=self.connect_timeout,
+                command_timeout=self.statement_timeout + 1.0,
+                max_inactive_connection_lifetime=60.0,
+                server_settings={
+                    "application_name": "kurs-rates",
+                    "statement_timeout": str(int(self.statement_timeout * 1000)),
+                    "TimeZone": "UTC",
+                },
+            )
+        except TRANSIENT_ERRORS as exc:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        except TimeoutError as exc:
+            raise StoreUnavailable("PostgreSQL did not answer the connection in time") from exc
+        if self.apply_migrations:
+            await self._call(migrate, attempts=1)
+        await self._call(self._load_partitions)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), timeout=5.0)
+            except TimeoutError:
+                pool.terminate()
+
+    @property
+    def pool(self) -> asyncpg.Pool[asyncpg.Record]:
+        if self._pool is None:
+            raise StoreUnavailable("store is not open")
+        return self._pool
+
+    async def _call(
+        self,
+        op: Callable[[Conn], Awaitable[T]],
+        *,
+        attempts: int | None = None,
+        tx_seconds: float | None = None,
+    ) -> T:
+        """Run `op` on a pooled connection; retry transient failures with exponential backoff."""
+        tries = attempts or self.attempts
+        delay = self.backoff
+        for attempt in range(1, tries + 1):
+            try:
+                async with self.pool.acquire(timeout=self.connect_timeout + 1.0) as conn:
+                    if tx_seconds is None:
+                        return await op(conn)
+                    async with conn.transaction():
+                        ms = int(tx_seconds * 1000)
+                        await conn.execute(f"SET LOCAL statement_timeout = {ms}")
+                        return await asyncio.wait_for(op(conn), tx_seconds + 1.0)
+            except asyncpg.QueryCanceledError as exc:
+                raise TimeoutError(f"PostgreSQL statement timed out: {exc}") from exc
+            except TRANSIENT_ERRORS as exc:
+                if attempt == tries:
+                    raise StoreUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}: {exc}") from exc
+                log.warning(
+                    "postgresql call failed, retrying",
+                    extra={"attempt": attempt, "error": f"{type(exc).__name__}: {exc}"},
+                )
+                await asyncio.sleep(delay)
+                delay *= 4
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _load_partitions(self, conn: Conn) -> None:
+        rows = await conn.fetch(
+            "SELECT p.relname AS parent, c.relname AS child FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
+            "WHERE p.relname = ANY($1::text[]) AND p.relnamespace = 'public'::regnamespace",
+            list(PARTITIONED),
+        )
+        for row in rows:
+            match = re.fullmatch(rf"{row['parent']}_y(\d{{4}})", row["child"])
+            if match:
+                self._partitions[row["parent"]].add(int(match[1]))
+
+    async def _ensure_partitions(self, wanted: dict[str, set[int]]) -> None:
+        missing = {table: years - self._partitions[table] for table, years in wanted.items()}
+        missing = {table: years for table, years in missing.items() if years}
+        if not missing:
+            return
+
+        async def create(conn: Conn) -> None:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", PARTITION_LOCK)
+            for table, years in missing.items():
+                for year in sorted(years):
+                    if not 1 <= year <= 9998:
+                        raise ValueError(f"{table}: year {year} is out of range")
+                    low, high = _year_bounds(year, table == "live_rates")
+                    await conn.execute(
+                        f"CREATE TABLE IF NOT EXISTS {table}_y{year:04d} PARTITION OF {table} "
+                        f"FOR VALUES FROM ('{low}') TO ('{high}')"
+                    )
+
+        await self._call(create, tx_seconds=self.write_timeout)
+        for table, years in missing.items():
+            self._partitions[table] |= years
+            log.info("postgresql partitions created", extra={"table": table, "years": sorted(years)})
+
+    # -- writes --------------------------------------------------------------------------
+    async def write(self, rates: Sequence[StoredRate]) -> WriteResult:
+        if not rates:
+            return WriteResult()
+        ref_keys: dict[tuple[str, dt.date, str], _RefKey] = {}
+        # in_batch[i]: for a later occurrence of a key, whether it changed the running value
+        in_batch: dict[int, bool] = {}
+        running: dict[tuple[str, dt.date, str], Decimal] = {}
+        live_first: dict[tuple[str, str, dt.datetime], int] = {}
+        live_dupes: list[int] = []
+        for i, rate in enumerate(rates):
+            value = _dec(rate.value, f"rates[{i}].value")
+            if rate.kind is RateKind.REFERENCE:
+                key = (rate.source, rate.day, rate.currency)
+                known = ref_keys.get(key)
+                if known is None:
+                    ref_keys[key] = _RefKey(i, i, False)
+                    running[key] = value
+                elif value != running[key]:
+                    running[key] = value
+                    known.final = i
+                    known.forced = True
+                    in_batch[i] = True
+                else:
+                    in_batch[i] = False
+            else:
+                live_key = (rate.source, rate.currency, rate.observed_at)
+                if live_key in live_first:
+                    live_dupes.append(i)
+                else:
+                    live_first[live_key] = i
+        years = {
+            "reference_rates": {rates[k.first].day.year for k in ref_keys.values()},
+            "live_rates": {rates[i].observed_at.astimezone(dt.UTC).year for i in live_first.values()},
+        }
+        await self._ensure_partitions(years)
+        sources = sorted({r.source for r in rates})
+        keys: dict[int, tuple[bool, StoredRate]] = {
+            k.first: (k.forced, rates[k.final]) for k in ref_keys.values()
+        }
+        keys.update((i, (False, rates[i])) for i in live_first.values())
+        payload = _csv_rows(rates, keys)
+        t = self.write_timeout + 1.0  # client-side bound; the server's statement_timeout fires first
+
+        async def run(conn: Conn) -> tuple[dict[int, str], set[LiveKey]]:
+            for source in sources:
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"write/{source}", timeout=t
+                )
+            await conn.execute(_CREATE_TEMP, timeout=t)
+            await conn.copy_to_table(
+                "kurs_in",
+                source=io.BytesIO(payload),
+                format="csv",
+                columns=_COPY_COLUMNS.split(", "),
+                timeout=t,
+            )
+            if len(rates) > 1000:
+                await conn.execute("ANALYZE kurs_in", timeout=t)
+            await conn.execute(_RAW, timeout=t)
+            existing: dict[int, str] = {}
+            if ref_keys:
+                existing = {
+                    row["ord"]: row["old_value"] for row in await conn.fetch(_MERGE_REFERENCE, timeout=t)
+                }
+            inserted_live: set[LiveKey] = set()
+            if live_first:
+                inserted_live = {
+                    (row["source"], row["currency"], row["observed_at"])
+                    for row in await conn.fetch(_MERGE_LIVE, timeout=t)
+                }
+            return existing, inserted_live
+
+        existing, inserted_live = await self._call(run, tx_seconds=self.write_timeout)
+        inserted = updated = unchanged = 0
+        changed_at: set[int] = set()
+        for k in ref_keys.values():
+            old = existing.get(k.first)
+            if old is None:
+                inserted += 1
+                changed_at.add(k.first)
+            elif _dec(old, "stored value") != _dec(rates[k.first].value, "value"):
+                updated += 1
+                changed_at.add(k.first)
+            else:
+                unchanged += 1
+        for i, did in in_batch.items():
+            if did:
+                updated += 1
+                changed_at.add(i)
+            else:
+                unchanged += 1
+        for live_key, i in live_first.items():
+            stored_key = (live_key[0], live_key[1], live_key[2].astimezone(dt.UTC))
+            if stored_key in inserted_live:
+                inserted += 1
+                changed_at.add(i)
+            else:
+                unchanged += 1
+        unchanged += len(live_dupes)
+        return WriteResult(inserted, updated, unchanged, tuple(rates[i] for i in sorted(changed_at)))
+
+    # -- reads ---------------------------------------------------------------------------
+    async def _fetchval(self, query: str, *args: object) -> Any:
+        async def op(conn: Conn) -> Any:
+            return await conn.fetchval(query, *args)
+
+        return await self._call(op)
+
+    async def _fetch(self, query: str, *args: object) -> list[asyncpg.Record]:
+        async def op(conn: Conn) -> list[asyncpg.Record]:
+            return list(await conn.fetch(query, *args))
+
+        return await self._call(op)
+
+    async def day_on_or_before(self, source: str, day: dt.date) -> dt.date | None:
+        value = await self._fetchval(
+            "SELECT max(day) FROM reference_rates WHERE source = $1 AND day <= $2", source, day
+        )
+        return value if isinstance(value, dt.date) else None
+
+    async def first_day(self, source: str) -> dt.date | None:
+        value = await self._fetchval("SELECT min(first_day) FROM reference_ranges WHERE source = $1", source)
+        return value if isinstance(value, dt.date) else None
+
+    async def rates_on(self, source: str, day: dt.date) -> dict[str, str]:
+        rows = await self._fetch(
+            "SELECT currency, value FROM reference_rates WHERE source = $1 AND day = $2 ORDER BY currency",
+            source,
+            day,
+        )
+        return {row["currency"]: row["value"] for row in rows}
+
+    async def series(self, source: str, start: dt.date, end: dt.date) -> dict[dt.date, dict[str, str]]:
+        rows = await self._fetch(
+            "SELECT day, currency, value FROM reference_rates "
+            "WHERE source = $1 AND day BETWEEN $2 AND $3 ORDER BY day, currency",
+            source,
+            start,
+            end,
+        )
+        out: dict[dt.date, dict[str, str]] = {}
+        for row in rows:
+            out.setdefault(row["day"], {})[row["currency"]] = row["value"]
+        return out
+
+    async def latest_reference(self, source: str) -> list[StoredRate]:
+        rows = await self._fetch(
+            "SELECT day, currency, value, observed_at, sources FROM reference_rates "
+            "WHERE source = $1 AND day = (SELECT max(day) FROM reference_rates WHERE source = $1) "
+            "ORDER BY currency",
+            source,
+        )
+        return [
+            StoredRate(
+                source=source,
+                kind=RateKind.REFERENCE,
+                currency=row["currency"],
+                value=row["value"],
+                day=row["day"],
+                observed_at=row["observed_at"],
+                sources=tuple(row["sources"]),
+            )
+            for row in rows
+        ]
+
+    async def latest_live(self) -> list[StoredRate]:
+        rows = await self._fetch(
+            "SELECT currency, source, observed_at, day, value, sources, replay "
+            "FROM live_latest ORDER BY currency"
+        )
+        return [
+            StoredRate(
+                source=row["source"],
+                kind=RateKind.LIVE,
+                currency=row["currency"],
+                value=row["value"],
+                day=row["day"],
+                observed_at=row["observed_at"],
+                sources=tuple(row["sources"]),
+                replay=row["replay"],
+            )
+            for row in rows
+        ]
+
+    async def currency_ranges(self, source: str) -> list[CurrencyRange]:
+        rows = await self._fetch(
+            "SELECT currency, first_day, last_day FROM reference_ranges WHERE source = $1 ORDER BY currency",
+            source,
+        )
+        return [CurrencyRange(row["currency"], row["first_day"], row["last_day"]) for row in rows]
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless a trivial query answers (used by the health loop)."""
+        await self._fetchval("SELECT 1")

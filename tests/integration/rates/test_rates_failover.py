@@ -1,0 +1,402 @@
+"""The rates service against real PostgreSQL and Redis: fan-out across replicas, resume, outages.
+
+Outages go through TcpProxy (see conftest): the service talks to a loopback port the test owns;
+the shared servers keep running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import grpc
+import pytest
+import redis.asyncio as aioredis
+from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
+from kurs_rates import server
+from kurs_rates.fanout import Update, rate_to_json
+from kurs_rates.model import RateKind, StoredRate
+from kurs_rates.server import REDIS_HEALTH, STORE_HEALTH, RatesService
+from kurs_rates.settings import RatesSettings
+
+from .conftest import REDIS_URL, TcpProxy
+
+pytestmark = pytest.mark.integration
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+WAIT = 20.0  # generous upper bound for something that normally takes milliseconds
+
+
+def accepted(
+    currency: str, value: str, at: str, kind: str = "live", source: str = "replay"
+) -> ingest_pb2.AcceptedRate:
+    observed = dt.datetime.fromisoformat(at)
+    ts = Timestamp()
+    ts.FromDatetime(observed)
+    return ingest_pb2.AcceptedRate(
+        source=source if kind == "live" else "ecb",
+        kind=ingest_pb2.RATE_KIND_LIVE if kind == "live" else ingest_pb2.RATE_KIND_REFERENCE,
+        base="EUR",
+        currency=currency,
+        value=value,
+        date=observed.date().isoformat(),
+        observed_at=ts,
+    )
+
+
+def fixing(day: str, **values: str) -> list[ingest_pb2.AcceptedRate]:
+    return [accepted(c, v, f"{day}T15:00:00+00:00", kind="reference") for c, v in values.items()]
+
+
+class Replica:
+    def __init__(self, service: RatesService) -> None:
+        self.service = service
+        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
+        self.rates = rates_pb2_grpc.RatesServiceStub(self.channel)
+        self.ingest_stub = ingest_pb2_grpc.RatesIngestServiceStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+
+    async def ingest(self, *rates: ingest_pb2.AcceptedRate) -> ingest_pb2.IngestRatesResponse:
+        reply: ingest_pb2.IngestRatesResponse = await self.ingest_stub.IngestRates(
+            ingest_pb2.IngestRatesRequest(rates=rates), timeout=WAIT
+        )
+        return reply
+
+    async def latest(self, *symbols: str) -> dict[str, str]:
+        reply = await self.rates.GetLatestRates(
+            rates_pb2.GetLatestRatesRequest(base="EUR", symbols=symbols), timeout=WAIT
+        )
+        return {r.currency: r.value for r in reply.rates}
+
+    async def status(self, name: str) -> int:
+        reply = await self.health.Check(health_pb2.HealthCheckRequest(service=name), timeout=WAIT)
+        return int(reply.status)
+
+    def stream(self, since: int = 0, *symbols: str) -> grpc.aio.UnaryStreamCall:
+        return self.rates.StreamRates(
+            rates_pb2.StreamRatesRequest(base="EUR", symbols=symbols, since_sequence=since), timeout=120
+        )
+
+    async def close(self) -> None:
+        await self.channel.close()
+        await self.service.stop(0)
+
+
+@pytest.fixture
+async def replicas(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Replica]]]:
+    started: list[Replica] = []
+
+    async def start(
+        database_url: str, redis_url: str = "", redis_prefix: str = "kurs:rates:", **extra: Any
+    ) -> Replica:
+        settings = RatesSettings(
+            address="127.0.0.1:0",
+            database_url=database_url,
+            redis_url=redis_url,
+            redis_prefix=redis_prefix,
+            pg_connect_timeout=1.0,
+            pg_statement_timeout=2.0,
+            **extra,
+        )
+        replica = Replica(await server.start(settings))
+        started.append(replica)
+        return replica
+
+    yield start
+    for replica in reversed(started):
+        await replica.close()
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    async with asyncio.timeout(WAIT):
+        while not await check():  # noqa: ASYNC110 - polls a server, nothing local to wait on
+            await asyncio.sleep(0.05)
+    assert await check(), what
+
+
+async def next_message(call: grpc.aio.UnaryStreamCall) -> rates_pb2.StreamRatesResponse:
+    message = await asyncio.wait_for(call.read(), WAIT)
+    assert isinstance(message, rates_pb2.StreamRatesResponse), message
+    return message
+
+
+def values(message: rates_pb2.StreamRatesResponse) -> dict[str, str]:
+    body = message.snapshot if message.HasField("snapshot") else message.update
+    return {r.currency: r.value for r in body.rates}
+
+
+async def test_a_subscriber_on_one_replica_sees_updates_ingested_through_another(
+    pg_dsn: str, redis_prefix: str, replicas: Callable[..., Awaitable[Replica]]
+) -> None:
+    a = await replicas(pg_dsn, REDIS_URL, redis_prefix)
+    b = await replicas(pg_dsn, REDIS_URL, redis_prefix)
+    await a.ingest(*fixing("2026-11-02", USD="1.1600", GBP="0.8800", JPY="178.00"))
+    on_b = b.stream()
+    first = await next_message(on_b)
+    assert first.HasField("snapshot")
+    assert values(first)["USD"] == "1.1600"
+
+    reply = await a.ingest(accepted("USD", "1.1612", "2026-11-02T16:00:00+00:00"))
+    assert (reply.inserted, reply.buffered) == (1, 0)
+    update = await next_message(on_b)
+    assert update.HasField("update")
+    assert update.sequence == reply.sequence
+    assert values(update) == {"USD": "1.1612"}
+    assert (await b.latest("USD"))["USD"] == "1.1612"
+
+    # Global sequence: an update through B is numbered after A's, and A's subscribers get it too.
+    on_a = a.stream()
+    await next_message(on_a)
+    second = await b.ingest(accepted("GBP", "0.8812", "2026-11-02T16:00:01+00:00"))
+    assert second.sequence == reply.sequence + 1
+    assert values(await next_message(on_a)) == {"GBP": "0.8812"}
+    assert values(await next_message(on_b)) == {"GBP": "0.8812"}
+
+    # Resume on the other replica: only what was missed since the given sequence, as an update.
+    resumed = a.stream(reply.sequence)
+    missed = await next_message(resumed)
+    assert missed.HasField("update")
+    assert (missed.sequence, values(missed)) == (second.sequence, {"GBP": "0.8812"})
+    # A sequence too far back (or unknown) gets a fresh snapshot instead.
+    stale = b.stream(second.sequence + 1000)
+    assert (await next_message(stale)).HasField("snapshot")
+    for call in (on_a, on_b, resumed, stale):
+        call.cancel()
+
+    # A replica started later joins at the global sequence and can replay from the stream.
+    c = await replicas(pg_dsn, REDIS_URL, redis_prefix)
+    assert (await c.latest("USD", "GBP")) == {"USD": "1.1612", "GBP": "0.8812"}
+    late = c.stream(reply.sequence)
+    caught_up = await next_message(late)
+    assert (caught_up.sequence, values(caught_up)) == (second.sequence, {"GBP": "0.8812"})
+    late.cancel()
+
+
+async def test_redis_outage_degrades_fan_out_and_loses_nothing(
+    pg_dsn: str,
+    redis_prefix: str,
+    redis_proxy: tuple[TcpProxy, str],
+    replicas: Callable[..., Awaitable[Replica]],
+) -> None:
+    proxy, proxied_url = redis_proxy
+    a = await replicas(pg_dsn, proxied_url, redis_prefix)
+    b = await replicas(pg_dsn, REDIS_URL, redis_prefix)
+    await a.ingest(*fixing("2026-11-02", USD="1.1600", GBP="0.8800"))
+
+    async def a_redis_up() -> bool:
+        return bool(await a.status(REDIS_HEALTH) == SERVING)
+
+    await until(a_redis_up, "A reports kurs.rates.redis SERVING")
+    on_a, on_b = a.stream(), b.stream()
+    await next_message(on_a)
+    await next_message(on_b)
+
+    await proxy.cut()
+
+    async def a_redis_down() -> bool:
+        return bool(await a.status(REDIS_HEALTH) == NOT_SERVING)
+
+    await until(a_redis_down, "A reports kurs.rates.redis NOT_SERVING")
+    assert await a.status("kurs.rates.v1.RatesService") == SERVING
+    reply = await a.ingest(accepted("USD", "1.1620", "2026-11-02T16:05:00+00:00"))
+    assert (reply.inserted, reply.buffered) == (1, 0)  # stored in PostgreSQL
+    assert values(await next_message(on_a)) == {"USD": "1.1620"}  # local subscribers still served
+    assert (await a.latest("USD"))["USD"] == "1.1620"
+    assert [r.value for r in await b.service.store.latest_live()] == ["1.1620"]
+
+    await proxy.restore()
+    await until(a_redis_up, "A reports kurs.rates.redis SERVING again")
+    # The update accepted during the outage reaches the other replica's subscribers.
+    assert values(await next_message(on_b)) == {"USD": "1.1620"}
+    assert (await b.latest("USD"))["USD"] == "1.1620"
+    # And fan-out works normally again.
+    after = await a.ingest(accepted("GBP", "0.8805", "2026-11-02T16:06:00+00:00"))
+    assert values(await next_message(on_b)) == {"GBP": "0.8805"}
+    assert after.sequence > reply.sequence
+    on_a.cancel()
+    on_b.cancel()
+
+
+async def test_postgres_outage_buffers_writes_and_serves_the_snapshot(
+    pg_dsn: str, pg_proxy: tuple[TcpProxy, str], replicas: Callable[..., Awaitable[Replica]]
+) -> None:
+    proxy, proxied_dsn = pg_proxy
+    a = await replicas(proxied_dsn)
+    await a.ingest(*fixing("2026-10-30", USD="1.1550", GBP="0.8790"))
+    await a.ingest(*fixing("2026-11-02", USD="1.1600", GBP="0.8800"))
+    on_a = a.stream()
+    await next_message(on_a)
+
+    await proxy.cut()
+
+    # History needs the database: a prompt UNAVAILABLE, not a hang.
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
+        await a.rates.GetHistoricalRates(
+            rates_pb2.GetHistoricalRatesRequest(date="2026-10-30", base="EUR"), timeout=WAIT
+        )
+    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+    # The latest snapshot keeps being served.
+    assert await a.latest("USD", "GBP") == {"USD": "1.1600", "GBP": "0.8800"}
+    # Accepted rates are buffered, and visible on the hot path at once.
+    ticks = [
+        accepted("USD", "1.1610", "2026-11-03T09:00:00+00:00"),
+        accepted("USD", "1.1620", "2026-11-03T09:00:01+00:00"),
+    ]
+    first = await a.ingest(ticks[0])
+    second = await a.ingest(ticks[1], *fixing("2026-11-03", GBP="0.8810", USD="1.1615"))
+    assert (first.inserted, first.buffered) == (0, 1)
+    assert (second.inserted, second.buffered) == (0, 3)
+    assert values(await next_message(on_a))["USD"] == "1.1610"
+    # (the 15:00 fixing is newer than the 09:00 ticks, so it is the effective USD rate)
+    assert await a.latest("USD", "GBP") == {"USD": "1.1615", "GBP": "0.8810"}
+
+    async def store_down() -> bool:
+        return bool(await a.status(STORE_HEALTH) == NOT_SERVING)
+
+    await until(store_down, "kurs.rates.store NOT_SERVING")
+    assert await a.status("kurs.rates.v1.RatesService") == SERVING
+
+    await proxy.restore()
+
+    async def drained() -> bool:
+        return a.service.ingestor.buffered == 0 and await a.status(STORE_HEALTH) == SERVING
+
+    await until(drained, "buffer written after the database came back")
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        live = await conn.fetch("SELECT currency, value, observed_at FROM live_rates ORDER BY observed_at")
+        assert [(r["currency"], r["value"]) for r in live] == [("USD", "1.1610"), ("USD", "1.1620")]
+        assert await conn.fetchval("SELECT count(*) FROM reference_rates WHERE day = '2026-11-03'") == 2
+    finally:
+        await conn.close()
+    # Written exactly once: a retry of the same batch adds nothing.
+    again = await a.ingest(ticks[1], *fixing("2026-11-03", GBP="0.8810", USD="1.1615"))
+    assert (again.inserted, again.updated, again.unchanged, again.buffered) == (0, 0, 3, 0)
+    historical = await a.rates.GetHistoricalRates(
+        rates_pb2.GetHistoricalRatesRequest(date="2026-11-03", base="EUR", symbols=["GBP"]), timeout=WAIT
+    )
+    assert {r.currency: r.value for r in historical.rates} == {"GBP": "0.8810"}
+    on_a.cancel()
+
+
+async def test_embedded_store_resumes_from_a_sequence(
+    replicas: Callable[..., Awaitable[Replica]], tmp_path: Path
+) -> None:
+    a = await replicas(f"sqlite:///{tmp_path / 'rates.sqlite3'}")
+    await a.ingest(*fixing("2026-11-02", USD="1.1600", GBP="0.8800", JPY="178.00"))
+    s1 = (await a.ingest(accepted("USD", "1.1601", "2026-11-02T16:00:00+00:00"))).sequence
+    s2 = (await a.ingest(accepted("GBP", "0.8801", "2026-11-02T16:00:01+00:00"))).sequence
+    s3 = (await a.ingest(accepted("USD", "1.1603", "2026-11-02T16:00:02+00:00"))).sequence
+    assert (s2, s3) == (s1 + 1, s1 + 2)
+
+    resumed = a.stream(s1)
+    missed = await next_message(resumed)
+    assert missed.HasField("update")
+    assert (missed.sequence, values(missed)) == (s3, {"GBP": "0.8801", "USD": "1.1603"})
+
+    filtered = a.stream(s2, "GBP")  # GBP did not change after s2: nothing to send yet
+    up_to_date = a.stream(s3)
+    s4 = (await a.ingest(accepted("GBP", "0.8804", "2026-11-02T16:00:03+00:00"))).sequence
+    for call in (filtered, up_to_date, resumed):
+        message = await next_message(call)
+        assert (message.HasField("update"), message.sequence, values(message)) == (
+            True,
+            s4,
+            {"GBP": "0.8804"},
+        )
+
+    for since in (0, s4 + 1):
+        fresh = a.stream(since)
+        assert (await next_message(fresh)).HasField("snapshot")
+        fresh.cancel()
+    for call in (filtered, up_to_date, resumed):
+        with contextlib.suppress(Exception):
+            call.cancel()
+
+
+async def test_a_full_write_buffer_refuses_with_unavailable(
+    pg_proxy: tuple[TcpProxy, str], replicas: Callable[..., Awaitable[Replica]]
+) -> None:
+    proxy, proxied_dsn = pg_proxy
+    a = await replicas(proxied_dsn, write_buffer_limit=2)
+    await a.ingest(*fixing("2026-11-02", USD="1.1600"))
+    await proxy.cut()
+    buffered = await a.ingest(
+        accepted("USD", "1.1601", "2026-11-02T16:00:00+00:00"),
+        accepted("USD", "1.1602", "2026-11-02T16:00:01+00:00"),
+    )
+    assert buffered.buffered == 2
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await a.ingest(accepted("USD", "1.1603", "2026-11-02T16:00:02+00:00"))
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "buffer is full" in (refused.value.details() or "")
+    await proxy.restore()
+
+    async def drained() -> bool:
+        return a.service.ingestor.buffered == 0
+
+    await until(drained, "buffer written")
+    retry = await a.ingest(accepted("USD", "1.1603", "2026-11-02T16:00:02+00:00"))
+    assert (retry.inserted, retry.buffered) == (1, 0)
+
+
+async def test_a_gap_in_the_stream_resyncs_subscribers_with_a_snapshot(
+    pg_dsn: str, redis_prefix: str, replicas: Callable[..., Awaitable[Replica]]
+) -> None:
+    a = await replicas(pg_dsn, REDIS_URL, redis_prefix)
+    await a.ingest(*fixing("2026-11-02", USD="1.1600", GBP="0.8800"))
+    on_a = a.stream()
+    await next_message(on_a)
+    # Another writer's updates were trimmed away before this replica read them: the stream
+    # jumps ahead and only the shared latest snapshot (the hash) knows the new USD rate.
+    at = dt.datetime(2026, 11, 2, 17, 0, tzinfo=dt.UTC)
+    usd = StoredRate("market", RateKind.LIVE, "USD", "1.1700", at.date(), at, ("market",))
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        seq = await client.incrby(f"{redis_prefix}seq", 5)
+        await client.hset(f"{redis_prefix}latest", "USD", json.dumps(rate_to_json(usd)))
+        await client.xadd(
+            f"{redis_prefix}stream", {"u": Update(None, (usd,), (usd,)).encode()}, id=f"{seq}-0"
+        )
+    finally:
+        await client.aclose()
+    message = await next_message(on_a)
+    assert message.HasField("snapshot")
+    assert values(message)["USD"] == "1.1700"
+    await until(lambda: _true(a.service.book.sequence == seq), "replica caught up with the stream")
+    assert (await a.latest("USD"))["USD"] == "1.1700"
+    on_a.cancel()
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_a_query_that_times_out_is_deadline_exceeded_not_stuck(
+    pg_dsn: str, replicas: Callable[..., Awaitable[Replica]]
+) -> None:
+    a = await replicas(pg_dsn)  # pg_statement_timeout=2.0
+    await a.ingest(*fixing("2026-11-02", USD="1.1600"))
+    blocker = await asyncpg.connect(pg_dsn)
+    try:
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE reference_rates IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(grpc.aio.AioRpcError) as failure:
+                await a.rates.GetHistoricalRates(
+                    rates_pb2.GetHistoricalRatesRequest(date="2026-11-02", base="EUR"), timeout=WAIT
+                )
+            assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert "did not answer in time" in (failure.value.details() or "")
+            assert (await a.latest("USD"))["USD"] == "1.1600"  # the hot path is not blocked
+    finally:
+        await blocker.close()

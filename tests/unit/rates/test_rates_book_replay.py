@@ -1,0 +1,106 @@
+"""LatestBook: sequences, the replay ring behind since_sequence, and the fan-out payload format."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from kurs_rates.book import ChangeSet, LatestBook
+from kurs_rates.fanout import Update
+from kurs_rates.model import RateKind, StoredRate
+from kurs_rates.pg_store import _pg_array, bundled_migrations
+
+
+def tick(currency: str, value: str, second: int, source: str = "replay") -> StoredRate:
+    at = dt.datetime(2026, 11, 2, 16, 0, second, tzinfo=dt.UTC)
+    return StoredRate(source, RateKind.LIVE, currency, value, at.date(), at, (source,), True)
+
+
+def fixing(day: str, **values: str) -> list[StoredRate]:
+    d = dt.date.fromisoformat(day)
+    at = dt.datetime.combine(d, dt.time(15), dt.UTC)
+    return [StoredRate("ecb", RateKind.REFERENCE, c, v, d, at, ("ecb",)) for c, v in values.items()]
+
+
+def test_local_sequence_counts_change_sets_and_skips_no_ops() -> None:
+    book = LatestBook()
+    assert book.apply(fixing("2026-11-02", USD="1.16"), []) == ChangeSet(
+        1, tuple(fixing("2026-11-02", USD="1.16"))
+    )
+    assert book.apply(fixing("2026-11-02", USD="1.16"), []) is None
+    change = book.apply(None, [tick("USD", "1.17", 1)])
+    assert change is not None
+    assert (change.sequence, book.sequence) == (2, 2)
+
+
+def test_since_returns_what_was_missed_within_the_window() -> None:
+    book = LatestBook(replay_window=3)
+    for i in range(1, 6):
+        book.apply(None, [tick("USD", f"1.1{i}", i)])
+    assert book.sequence == 5
+    assert book.since(5) == []
+    assert [c.sequence for c in book.since(3) or []] == [4, 5]
+    assert [c.sequence for c in book.since(2) or []] == [3, 4, 5]
+    assert book.since(1) is None  # change set 2 fell out of the window
+    assert book.since(6) is None  # a sequence this book never issued
+
+
+def test_a_book_loaded_mid_stream_cannot_replay_what_came_before() -> None:
+    book = LatestBook()
+    book.seed(40, [])
+    assert book.since(40) == []
+    assert book.since(39) is None
+    history = [ChangeSet(41, (tick("USD", "1.2", 1),)), ChangeSet(42, (tick("GBP", "0.9", 2),))]
+    book.seed(42, history)
+    assert book.since(40) == history
+    assert book.since(39) is None
+
+
+def test_global_sequences_and_local_only_changes() -> None:
+    book = LatestBook()
+    change = book.apply(None, [tick("USD", "1.16", 1)], sequence=7)
+    assert change is not None
+    assert (change.sequence, book.sequence) == (7, 7)
+    assert book.apply(None, [tick("USD", "1.16", 1)], sequence=8) is None
+    assert book.sequence == 8  # a no-op update still advances the global position
+    local = book.apply(None, [tick("USD", "1.18", 2)], record=False)
+    assert local is not None
+    assert (local.sequence, book.sequence) == (8, 8)
+    assert book.since(6) == [change]  # local-only changes are not replayed
+    assert book.since(8) == []
+
+
+def test_an_older_fixing_never_replaces_a_newer_one() -> None:
+    book = LatestBook()
+    book.apply(fixing("2026-11-03", USD="1.17"), [])
+    assert book.apply(fixing("2026-11-02", USD="1.16"), []) is None
+    assert book.effective()["USD"].value == "1.17"
+
+
+async def test_wait_for_returns_once_applied() -> None:
+    book = LatestBook()
+    assert not await book.wait_for(1, 0.01)
+    book.apply(None, [tick("USD", "1.16", 1)], sequence=1)
+    assert await book.wait_for(1, 0.01)
+
+
+def test_update_payload_round_trips_exactly() -> None:
+    update = Update(tuple(fixing("2026-11-02", USD="1.1600", GBP="0.83380")), (tick("JPY", "178.10", 3),), ())
+    again = Update.decode(update.encode())
+    assert again == update
+    assert Update.decode(Update(None, (), ()).encode()).reference is None
+
+
+@pytest.mark.parametrize(
+    ("items", "literal"),
+    [((), "{}"), (("ecb",), '{"ecb"}'), (("a,b", 'q"t', "b\\s"), '{"a,b","q\\"t","b\\\\s"}')],
+)
+def test_text_array_literals(items: tuple[str, ...], literal: str) -> None:
+    assert _pg_array(items) == literal
+
+
+def test_bundled_migrations_are_numbered_from_one() -> None:
+    migrations = bundled_migrations()
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    assert "CREATE TABLE reference_rates" in migrations[0].sql

