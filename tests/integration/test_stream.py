@@ -148,3 +148,16 @@ async def test_grpc_bad_arguments(mesh: Mesh) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await call.read()
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_grpc_latest_reply_follows_every_change(mesh: Mesh) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{mesh.rates.port}") as channel:
+        stub = rates_pb2_grpc.RatesServiceStub(channel)
+        request = rates_pb2.GetLatestRatesRequest(base="EUR", symbols=["USD"])
+        first = await stub.GetLatestRates(request)
+        assert first == await stub.GetLatestRates(request)  # served again from the reply cache
+        sequence = await ingest_day(mesh, NEW_DAY, {"USD": "1.4242"})
+        second = await stub.GetLatestRates(request)
+        assert second.rates[0].value == "1.4242"
+        assert second.date == NEW_DAY
+        assert second.sequence == sequence > first.sequence

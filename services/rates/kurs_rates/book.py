@@ -60,10 +60,18 @@ class LatestBook:
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         # Called whenever the reference set is replaced (e.g. to drop cached currency ranges).
         self.on_reference_change: list[Callable[[], None]] = []
+        # Bumped on every change of `reference` or `live`; read-side caches key on it.
+        self.version = 0
+        self._effective: tuple[int, dict[str, StoredRate]] = (-1, {})
 
     # -- reads ---------------------------------------------------------------------------
     def effective(self) -> dict[str, StoredRate]:
-        return _effective(self.reference, self.live)
+        """The effective rate per currency (memoized per version; callers must not mutate it)."""
+        version, cached = self._effective
+        if version != self.version:
+            cached = _effective(self.reference, self.live)
+            self._effective = (self.version, cached)
+        return cached
 
     @property
     def reference_day(self) -> dt.date | None:
@@ -81,6 +89,7 @@ class LatestBook:
 
     # -- writes --------------------------------------------------------------------------
     def load(self, reference: Iterable[StoredRate], live: Iterable[StoredRate]) -> None:
+        self.version += 1
         self.reference = {r.currency: r for r in reference}
         self.live = {r.currency: r for r in live}
         self._complete_after = self.sequence
@@ -108,6 +117,7 @@ class LatestBook:
 
     def merge_snapshot(self, rates: Iterable[StoredRate]) -> None:
         """Take entries of a shared snapshot that are newer than what is held (no publication)."""
+        self.version += 1
         day = self.reference_day
         for rate in rates:
             if rate.kind is RateKind.LIVE:
@@ -161,6 +171,7 @@ class LatestBook:
         before = self.effective()
         old_reference = self.reference
         self.reference, self.live = self._next(latest_reference, ticks)
+        self.version += 1
         if self.reference is not old_reference:
             for listener in self.on_reference_change:
                 listener()

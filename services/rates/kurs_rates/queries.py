@@ -11,21 +11,14 @@ from dataclasses import dataclass
 
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound, Unavailable
+from kurs_common.quotes import QuotedRate, rebase_entries
 from kurs_rates.book import LatestBook
 from kurs_rates.model import PIVOT, CurrencyRange, StoredRate
 from kurs_rates.store import RateStore
 
+__all__ = ["QuotedRate", "RateQueries", "rebase_rates"]
+
 DEFAULT_BASE = "USD"
-
-
-@dataclass(frozen=True, slots=True)
-class QuotedRate:
-    currency: str
-    value: str
-    day: dt.date
-    observed_at: dt.datetime | None
-    sources: tuple[str, ...]
-    replay: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,23 +51,8 @@ class ConvertAnswer:
 def rebase_rates(
     entries: dict[str, StoredRate], base: str, symbols: Sequence[str] | None
 ) -> tuple[QuotedRate, ...]:
-    """Express effective pivot-based rates against `base`; the base's own entry sets provenance."""
-    per_pivot = {code: rate.value for code, rate in entries.items()}
-    values = money.rebase(per_pivot, PIVOT, base, symbols)
-    base_entry = entries.get(base)
-    out: list[QuotedRate] = []
-    for code, value in values.items():
-        entry = entries.get(code) or base_entry
-        if entry is None:  # both are the pivot: EUR per EUR
-            out.append(QuotedRate(code, value, max(r.day for r in entries.values()), None, ()))
-            continue
-        sources = tuple(sorted({*entry.sources, *(base_entry.sources if base_entry else ())}))
-        replay = entry.replay or bool(base_entry and base_entry.replay)
-        newest = max(
-            (e for e in (entries.get(code), base_entry) if e is not None), key=lambda e: e.observed_at
-        )
-        out.append(QuotedRate(code, value, newest.day, newest.observed_at, sources, replay))
-    return tuple(out)
+    """Express effective pivot-based rates against `base`, each with its provenance."""
+    return rebase_entries(entries, PIVOT, base, symbols)
 
 
 class RateQueries:

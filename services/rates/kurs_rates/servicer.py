@@ -63,22 +63,35 @@ async def guarded(context: grpc.aio.ServicerContext, call: Callable[[], Awaitabl
         await abort_for(context, exc)
 
 
+LATEST_CACHE_ENTRIES = 1024
+
+
 class RatesServicer(rates_pb2_grpc.RatesServiceServicer):
     def __init__(self, queries: RateQueries, book: LatestBook) -> None:
         self.queries = queries
         self.book = book
+        # GetLatestRates replies of the current book state, keyed (version, sequence, base, symbols).
+        self._latest_cache: dict[tuple[int, int, str, tuple[str, ...]], rates_pb2.GetLatestRatesResponse] = {}
 
     async def GetLatestRates(
         self, request: rates_pb2.GetLatestRatesRequest, context: grpc.aio.ServicerContext
     ) -> rates_pb2.GetLatestRatesResponse:
-        sequence = self.book.sequence
+        key = (self.book.version, self.book.sequence, request.base, tuple(request.symbols))
+        cached = self._latest_cache.get(key)
+        if cached is not None:
+            return cached
         answer = await guarded(context, lambda: self.queries.latest(request.base, request.symbols))
-        return rates_pb2.GetLatestRatesResponse(
+        reply = rates_pb2.GetLatestRatesResponse(
             base=answer.base,
             date=answer.day.isoformat() if answer.day else "",
             rates=[to_proto_rate(r) for r in answer.rates],
-            sequence=sequence,
+            sequence=key[1],
         )
+        if self._latest_cache and next(iter(self._latest_cache))[:2] != key[:2]:
+            self._latest_cache.clear()  # the book moved on: every cached reply is stale
+        if len(self._latest_cache) < LATEST_CACHE_ENTRIES:
+            self._latest_cache[key] = reply
+        return reply
 
     async def GetHistoricalRates(
         self, request: rates_pb2.GetHistoricalRatesRequest, context: grpc.aio.ServicerContext
