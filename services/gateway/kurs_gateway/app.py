@@ -58,7 +58,9 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = problems.document(FastAPI.openapi(app))
+            schema = FastAPI.openapi(app)
+            schema["paths"]["/graphql"] = graphql.OPENAPI_PATH  # one route, two methods: described by hand
+            app.openapi_schema = problems.document(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

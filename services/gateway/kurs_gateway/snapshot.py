@@ -11,12 +11,12 @@ import contextlib
 import datetime as dt
 import logging
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import grpc
 
 from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
+from kurs_common.fanout import Fanout, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -50,20 +50,6 @@ def _entry(rate: rates_pb2.Rate) -> Entry:
     )
 
 
-class Listener:
-    """One WebSocket client's queue of changes."""
-
-    def __init__(self, size: int) -> None:
-        self.queue: asyncio.Queue[Change] = asyncio.Queue(size)
-        self.overflowed = False
-
-    def offer(self, change: Change) -> None:
-        try:
-            self.queue.put_nowait(change)
-        except asyncio.QueueFull:
-            self.overflowed = True
-
-
 class LiveSnapshot:
     def __init__(self, listener_queue: int = 256) -> None:
         self.entries: dict[str, Entry] = {}
@@ -71,8 +57,7 @@ class LiveSnapshot:
         self.ready = False
         self.generation = 0  # bumps on every change; response caches key on it
         self.recent: deque[Change] = deque(maxlen=RECENT_CHANGES)
-        self._listeners: set[Listener] = set()
-        self._listener_queue = listener_queue
+        self._fanout: Fanout[Change] = Fanout(listener_queue)
 
     @property
     def day(self) -> dt.date | None:
@@ -93,8 +78,7 @@ class LiveSnapshot:
         self.sequence = change.sequence
         self.generation += 1
         self.recent.append(change)
-        for listener in list(self._listeners):
-            listener.offer(change)
+        self._fanout.publish(change)
 
     def changed_since(self, sequence: int) -> frozenset[str] | None:
         """Currencies changed after `sequence`, or None when that is outside the recent window."""
@@ -110,14 +94,9 @@ class LiveSnapshot:
                 codes |= change.codes
         return frozenset(codes)
 
-    @contextlib.contextmanager
-    def listen(self) -> Iterator[Listener]:
-        listener = Listener(self._listener_queue)
-        self._listeners.add(listener)
-        try:
-            yield listener
-        finally:
-            self._listeners.discard(listener)
+    def listen(self) -> contextlib.AbstractContextManager[Subscription[Change]]:
+        """A bounded queue of changes for one WebSocket client (flagged `overflowed` when full)."""
+        return self._fanout.subscribe()
 
 
 class SnapshotFeed:

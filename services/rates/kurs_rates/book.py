@@ -17,9 +17,10 @@ import contextlib
 import datetime as dt
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from kurs_common.fanout import Fanout, Subscription
 from kurs_rates.model import RateKind, StoredRate
 
 log = logging.getLogger(__name__)
@@ -34,26 +35,12 @@ class ChangeSet:
     rates: tuple[StoredRate, ...]  # the new effective rates of the currencies that changed
 
 
-class Subscription:
-    """One subscriber's queue. When it falls too far behind it is flagged for a resync."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[ChangeSet] = asyncio.Queue(SUBSCRIBER_QUEUE)
-        self.overflowed = False
-
-    def offer(self, change: ChangeSet) -> None:
-        try:
-            self.queue.put_nowait(change)
-        except asyncio.QueueFull:
-            self.overflowed = True
-
-
 class LatestBook:
     def __init__(self, replay_window: int = REPLAY_WINDOW) -> None:
         self.reference: dict[str, StoredRate] = {}
         self.live: dict[str, StoredRate] = {}
         self.sequence = 0
-        self._subscribers: set[Subscription] = set()
+        self._fanout: Fanout[ChangeSet] = Fanout(SUBSCRIBER_QUEUE)
         self._ring: deque[ChangeSet] = deque(maxlen=replay_window)
         # Every change set with a sequence above this is in the ring.
         self._complete_after = 0
@@ -110,9 +97,8 @@ class LatestBook:
         self.sequence = max(self.sequence, sequence)
         self._ring.clear()
         self._complete_after = self.sequence
-        for sub in list(self._subscribers):
-            sub.overflowed = True
-            sub.offer(ChangeSet(self.sequence, ()))
+        self._fanout.mark_all_overflowed()
+        self._fanout.publish(ChangeSet(self.sequence, ()))
         self._notify()
 
     def merge_snapshot(self, rates: Iterable[StoredRate]) -> None:
@@ -190,8 +176,7 @@ class LatestBook:
             if self._ring.maxlen is not None and len(self._ring) == self._ring.maxlen:
                 self._complete_after = self._ring[0].sequence
             self._ring.append(change)
-        for sub in list(self._subscribers):
-            sub.offer(change)
+        self._fanout.publish(change)
         self._notify()
         return change
 
@@ -217,18 +202,12 @@ class LatestBook:
         return True
 
     # -- subscriptions -------------------------------------------------------------------
-    @contextlib.contextmanager
-    def subscribe(self) -> Iterator[Subscription]:
-        sub = Subscription()
-        self._subscribers.add(sub)
-        try:
-            yield sub
-        finally:
-            self._subscribers.discard(sub)
+    def subscribe(self) -> contextlib.AbstractContextManager[Subscription[ChangeSet]]:
+        return self._fanout.subscribe()
 
     @property
     def subscriber_count(self) -> int:
-        return len(self._subscribers)
+        return len(self._fanout)
 
 
 def _effective(reference: dict[str, StoredRate], live: dict[str, StoredRate]) -> dict[str, StoredRate]:

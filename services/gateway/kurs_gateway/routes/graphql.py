@@ -259,7 +259,7 @@ async def _execute(request: Request, document: Any, settings: GatewaySettings) -
     return Response(orjson.dumps(body, default=str), status_code=status, media_type="application/json")
 
 
-@router.api_route("/graphql", methods=["GET", "POST"])
+@router.api_route("/graphql", methods=["GET", "POST"], include_in_schema=False)
 async def graphql_endpoint(
     request: Request, settings: Annotated[GatewaySettings, Depends(deps.settings)]
 ) -> Response:
@@ -287,6 +287,47 @@ async def graphql_endpoint(
     if get_document["query"] and parse_is_mutation(get_document["query"]):
         return problem(405, "mutations are not served over GET", headers={"Allow": "POST"})
     return await _execute(request, get_document, settings)
+
+
+OPENAPI_PATH: dict[str, Any] = {
+    "post": {
+        "tags": ["graphql"],
+        "summary": "Execute a GraphQL query",
+        "operationId": "graphql_post",
+        "description": "Introspection describes the schema; every rate is a decimal String.",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["query"],
+                        "properties": {
+                            "query": {"type": "string"},
+                            "variables": {"type": "object"},
+                            "operationName": {"type": "string"},
+                        },
+                    }
+                }
+            },
+        },
+        "responses": {"200": {"description": "GraphQL result (data and/or errors)"}},
+    },
+    "get": {
+        "tags": ["graphql"],
+        "summary": "Execute a GraphQL query (queries only)",
+        "operationId": "graphql_get",
+        "parameters": [
+            {"name": "query", "in": "query", "required": True, "schema": {"type": "string"}},
+            {"name": "variables", "in": "query", "required": False, "schema": {"type": "string"}},
+            {"name": "operationName", "in": "query", "required": False, "schema": {"type": "string"}},
+        ],
+        "responses": {
+            "200": {"description": "GraphQL result (data and/or errors)"},
+            "405": {"description": "Mutations are served over POST only"},
+        },
+    },
+}
 
 
 def parse_is_mutation(query: str) -> bool:
