@@ -60,8 +60,12 @@ async def rates_service(tmp_path: Path) -> AsyncIterator[RatesService]:
 
 
 @pytest.fixture
-async def validator_service(rates_service: RatesService) -> AsyncIterator[ValidatorService]:
-    settings = ValidatorSettings(address="127.0.0.1:0", rates_address=f"127.0.0.1:{rates_service.port}")
+async def validator_service(rates_service: RatesService, tmp_path: Path) -> AsyncIterator[ValidatorService]:
+    settings = ValidatorSettings(
+        address="127.0.0.1:0",
+        rates_address=f"127.0.0.1:{rates_service.port}",
+        database_url=f"sqlite:///{tmp_path / 'validator.sqlite3'}",
+    )
     service = await validator_server.start(settings)
     yield service
     await service.stop(0)
@@ -154,7 +158,11 @@ async def running_mesh(data_dir: Path, history_zip: Path, **collector: Any) -> A
         RatesSettings(address="127.0.0.1:0", database_url=f"sqlite:///{data_dir / 'rates.sqlite3'}")
     )
     validator = await validator_server.start(
-        ValidatorSettings(address="127.0.0.1:0", rates_address=f"127.0.0.1:{rates.port}")
+        ValidatorSettings(
+            address="127.0.0.1:0",
+            rates_address=f"127.0.0.1:{rates.port}",
+            database_url=f"sqlite:///{data_dir / 'validator.sqlite3'}",
+        )
     )
     coll = await collector_server.start(
         CollectorSettings(

@@ -212,7 +212,7 @@ async def test_grpc_from_outside(mesh: MeshProcess, history_csv: str) -> None:
             assert health.status == health_pb2.HealthCheckResponse.SERVING
 
 
-async def test_openapi_fuzz_never_errors(mesh: MeshProcess) -> None:
+async def test_openapi_fuzz_never_errors(mesh: MeshProcess, tmp_path: Path) -> None:
     """Schemathesis generates requests from /openapi.json: no 5xx, documented statuses and bodies only.
 
     `positive_data_acceptance` is left out on purpose: a well-formed code that is not served
@@ -234,6 +234,7 @@ async def test_openapi_fuzz_never_errors(mesh: MeshProcess) -> None:
         "--no-color",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,  # schemathesis keeps its state in ./.schemathesis
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout=300)
     text = out.decode(errors="replace")

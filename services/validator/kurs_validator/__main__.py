@@ -15,6 +15,7 @@ async def main() -> None:
     settings = ValidatorSettings()
     setup_logging("validator", settings.log_level)
     setup_tracing("kurs-validator", settings.otel_exporter)
+    server.tune_gc()
     service = await server.start(settings)
     await wait_for_shutdown_signal()
     await service.stop(settings.shutdown_grace_seconds)

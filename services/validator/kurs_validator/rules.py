@@ -1,56 +1,36 @@
-"""Per-observation checks and normalisation to the pivot currency (pure, no I/O).
+"""Per-observation rules that need no state (pure, no I/O).
 
-An observation is accepted when: its codes are ISO 4217 (or a known crypto ticker), a retired
-code is not used on or after its retirement date, the value is a plain decimal > 0, its date is
-a real date not in the future, and it can be expressed per one PIVOT:
-
-* base == PIVOT: the published figure is kept as is (exact);
-* quote == PIVOT: inverted (1/value, 10 significant digits);
-* otherwise the same source's PIVOT cross at the same observation time in the same batch is
-  used: value x (base per PIVOT).
+* `check_static`: the source, kind, dates and codes are usable and the value is a positive number;
+* `classify`: how a figure deviates from what was expected (inverted, decimal shift, jump).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from kurs_common import money
 from kurs_common.currencies import CRYPTO, lookup
 from kurs_common.observation import LIVE, REFERENCE, Observation
 from kurs_common.timeutil import DateFormatError, parse_date
+from kurs_validator.policy import PIVOT
 
-PIVOT = "EUR"
-MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
+__all__ = ["PIVOT", "Reject", "check_static", "classify"]
 
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    index: int
-    source: str
-    kind: str
-    currency: str
-    value: str  # per one PIVOT
-    day: dt.date
-    observed_at: dt.datetime
-    sources: tuple[str, ...]
-    replay: bool
+_ONE = Decimal(1)
+_TEN = Decimal(10)
+# An inversion is told from noise only when the inverted figure is at least this far off.
+_MIN_VISIBLE_INVERSION = Decimal("0.05")
 
 
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    index: int
-    reason: str
-    detail: str
+class Reject(Exception):
+    """An observation fails a rule: `reason` is machine-readable, `detail` explains it."""
 
-
-class _Reject(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, expected: str = "") -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        self.expected = expected
 
 
 def _check_code(code: str, day: dt.date, field: str) -> None:
@@ -58,76 +38,66 @@ def _check_code(code: str, day: dt.date, field: str) -> None:
         return
     info = lookup(code)
     if info is None:
-        raise _Reject("unknown_currency", f"{field} {code!r} is not an ISO 4217 code")
+        raise Reject("unknown_currency", f"{field} {code!r} is not an ISO 4217 code")
     if info.retired_on is not None and day >= info.retired_on:
-        raise _Reject("retired_currency", f"{field} {code} was retired on {info.retired_on}")
+        raise Reject("retired_currency", f"{field} {code} was retired on {info.retired_on}")
 
 
-def _check(obs: Observation, now: dt.datetime) -> tuple[dt.date, dt.datetime, Decimal]:
+def _parse_value(text: str) -> Decimal:
+    try:
+        return money.parse_rate(text)
+    except money.DecimalFormatError as exc:
+        try:
+            number = Decimal(text.strip()) if isinstance(text, str) else None
+        except InvalidOperation:
+            number = None
+        if number is not None and number.is_finite() and number <= 0:
+            raise Reject("non_positive", f"rate {text!r} must be greater than zero") from exc
+        raise Reject("not_a_number", str(exc)) from exc
+
+
+def check_static(obs: Observation, now: dt.datetime, max_skew: dt.timedelta) -> tuple[dt.date, Decimal]:
+    """Rules on one observation alone; returns its business date and value. Raises Reject."""
     if not obs.source:
-        raise _Reject("missing_source", "source is required")
+        raise Reject("missing_source", "source is required")
     if obs.kind not in (REFERENCE, LIVE):
-        raise _Reject("missing_kind", "kind must be REFERENCE or LIVE")
+        raise Reject("missing_kind", "kind must be REFERENCE or LIVE")
     try:
         day = parse_date(obs.day)
     except DateFormatError as exc:
-        raise _Reject("bad_date", str(exc)) from exc
+        raise Reject("bad_date", str(exc)) from exc
     if obs.observed_at is None:
-        raise _Reject("missing_observed_at", "observed_at is required")
-    if obs.observed_at > now + MAX_CLOCK_SKEW or day > (now + MAX_CLOCK_SKEW).date():
-        raise _Reject("future_dated", f"observed at {obs.observed_at.isoformat()}, after now")
+        raise Reject("missing_observed_at", "observed_at is required")
+    limit = now + max_skew
+    if obs.observed_at > limit or day > limit.date():
+        raise Reject("future_dated", f"observed at {obs.observed_at.isoformat()} ({day}), after now")
     if obs.base == obs.quote:
-        raise _Reject("same_currency", f"base and quote are both {obs.base}")
+        raise Reject("same_currency", f"base and quote are both {obs.base}")
     _check_code(obs.base, day, "base")
     _check_code(obs.quote, day, "quote")
-    try:
-        value = money.parse_rate(obs.value)
-    except money.DecimalFormatError as exc:
-        raise _Reject("bad_value", str(exc)) from exc
-    return day, obs.observed_at, value
+    return day, _parse_value(obs.value)
 
 
-def validate_batch(
-    observations: Sequence[Observation], now: dt.datetime
-) -> tuple[list[Accepted], list[Rejected]]:
-    accepted: list[Accepted] = []
-    rejected: list[Rejected] = []
-    checked: list[tuple[int, Observation, dt.date, dt.datetime]] = []
-    # Same-source pivot crosses available in this batch: (source, observed_at, currency) -> per pivot.
-    pivots: dict[tuple[str, dt.datetime, str], str] = {}
-    for index, obs in enumerate(observations):
-        try:
-            day, observed_at, _ = _check(obs, now)
-        except _Reject as exc:
-            rejected.append(Rejected(index, exc.reason, exc.detail))
-            continue
-        checked.append((index, obs, day, observed_at))
-        if obs.base == PIVOT:
-            pivots[(obs.source, observed_at, obs.quote)] = obs.value
-        elif obs.quote == PIVOT:
-            pivots.setdefault((obs.source, observed_at, obs.base), money.invert(obs.value))
+def classify(
+    value: Decimal,
+    expected: Decimal,
+    threshold: Decimal,
+    inversion_tolerance: Decimal,
+    shift_tolerance: Decimal,
+) -> str | None:
+    """None when |value/expected - 1| <= threshold; else "inverted", "decimal_shift" or "jump".
 
-    for index, obs, day, observed_at in checked:
-        if obs.base == PIVOT:
-            currency, value = obs.quote, obs.value
-        elif obs.quote == PIVOT:
-            currency, value = obs.base, money.invert(obs.value)
-        else:
-            base_per_pivot = pivots.get((obs.source, observed_at, obs.base))
-            if base_per_pivot is None:
-                rejected.append(
-                    Rejected(
-                        index, "no_pivot_cross", f"no {PIVOT}/{obs.base} from {obs.source} at the same time"
-                    )
-                )
-                continue
-            currency = obs.quote
-            value = money.format_decimal(
-                money.round_significant(Decimal(obs.value) * Decimal(base_per_pivot))
-            )
-        accepted.append(
-            Accepted(
-                index, obs.source, obs.kind, currency, value, day, observed_at, (obs.source,), obs.replay
-            )
-        )
-    return accepted, rejected
+    inverted: value x expected is within `inversion_tolerance` of 1 (the figure is 1/expected);
+    decimal_shift: value / expected is within `shift_tolerance` of 10^n for some n != 0.
+    """
+    ratio = value / expected
+    deviation = abs(ratio - _ONE)
+    if deviation <= threshold:
+        return None
+    if deviation > _MIN_VISIBLE_INVERSION and abs(value * expected - _ONE) <= inversion_tolerance:
+        return "inverted"
+    exponent = ratio.adjusted()
+    for n in (exponent, exponent + 1):
+        if n != 0 and abs(ratio / _TEN**n - _ONE) <= shift_tolerance:
+            return "decimal_shift"
+    return "jump"

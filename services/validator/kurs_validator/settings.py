@@ -16,3 +16,15 @@ class ValidatorSettings(BaseSettings):
     log_level: str = "INFO"
     otel_exporter: str = "none"
     shutdown_grace_seconds: float = 5.0
+
+    # Anomalies and quality records: sqlite:///relative/path, sqlite:////absolute/path or sqlite:///:memory:
+    database_url: str = "sqlite:///var/validator.sqlite3"
+    # Source priority in the weighted median (JSON object in the environment); unlisted sources weigh 1.
+    source_priority: dict[str, float] = {"ecb": 3.0}
+    # Retention of what the store keeps (docs/validation.md).
+    anomaly_retention_days: float = 90.0
+    anomaly_max_rows: int = 1_000_000
+    live_quality_retention_hours: float = 48.0
+    reference_quality_retention_days: float = 40 * 366.0
+    # How often stale sources are looked for and the retention rules applied.
+    maintenance_interval_seconds: float = 60.0

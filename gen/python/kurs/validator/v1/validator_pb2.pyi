@@ -38,6 +38,53 @@ OBSERVATION_KIND_REFERENCE: ObservationKind.ValueType  # 1
 OBSERVATION_KIND_LIVE: ObservationKind.ValueType  # 2
 Global___ObservationKind: _TypeAlias = ObservationKind  # noqa: Y015
 
+class _Confidence:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ConfidenceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Confidence.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONFIDENCE_UNSPECIFIED: _Confidence.ValueType  # 0
+    CONFIDENCE_HIGH: _Confidence.ValueType  # 1
+    """Three or more sources agree within the tight half of the tolerance."""
+    CONFIDENCE_MEDIUM: _Confidence.ValueType  # 2
+    """Two or more sources agree within the tolerance."""
+    CONFIDENCE_LOW: _Confidence.ValueType  # 3
+    """One source, backed by its own history or a peg."""
+    CONFIDENCE_UNVERIFIED: _Confidence.ValueType  # 4
+    """One source without a second opinion (no history yet, or after a gap)."""
+
+class Confidence(_Confidence, metaclass=_ConfidenceEnumTypeWrapper):
+    """Confidence of a published rate."""
+
+CONFIDENCE_UNSPECIFIED: Confidence.ValueType  # 0
+CONFIDENCE_HIGH: Confidence.ValueType  # 1
+"""Three or more sources agree within the tight half of the tolerance."""
+CONFIDENCE_MEDIUM: Confidence.ValueType  # 2
+"""Two or more sources agree within the tolerance."""
+CONFIDENCE_LOW: Confidence.ValueType  # 3
+"""One source, backed by its own history or a peg."""
+CONFIDENCE_UNVERIFIED: Confidence.ValueType  # 4
+"""One source without a second opinion (no history yet, or after a gap)."""
+Global___Confidence: _TypeAlias = Confidence  # noqa: Y015
+
+class _SourceFreshness:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SourceFreshnessEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SourceFreshness.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SOURCE_FRESHNESS_UNSPECIFIED: _SourceFreshness.ValueType  # 0
+    SOURCE_FRESHNESS_FRESH: _SourceFreshness.ValueType  # 1
+    SOURCE_FRESHNESS_STALE: _SourceFreshness.ValueType  # 2
+
+class SourceFreshness(_SourceFreshness, metaclass=_SourceFreshnessEnumTypeWrapper): ...
+
+SOURCE_FRESHNESS_UNSPECIFIED: SourceFreshness.ValueType  # 0
+SOURCE_FRESHNESS_FRESH: SourceFreshness.ValueType  # 1
+SOURCE_FRESHNESS_STALE: SourceFreshness.ValueType  # 2
+Global___SourceFreshness: _TypeAlias = SourceFreshness  # noqa: Y015
+
 @_typing.final
 class Observation(_message.Message):
     """Observation is one figure as a source published it."""
@@ -161,11 +208,22 @@ class SubmitObservationsResponse(_message.Message):
     INSERTED_FIELD_NUMBER: _builtins.int
     UPDATED_FIELD_NUMBER: _builtins.int
     UNCHANGED_FIELD_NUMBER: _builtins.int
+    HELD_FIELD_NUMBER: _builtins.int
+    DUPLICATES_FIELD_NUMBER: _builtins.int
+    PUBLISHED_FIELD_NUMBER: _builtins.int
     accepted: _builtins.int
     inserted: _builtins.int
     """What the rates service reported for the accepted part."""
     updated: _builtins.int
     unchanged: _builtins.int
+    held: _builtins.int
+    """Accepted observations held back until their source's next figure confirms a jump (counted in
+    `accepted`; published or recorded as an anomaly once resolved).
+    """
+    duplicates: _builtins.int
+    """Accepted observations seen before with the same value (counted in `accepted`, not forwarded again)."""
+    published: _builtins.int
+    """Rates forwarded to the rates service for this batch (consensus representatives)."""
     @_builtins.property
     def rejections(self) -> _containers.RepeatedCompositeFieldContainer[Global___Rejection]: ...
     def __init__(
@@ -176,11 +234,420 @@ class SubmitObservationsResponse(_message.Message):
         inserted: _builtins.int = ...,
         updated: _builtins.int = ...,
         unchanged: _builtins.int = ...,
+        held: _builtins.int = ...,
+        duplicates: _builtins.int = ...,
+        published: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "inserted", b"inserted", "rejections", b"rejections", "unchanged", b"unchanged", "updated", b"updated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "duplicates", b"duplicates", "held", b"held", "inserted", b"inserted", "published", b"published", "rejections", b"rejections", "unchanged", b"unchanged", "updated", b"updated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubmitObservationsResponse: _TypeAlias = SubmitObservationsResponse  # noqa: Y015
+
+@_typing.final
+class Anomaly(_message.Message):
+    """Anomaly is one rejected observation or a flagged source, with its reason."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    FEED_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    BASE_FIELD_NUMBER: _builtins.int
+    QUOTE_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
+    OBSERVED_AT_FIELD_NUMBER: _builtins.int
+    EXPECTED_FIELD_NUMBER: _builtins.int
+    DETECTED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """Increasing id (the paging and streaming cursor)."""
+    reason: _builtins.str
+    """Machine-readable reason: "outlier", "jump", "inverted", "decimal_shift", "non_positive",
+    "not_a_number", "stale_source", "stuck", "future_dated", "unknown_currency",
+    "retired_currency", "peg_break", "no_pivot_cross", ...
+    """
+    detail: _builtins.str
+    """Human-readable explanation with the figures compared."""
+    source: _builtins.str
+    feed: _builtins.str
+    kind: Global___ObservationKind.ValueType
+    base: _builtins.str
+    """The observation as published (empty for source-level anomalies such as "stale_source")."""
+    quote: _builtins.str
+    value: _builtins.str
+    currency: _builtins.str
+    """The currency the observation speaks about (its non-pivot side)."""
+    date: _builtins.str
+    """Business date, YYYY-MM-DD."""
+    expected: _builtins.str
+    """What the rules expected instead, in the observation's own quotation ("" when unknown)."""
+    @_builtins.property
+    def observed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def detected_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        detail: _builtins.str = ...,
+        source: _builtins.str = ...,
+        feed: _builtins.str = ...,
+        kind: Global___ObservationKind.ValueType = ...,
+        base: _builtins.str = ...,
+        quote: _builtins.str = ...,
+        value: _builtins.str = ...,
+        currency: _builtins.str = ...,
+        date: _builtins.str = ...,
+        observed_at: _timestamp_pb2.Timestamp | None = ...,
+        expected: _builtins.str = ...,
+        detected_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["detected_at", b"detected_at", "observed_at", b"observed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "currency", b"currency", "date", b"date", "detail", b"detail", "detected_at", b"detected_at", "expected", b"expected", "feed", b"feed", "id", b"id", "kind", b"kind", "observed_at", b"observed_at", "quote", b"quote", "reason", b"reason", "source", b"source", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Anomaly: _TypeAlias = Anomaly  # noqa: Y015
+
+@_typing.final
+class ListAnomaliesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    currency: _builtins.str
+    """Filters; empty means any."""
+    source: _builtins.str
+    reason: _builtins.str
+    kind: Global___ObservationKind.ValueType
+    start_date: _builtins.str
+    """Business dates of the observations, inclusive, YYYY-MM-DD."""
+    end_date: _builtins.str
+    page_size: _builtins.int
+    """At most this many per page (default 100, at most 1000)."""
+    page_token: _builtins.str
+    """Opaque cursor from a previous response."""
+    def __init__(
+        self,
+        *,
+        currency: _builtins.str = ...,
+        source: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        kind: Global___ObservationKind.ValueType = ...,
+        start_date: _builtins.str = ...,
+        end_date: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "end_date", b"end_date", "kind", b"kind", "page_size", b"page_size", "page_token", b"page_token", "reason", b"reason", "source", b"source", "start_date", b"start_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAnomaliesRequest: _TypeAlias = ListAnomaliesRequest  # noqa: Y015
+
+@_typing.final
+class ListAnomaliesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ANOMALIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty when there are no more."""
+    @_builtins.property
+    def anomalies(self) -> _containers.RepeatedCompositeFieldContainer[Global___Anomaly]: ...
+    def __init__(
+        self,
+        *,
+        anomalies: _abc.Iterable[Global___Anomaly] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["anomalies", b"anomalies", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAnomaliesResponse: _TypeAlias = ListAnomaliesResponse  # noqa: Y015
+
+@_typing.final
+class StreamAnomaliesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    AFTER_ID_FIELD_NUMBER: _builtins.int
+    currency: _builtins.str
+    source: _builtins.str
+    reason: _builtins.str
+    after_id: _builtins.int
+    """Replay the stored anomalies with a larger id first (0: only new ones)."""
+    def __init__(
+        self,
+        *,
+        currency: _builtins.str = ...,
+        source: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        after_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_id", b"after_id", "currency", b"currency", "reason", b"reason", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamAnomaliesRequest: _TypeAlias = StreamAnomaliesRequest  # noqa: Y015
+
+@_typing.final
+class Contribution(_message.Message):
+    """Contribution is one source's figure considered for a published rate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    COMPARISON_VALUE_FIELD_NUMBER: _builtins.int
+    OBSERVED_AT_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    value: _builtins.str
+    """Units of the currency per one EUR (the storage pivot), as stored or computed."""
+    comparison_value: _builtins.str
+    """Units of the currency per one USD (the comparison pivot; USD itself: USD per EUR)."""
+    weight: _builtins.float
+    """Weight in the weighted median (priority x age decay)."""
+    reason: _builtins.str
+    """Why it was excluded ("" for contributors)."""
+    @_builtins.property
+    def observed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        source: _builtins.str = ...,
+        value: _builtins.str = ...,
+        comparison_value: _builtins.str = ...,
+        observed_at: _timestamp_pb2.Timestamp | None = ...,
+        weight: _builtins.float = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["observed_at", b"observed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comparison_value", b"comparison_value", "observed_at", b"observed_at", "reason", b"reason", "source", b"source", "value", b"value", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Contribution: _TypeAlias = Contribution  # noqa: Y015
+
+@_typing.final
+class QualityRecord(_message.Message):
+    """QualityRecord explains one published rate."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
+    OBSERVED_AT_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    CONTRIBUTORS_FIELD_NUMBER: _builtins.int
+    EXCLUDED_FIELD_NUMBER: _builtins.int
+    SPREAD_FIELD_NUMBER: _builtins.int
+    CONSENSUS_FIELD_NUMBER: _builtins.int
+    NEWEST_OBSERVED_AT_FIELD_NUMBER: _builtins.int
+    NEWEST_INPUT_AGE_SECONDS_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_FIELD_NUMBER: _builtins.int
+    PUBLISHED_AT_FIELD_NUMBER: _builtins.int
+    kind: Global___ObservationKind.ValueType
+    currency: _builtins.str
+    date: _builtins.str
+    value: _builtins.str
+    """The published value, units of currency per one EUR, and the source whose figure it is."""
+    source: _builtins.str
+    spread: _builtins.str
+    """Median absolute deviation of the contributors, relative to the consensus (decimal string)."""
+    consensus: _builtins.str
+    """The consensus in the comparison pivot (units per USD; USD itself: USD per EUR)."""
+    newest_input_age_seconds: _builtins.float
+    confidence: Global___Confidence.ValueType
+    @_builtins.property
+    def observed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def contributors(self) -> _containers.RepeatedCompositeFieldContainer[Global___Contribution]: ...
+    @_builtins.property
+    def excluded(self) -> _containers.RepeatedCompositeFieldContainer[Global___Contribution]: ...
+    @_builtins.property
+    def newest_observed_at(self) -> _timestamp_pb2.Timestamp:
+        """Observation time of the newest input, and its age when the rate was published."""
+
+    @_builtins.property
+    def published_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        kind: Global___ObservationKind.ValueType = ...,
+        currency: _builtins.str = ...,
+        date: _builtins.str = ...,
+        observed_at: _timestamp_pb2.Timestamp | None = ...,
+        value: _builtins.str = ...,
+        source: _builtins.str = ...,
+        contributors: _abc.Iterable[Global___Contribution] | None = ...,
+        excluded: _abc.Iterable[Global___Contribution] | None = ...,
+        spread: _builtins.str = ...,
+        consensus: _builtins.str = ...,
+        newest_observed_at: _timestamp_pb2.Timestamp | None = ...,
+        newest_input_age_seconds: _builtins.float = ...,
+        confidence: Global___Confidence.ValueType = ...,
+        published_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["newest_observed_at", b"newest_observed_at", "observed_at", b"observed_at", "published_at", b"published_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confidence", b"confidence", "consensus", b"consensus", "contributors", b"contributors", "currency", b"currency", "date", b"date", "excluded", b"excluded", "kind", b"kind", "newest_input_age_seconds", b"newest_input_age_seconds", "newest_observed_at", b"newest_observed_at", "observed_at", b"observed_at", "published_at", b"published_at", "source", b"source", "spread", b"spread", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QualityRecord: _TypeAlias = QualityRecord  # noqa: Y015
+
+@_typing.final
+class GetQualityRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    currency: _builtins.str
+    date: _builtins.str
+    """YYYY-MM-DD; empty means the newest record of that kind."""
+    kind: Global___ObservationKind.ValueType
+    """REFERENCE (default when unspecified) or LIVE."""
+    def __init__(
+        self,
+        *,
+        currency: _builtins.str = ...,
+        date: _builtins.str = ...,
+        kind: Global___ObservationKind.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "date", b"date", "kind", b"kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQualityRequest: _TypeAlias = GetQualityRequest  # noqa: Y015
+
+@_typing.final
+class GetQualityResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORD_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def record(self) -> Global___QualityRecord: ...
+    def __init__(
+        self,
+        *,
+        record: Global___QualityRecord | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["record", b"record"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetQualityResponse: _TypeAlias = GetQualityResponse  # noqa: Y015
+
+@_typing.final
+class SourceState(_message.Message):
+    """SourceState is what the validator knows about one source's stream of figures."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    LAST_OBSERVED_AT_FIELD_NUMBER: _builtins.int
+    LAST_DATE_FIELD_NUMBER: _builtins.int
+    FRESHNESS_FIELD_NUMBER: _builtins.int
+    WINDOW_SECONDS_FIELD_NUMBER: _builtins.int
+    ACCEPTED_FIELD_NUMBER: _builtins.int
+    REJECTED_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    kind: Global___ObservationKind.ValueType
+    last_date: _builtins.str
+    freshness: Global___SourceFreshness.ValueType
+    window_seconds: _builtins.float
+    """The expected publication window, seconds."""
+    accepted: _builtins.int
+    rejected: _builtins.int
+    @_builtins.property
+    def last_observed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        source: _builtins.str = ...,
+        kind: Global___ObservationKind.ValueType = ...,
+        last_observed_at: _timestamp_pb2.Timestamp | None = ...,
+        last_date: _builtins.str = ...,
+        freshness: Global___SourceFreshness.ValueType = ...,
+        window_seconds: _builtins.float = ...,
+        accepted: _builtins.int = ...,
+        rejected: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_observed_at", b"last_observed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "freshness", b"freshness", "kind", b"kind", "last_date", b"last_date", "last_observed_at", b"last_observed_at", "rejected", b"rejected", "source", b"source", "window_seconds", b"window_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SourceState: _TypeAlias = SourceState  # noqa: Y015
+
+@_typing.final
+class ListSourceStatesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSourceStatesRequest: _TypeAlias = ListSourceStatesRequest  # noqa: Y015
+
+@_typing.final
+class ListSourceStatesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedCompositeFieldContainer[Global___SourceState]: ...
+    def __init__(
+        self,
+        *,
+        sources: _abc.Iterable[Global___SourceState] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sources", b"sources"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSourceStatesResponse: _TypeAlias = ListSourceStatesResponse  # noqa: Y015

@@ -40,6 +40,26 @@ class ValidatorServiceStub:
                 request_serializer=kurs_dot_validator_dot_v1_dot_validator__pb2.SubmitObservationsRequest.SerializeToString,
                 response_deserializer=kurs_dot_validator_dot_v1_dot_validator__pb2.SubmitObservationsResponse.FromString,
                 _registered_method=True)
+        self.ListAnomalies = channel.unary_unary(
+                '/kurs.validator.v1.ValidatorService/ListAnomalies',
+                request_serializer=kurs_dot_validator_dot_v1_dot_validator__pb2.ListAnomaliesRequest.SerializeToString,
+                response_deserializer=kurs_dot_validator_dot_v1_dot_validator__pb2.ListAnomaliesResponse.FromString,
+                _registered_method=True)
+        self.StreamAnomalies = channel.unary_stream(
+                '/kurs.validator.v1.ValidatorService/StreamAnomalies',
+                request_serializer=kurs_dot_validator_dot_v1_dot_validator__pb2.StreamAnomaliesRequest.SerializeToString,
+                response_deserializer=kurs_dot_validator_dot_v1_dot_validator__pb2.Anomaly.FromString,
+                _registered_method=True)
+        self.GetQuality = channel.unary_unary(
+                '/kurs.validator.v1.ValidatorService/GetQuality',
+                request_serializer=kurs_dot_validator_dot_v1_dot_validator__pb2.GetQualityRequest.SerializeToString,
+                response_deserializer=kurs_dot_validator_dot_v1_dot_validator__pb2.GetQualityResponse.FromString,
+                _registered_method=True)
+        self.ListSourceStates = channel.unary_unary(
+                '/kurs.validator.v1.ValidatorService/ListSourceStates',
+                request_serializer=kurs_dot_validator_dot_v1_dot_validator__pb2.ListSourceStatesRequest.SerializeToString,
+                response_deserializer=kurs_dot_validator_dot_v1_dot_validator__pb2.ListSourceStatesResponse.FromString,
+                _registered_method=True)
 
 
 class ValidatorServiceServicer:
@@ -54,6 +74,36 @@ class ValidatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAnomalies(self, request, context):
+        """Stored anomalies (rejected observations and flagged sources), newest first, filtered and paged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamAnomalies(self, request, context):
+        """Anomalies as they are detected; with `after_id` the stored ones after that id come first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQuality(self, request, context):
+        """The quality record of one published rate: a currency's reference fixing on a date, or its
+        newest live tick.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSourceStates(self, request, context):
+        """Freshness of every source seen (feeds health): stale once it stops advancing past its
+        expected publication window.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ValidatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -61,6 +111,26 @@ def add_ValidatorServiceServicer_to_server(servicer, server):
                     servicer.SubmitObservations,
                     request_deserializer=kurs_dot_validator_dot_v1_dot_validator__pb2.SubmitObservationsRequest.FromString,
                     response_serializer=kurs_dot_validator_dot_v1_dot_validator__pb2.SubmitObservationsResponse.SerializeToString,
+            ),
+            'ListAnomalies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAnomalies,
+                    request_deserializer=kurs_dot_validator_dot_v1_dot_validator__pb2.ListAnomaliesRequest.FromString,
+                    response_serializer=kurs_dot_validator_dot_v1_dot_validator__pb2.ListAnomaliesResponse.SerializeToString,
+            ),
+            'StreamAnomalies': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamAnomalies,
+                    request_deserializer=kurs_dot_validator_dot_v1_dot_validator__pb2.StreamAnomaliesRequest.FromString,
+                    response_serializer=kurs_dot_validator_dot_v1_dot_validator__pb2.Anomaly.SerializeToString,
+            ),
+            'GetQuality': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQuality,
+                    request_deserializer=kurs_dot_validator_dot_v1_dot_validator__pb2.GetQualityRequest.FromString,
+                    response_serializer=kurs_dot_validator_dot_v1_dot_validator__pb2.GetQualityResponse.SerializeToString,
+            ),
+            'ListSourceStates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSourceStates,
+                    request_deserializer=kurs_dot_validator_dot_v1_dot_validator__pb2.ListSourceStatesRequest.FromString,
+                    response_serializer=kurs_dot_validator_dot_v1_dot_validator__pb2.ListSourceStatesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -91,6 +161,114 @@ class ValidatorService:
             '/kurs.validator.v1.ValidatorService/SubmitObservations',
             kurs_dot_validator_dot_v1_dot_validator__pb2.SubmitObservationsRequest.SerializeToString,
             kurs_dot_validator_dot_v1_dot_validator__pb2.SubmitObservationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAnomalies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kurs.validator.v1.ValidatorService/ListAnomalies',
+            kurs_dot_validator_dot_v1_dot_validator__pb2.ListAnomaliesRequest.SerializeToString,
+            kurs_dot_validator_dot_v1_dot_validator__pb2.ListAnomaliesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamAnomalies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/kurs.validator.v1.ValidatorService/StreamAnomalies',
+            kurs_dot_validator_dot_v1_dot_validator__pb2.StreamAnomaliesRequest.SerializeToString,
+            kurs_dot_validator_dot_v1_dot_validator__pb2.Anomaly.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQuality(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kurs.validator.v1.ValidatorService/GetQuality',
+            kurs_dot_validator_dot_v1_dot_validator__pb2.GetQualityRequest.SerializeToString,
+            kurs_dot_validator_dot_v1_dot_validator__pb2.GetQualityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSourceStates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kurs.validator.v1.ValidatorService/ListSourceStates',
+            kurs_dot_validator_dot_v1_dot_validator__pb2.ListSourceStatesRequest.SerializeToString,
+            kurs_dot_validator_dot_v1_dot_validator__pb2.ListSourceStatesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,18 @@ class ValidatorServiceStub:
     """Validate a batch and forward the accepted part. Idempotent: resubmitting a
     batch stores nothing twice.
     """
+    ListAnomalies: _grpc.UnaryUnaryMultiCallable[_validator_pb2.ListAnomaliesRequest, _validator_pb2.ListAnomaliesResponse]
+    """Stored anomalies (rejected observations and flagged sources), newest first, filtered and paged."""
+    StreamAnomalies: _grpc.UnaryStreamMultiCallable[_validator_pb2.StreamAnomaliesRequest, _validator_pb2.Anomaly]
+    """Anomalies as they are detected; with `after_id` the stored ones after that id come first."""
+    GetQuality: _grpc.UnaryUnaryMultiCallable[_validator_pb2.GetQualityRequest, _validator_pb2.GetQualityResponse]
+    """The quality record of one published rate: a currency's reference fixing on a date, or its
+    newest live tick.
+    """
+    ListSourceStates: _grpc.UnaryUnaryMultiCallable[_validator_pb2.ListSourceStatesRequest, _validator_pb2.ListSourceStatesResponse]
+    """Freshness of every source seen (feeds health): stale once it stops advancing past its
+    expected publication window.
+    """
 
 @_typing.type_check_only
 class ValidatorServiceAsyncStub(ValidatorServiceStub):
@@ -46,6 +58,18 @@ class ValidatorServiceAsyncStub(ValidatorServiceStub):
     SubmitObservations: _aio.UnaryUnaryMultiCallable[_validator_pb2.SubmitObservationsRequest, _validator_pb2.SubmitObservationsResponse]  # type: ignore[assignment]
     """Validate a batch and forward the accepted part. Idempotent: resubmitting a
     batch stores nothing twice.
+    """
+    ListAnomalies: _aio.UnaryUnaryMultiCallable[_validator_pb2.ListAnomaliesRequest, _validator_pb2.ListAnomaliesResponse]  # type: ignore[assignment]
+    """Stored anomalies (rejected observations and flagged sources), newest first, filtered and paged."""
+    StreamAnomalies: _aio.UnaryStreamMultiCallable[_validator_pb2.StreamAnomaliesRequest, _validator_pb2.Anomaly]  # type: ignore[assignment]
+    """Anomalies as they are detected; with `after_id` the stored ones after that id come first."""
+    GetQuality: _aio.UnaryUnaryMultiCallable[_validator_pb2.GetQualityRequest, _validator_pb2.GetQualityResponse]  # type: ignore[assignment]
+    """The quality record of one published rate: a currency's reference fixing on a date, or its
+    newest live tick.
+    """
+    ListSourceStates: _aio.UnaryUnaryMultiCallable[_validator_pb2.ListSourceStatesRequest, _validator_pb2.ListSourceStatesResponse]  # type: ignore[assignment]
+    """Freshness of every source seen (feeds health): stale once it stops advancing past its
+    expected publication window.
     """
 
 class ValidatorServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -59,6 +83,42 @@ class ValidatorServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_validator_pb2.SubmitObservationsResponse, _abc.Awaitable[_validator_pb2.SubmitObservationsResponse]]:
         """Validate a batch and forward the accepted part. Idempotent: resubmitting a
         batch stores nothing twice.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAnomalies(
+        self,
+        request: _validator_pb2.ListAnomaliesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_validator_pb2.ListAnomaliesResponse, _abc.Awaitable[_validator_pb2.ListAnomaliesResponse]]:
+        """Stored anomalies (rejected observations and flagged sources), newest first, filtered and paged."""
+
+    @_abc_1.abstractmethod
+    def StreamAnomalies(
+        self,
+        request: _validator_pb2.StreamAnomaliesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_validator_pb2.Anomaly], _abc.AsyncIterator[_validator_pb2.Anomaly]]:
+        """Anomalies as they are detected; with `after_id` the stored ones after that id come first."""
+
+    @_abc_1.abstractmethod
+    def GetQuality(
+        self,
+        request: _validator_pb2.GetQualityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_validator_pb2.GetQualityResponse, _abc.Awaitable[_validator_pb2.GetQualityResponse]]:
+        """The quality record of one published rate: a currency's reference fixing on a date, or its
+        newest live tick.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSourceStates(
+        self,
+        request: _validator_pb2.ListSourceStatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_validator_pb2.ListSourceStatesResponse, _abc.Awaitable[_validator_pb2.ListSourceStatesResponse]]:
+        """Freshness of every source seen (feeds health): stale once it stops advancing past its
+        expected publication window.
         """
 
 def add_ValidatorServiceServicer_to_server(servicer: ValidatorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,96 @@
+"""The servicer with stand-ins for the rates service and the gRPC context (no network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+import grpc
+import pytest
+from unit.validator.helpers import NOW, business_days, engine, fixing
+
+from kurs.rates.v1 import ingest_pb2
+from kurs.validator.v1 import validator_pb2
+from kurs_validator.hub import AnomalyHub
+from kurs_validator.servicer import ValidatorServicer, observations_from_proto
+from kurs_validator.store import AnomalyFilter, ValidatorStore
+
+
+class Aborted(Exception):
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+
+
+class Context:
+    async def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
+        raise Aborted(code, details)
+
+
+class Rates:
+    def __init__(self) -> None:
+        self.down = False
+        self.received: list[ingest_pb2.AcceptedRate] = []
+
+    async def IngestRates(
+        self, request: ingest_pb2.IngestRatesRequest, **_: Any
+    ) -> ingest_pb2.IngestRatesResponse:
+        if self.down:
+            raise grpc.aio.AioRpcError(
+                grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "down"
+            )
+        self.received.extend(request.rates)
+        return ingest_pb2.IngestRatesResponse(inserted=len(request.rates))
+
+
+def _servicer(tmp_path: Path, rates: Rates) -> tuple[ValidatorServicer, ValidatorStore]:
+    store = ValidatorStore(f"sqlite:///{tmp_path / 'v.sqlite3'}")
+    store.open()
+    servicer = ValidatorServicer(rates, engine(), store, AnomalyHub(), 2, 5.0, clock=lambda: NOW)  # type: ignore[arg-type]
+    return servicer, store
+
+
+def _request(*values: str) -> validator_pb2.SubmitObservationsRequest:
+    days = business_days(len(values))
+    return validator_pb2.SubmitObservationsRequest(
+        observations=[fixing("ecb", "USD", v, d).to_proto() for v, d in zip(values, days, strict=True)]
+    )
+
+
+async def test_rates_down_keeps_the_published_rates_for_the_retry(tmp_path: Path) -> None:
+    rates = Rates()
+    servicer, store = _servicer(tmp_path, rates)
+    rates.down = True
+    request = _request("1.10", "1.11", "1.12")
+    with pytest.raises(Aborted) as caught:
+        await servicer.SubmitObservations(request, Context())
+    assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+    rates.down = False
+    reply = await servicer.SubmitObservations(request, Context())
+    assert (reply.accepted, reply.duplicates, reply.published, reply.inserted) == (3, 3, 0, 3)
+    assert [r.value for r in rates.received] == ["1.10", "1.11", "1.12"]
+    assert all(r.base == "EUR" and list(r.sources) == ["ecb"] for r in rates.received)
+    assert store.get_quality("reference", "USD", None) is not None
+    store.close()
+
+
+async def test_rejections_are_stored_and_reported(tmp_path: Path) -> None:
+    rates = Rates()
+    servicer, store = _servicer(tmp_path, rates)
+    reply = await servicer.SubmitObservations(_request("1.10", "0", "NaN"), Context())
+    assert [(r.index, r.reason) for r in reply.rejections] == [(1, "non_positive"), (2, "not_a_number")]
+    assert [a.reason for a in store.list_anomalies(AnomalyFilter(), 10, None)] == [
+        "not_a_number",
+        "non_positive",
+    ]
+    too_many = validator_pb2.SubmitObservationsRequest(observations=[validator_pb2.Observation()] * 50_001)
+    with pytest.raises(Aborted) as caught:
+        await servicer.SubmitObservations(too_many, Context())
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    store.close()
+
+
+def test_observations_from_proto_matches_the_shared_mapping() -> None:
+    obs = fixing("ecb", "USD", "1.1172", business_days(1)[0])
+    (back,) = observations_from_proto([obs.to_proto()])
+    assert back == type(obs).from_proto(obs.to_proto()) == obs
