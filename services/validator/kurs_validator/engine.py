@@ -483,6 +483,11 @@ class ValidationEngine:
                 subject, other = base, quote
             else:
                 subject, other = quote, base
+                known = self._cross_table(obs.source, obs.kind, time, pol)
+                if known is not None and quote in known and base not in known:
+                    # Quoted in the source's home currency (BoC AUD/CAD, CNB USD/CZK, NBP THB/PLN, ...):
+                    # the base is what is priced, through the source's own cross for its home currency.
+                    subject, other = base, quote
             sign = 1 if quote == subject else -1
             if other == COMPARISON:
                 factor = _ONE
