@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable
 
+from kurs_common.currencies import CRYPTO, is_iso_code
 from kurs_common.errors import InvalidArgument
 from kurs_common.timeutil import DateFormatError, parse_date, today_utc
 
@@ -19,8 +20,9 @@ MAX_RANGE_DAYS = 366
 
 
 def currency(field: str, text: str, served: Collection[str] | None = None) -> str:
+    """An ISO 4217 code (three letters) or a crypto ticker the market sources quote (USDT, ...)."""
     code = text.strip().upper() if isinstance(text, str) else ""
-    if len(code) != 3 or not code.isascii() or not code.isalpha():
+    if not is_iso_code(code) and code not in CRYPTO:
         raise InvalidArgument(field, f"{text!r} is not a three-letter ISO 4217 currency code")
     if served is not None and code not in served:
         raise InvalidArgument(field, f"currency {code} is not served (see /currencies)")

@@ -19,6 +19,7 @@ from kurs_collector.config import SourceConfig
 from kurs_collector.fakes import FakeHttpServer, FakeResponse, drain
 from kurs_collector.sources import make_feed
 from kurs_collector.state import StateStore
+from kurs_common.observation import LIVE, Observation
 from kurs_rates.server import RatesService
 from kurs_validator.server import ValidatorService
 
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.integration
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
 UTC = dt.UTC
+NOW = dt.datetime.now(UTC).replace(microsecond=0)  # market polls are stamped with the poll instant
 
 # adapter, {path: fixture}, options, the feed's clock
 CASES: list[tuple[str, dict[str, str], dict[str, Any], dt.datetime]] = [
@@ -77,6 +79,26 @@ CASES: list[tuple[str, dict[str, str], dict[str, Any], dt.datetime]] = [
         dt.datetime(2025, 1, 20, tzinfo=UTC),
     ),
     ("cbr", {"/scripts/XML_daily.asp": "cbr/XML_daily.xml"}, {}, dt.datetime(2025, 1, 15, 6, tzinfo=UTC)),
+    ("kraken", {"/0/public/Ticker": "kraken/ticker.json"}, {}, NOW),
+    (
+        "coinbase",
+        {
+            "/products/BTC-USD/ticker": "coinbase/ticker-BTC-USD.json",
+            "/products/EUR-USD/ticker": "coinbase/ticker-EUR-USD.json",
+        },
+        {"pairs": ["EUR/USD", "BTC/USD"]},
+        NOW,
+    ),
+    ("binance", {"/api/v3/ticker/bookTicker": "binance/bookTicker.json"}, {}, NOW),
+    (
+        "bitstamp",
+        {
+            "/api/v2/ticker/btcusd/": "bitstamp/ticker-btcusd.json",
+            "/api/v2/ticker/eurusd/": "bitstamp/ticker-eurusd.json",
+        },
+        {"pairs": ["BTC/USD", "EUR/USD"]},
+        NOW,
+    ),
 ]
 
 
@@ -118,6 +140,14 @@ async def test_central_bank_fixture_is_accepted_end_to_end(
     rejections: list[str] = []
     async with grpc.aio.insecure_channel(f"127.0.0.1:{validator_service.port}") as channel:
         stub = validator_pb2_grpc.ValidatorServiceStub(channel)
+        if adapter == "binance":
+            # Binance has no USD market: its USDT figures are compared through the live EUR/USD
+            # consensus of the other exchanges, here one Kraken tick of the same instant.
+            tick = Observation("kraken", "kraken", LIVE, "EUR", "USD", "1.0316", now.date().isoformat(), now)
+            reply = await stub.SubmitObservations(
+                validator_pb2.SubmitObservationsRequest(observations=[tick.to_proto()])
+            )
+            assert reply.accepted == 1
         for batch in batches:
             reply = await stub.SubmitObservations(
                 validator_pb2.SubmitObservationsRequest(observations=[o.to_proto() for o in batch])
@@ -129,6 +159,17 @@ async def test_central_bank_fixture_is_accepted_end_to_end(
             ]
     assert rejections == []
     assert accepted == len(observations)
+    if observations[0].kind == LIVE:
+        ticks = {r.currency: r for r in await rates_service.store.latest_live()}
+        direct = {o.base for o in observations if o.quote == "EUR"}  # quoted per EUR: no cross needed
+        assert {o.quote for o in observations if o.base == "EUR"} <= set(ticks)
+        for obs in observations:
+            if obs.base == "EUR":
+                assert ticks[obs.quote].value == obs.value  # a mid per EUR, as computed by the feed
+            elif obs.quote in ("USD", "USDT") and obs.quote in ticks and obs.base not in direct:
+                expected = Decimal(ticks[obs.quote].value) / Decimal(obs.value)  # X per EUR via EUR/USD(T)
+                assert abs(Decimal(ticks[obs.base].value) / expected - 1) < Decimal("1e-9"), obs
+        return
     stored = await rates_service.store.series(feed.source, dt.date(2024, 1, 1), dt.date(2025, 12, 31))
     assert stored, f"nothing from {feed.source} reached the rates store"
     # Every stored figure is the source's own arithmetic, per EUR: published per EUR as is, and a

@@ -464,6 +464,8 @@ class ValidationEngine:
         """The pivot cross an item was normalised with is still in its source's table."""
         table = self._cross_table(item.obs.source, item.obs.kind, item.time, self.policy.kinds[item.obs.kind])
         other = item.obs.base if item.subject == item.obs.quote else item.obs.quote
+        if item.obs.kind == LIVE and other == PIVOT and (table is None or PIVOT not in table):
+            return True  # a tick compared through the consensus EUR/USD, not a cross of its source
         return other == COMPARISON or (table is not None and other in table)
 
     # -- normalisation ---------------------------------------------------------------------
@@ -494,6 +496,12 @@ class ValidationEngine:
             else:
                 table = self._cross_table(obs.source, obs.kind, time, pol)
                 factor = table.get(other) if table is not None else None
+                if factor is None and other == PIVOT and obs.kind == LIVE:
+                    # A market with no USD pair of its own (Binance quotes in USDT): its EUR tick is
+                    # compared through the live consensus EUR/USD of the other sources, when fresh.
+                    # (Fixings wait for their own source's cross instead: see _settle.)
+                    usd_per_eur = self._consensus_usd_per_eur(obs.kind, time, pol)
+                    factor = _ONE / usd_per_eur if usd_per_eur is not None else None
         comparison = None
         if factor is not None:
             comparison = value * factor if sign == 1 else factor / value
@@ -548,16 +556,22 @@ class ValidationEngine:
         if item.subject == COMPARISON:
             table[PIVOT] = _ONE / item.comparison  # EUR per USD
         else:
-            table[item.subject] = item.comparison
+            # First writer wins: figures are taken in order of directness (EUR/USD, USD pairs, EUR
+            # pairs, others), so a cross derived through a third asset (USDT from BTC/USDT and
+            # BTC/EUR) never replaces one the source quoted directly (EUR/USDT) at the same instant.
+            table.setdefault(item.subject, item.comparison)
+
+    def _consensus_usd_per_eur(self, kind: str, time: int, pol: KindPolicy) -> Decimal | None:
+        last = self._consensus.get((kind, COMPARISON))
+        if last is not None and abs(time - last[0]) <= pol.max_age // _MICRO:
+            return last[1]
+        return None
 
     def _usd_per_eur(self, source: str, kind: str, time: int, pol: KindPolicy) -> Decimal | None:
         table = self._cross_table(source, kind, time, pol)
         if table is not None and PIVOT in table:
             return _ONE / table[PIVOT]
-        last = self._consensus.get((kind, COMPARISON))
-        if last is not None and abs(time - last[0]) <= pol.max_age // _MICRO:
-            return last[1]
-        return None
+        return self._consensus_usd_per_eur(kind, time, pol)
 
     # -- rules -----------------------------------------------------------------------------
     def _stuck(self, publication: Iterable[Observation], time: int) -> bool:
@@ -1058,9 +1072,12 @@ def _no_cross(obs: Observation) -> Reject:
 
 
 def _cross_rank(obs: Observation) -> int:
-    """USD pairs first, then EUR pairs: a source's own crosses before the figures that need them."""
+    """EUR/USD first, then USD pairs, then EUR pairs: a source's own crosses before the figures
+    that need them (a BTC/USD tick is expressed per EUR through the same poll's EUR/USD)."""
     pair = (obs.base, obs.quote)
-    return 0 if COMPARISON in pair else 1 if PIVOT in pair else 2
+    if COMPARISON in pair and PIVOT in pair:
+        return 0
+    return 1 if COMPARISON in pair else 2 if PIVOT in pair else 3
 
 
 def _fix_ret(series: _Series, at: int, gap: int) -> None:

@@ -19,8 +19,8 @@ from kurs_gateway.snapshot import LiveSnapshot
 
 router = APIRouter(tags=["rates"])
 
-CODE = r"^\s*[A-Za-z]{3}\s*$"
-CODES = r"^\s*[A-Za-z]{3}\s*(,\s*[A-Za-z]{3}\s*)*$"
+CODE = r"^\s*[A-Za-z]{3,4}\s*$"  # ISO 4217, or a crypto ticker such as USDT
+CODES = r"^\s*[A-Za-z]{3,4}\s*(,\s*[A-Za-z]{3,4}\s*)*$"
 DATE = r"^\d{4}-\d{2}-\d{2}$"
 AMOUNT = r"^\s*(\d+(\.\d*)?|\.\d+)\s*$"
 
