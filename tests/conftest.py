@@ -112,11 +112,14 @@ async def rates_channel(rates_service: RatesService) -> AsyncIterator[grpc.aio.C
 
 
 @contextlib.asynccontextmanager
-async def serve_gateway(rates_port: int, collector_port: int, **overrides: Any) -> AsyncIterator[str]:
+async def serve_gateway(
+    rates_port: int, collector_port: int, validator_port: int = 0, **overrides: Any
+) -> AsyncIterator[str]:
     """The real gateway app under uvicorn on a free loopback port; yields its base URL once ready."""
     settings = GatewaySettings(
         rates_address=f"127.0.0.1:{rates_port}",
         collector_address=f"127.0.0.1:{collector_port}",
+        validator_address=f"127.0.0.1:{validator_port}",
         **overrides,
     )
     sock = socket.socket()
@@ -179,7 +182,7 @@ async def running_mesh(data_dir: Path, history_zip: Path, **collector: Any) -> A
                 break
             await asyncio.sleep(0.05)
         assert health.state == "healthy", health.last_error
-        async with serve_gateway(rates.port, coll.port, heartbeat_seconds=0.5) as url:
+        async with serve_gateway(rates.port, coll.port, validator.port, heartbeat_seconds=0.5) as url:
             yield Mesh(rates, validator, coll, url)
     finally:
         await coll.stop(0)
@@ -189,8 +192,12 @@ async def running_mesh(data_dir: Path, history_zip: Path, **collector: Any) -> A
 
 @pytest.fixture
 async def gateway_url(
-    loaded_mesh: RatesService, collector_service: collector_server.CollectorService
+    loaded_mesh: RatesService,
+    collector_service: collector_server.CollectorService,
+    validator_service: ValidatorService,
 ) -> AsyncIterator[str]:
     """The gateway wired to the function-scoped fixtures' mesh."""
-    async with serve_gateway(loaded_mesh.port, collector_service.port, heartbeat_seconds=0.5) as url:
+    async with serve_gateway(
+        loaded_mesh.port, collector_service.port, validator_service.port, heartbeat_seconds=0.5
+    ) as url:
         yield url

@@ -39,6 +39,7 @@ def build_env(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str]:
         "KURS_GATEWAY_PORT": str(args.gateway_port),
         "KURS_GATEWAY_RATES_ADDRESS": f"{host}:{args.rates_port}",
         "KURS_GATEWAY_COLLECTOR_ADDRESS": f"{host}:{args.collector_port}",
+        "KURS_GATEWAY_VALIDATOR_ADDRESS": f"{host}:{args.validator_port}",
     }
     env = dict(base)
     if "KURS_DATABASE_URL" in env:

@@ -39,6 +39,7 @@ ALLOWED_FLOWS = {
     ("kurs-validator", "kurs-rates"),
     ("kurs-gateway", "kurs-rates"),
     ("kurs-gateway", "kurs-collector"),  # feed status: KURS_GATEWAY_COLLECTOR_ADDRESS
+    ("kurs-gateway", "kurs-validator"),  # quality and anomalies: KURS_GATEWAY_VALIDATOR_ADDRESS
 }
 REGION_LABEL = "kurs.example/region"
 ROLE_LABEL = "kurs.example/region-role"

@@ -12,11 +12,12 @@ from starlette.types import ASGIApp
 
 from kurs.collector.v1 import collector_pb2_grpc
 from kurs.rates.v1 import rates_pb2_grpc
+from kurs.validator.v1 import validator_pb2_grpc
 from kurs_common.grpcserver import insecure_channel
 from kurs_gateway import problems
 from kurs_gateway.fastpath import BodyCache, FastPath
 from kurs_gateway.guard import Guard
-from kurs_gateway.routes import compat, graphql, health, rates, stream
+from kurs_gateway.routes import compat, graphql, health, quality, rates, stream
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot, SnapshotFeed
 
@@ -36,9 +37,11 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rates_channel = insecure_channel(settings.rates_address)
         collector_channel = insecure_channel(settings.collector_address)
+        validator_channel = insecure_channel(settings.validator_address)
         feed = SnapshotFeed(rates_pb2_grpc.RatesServiceStub(rates_channel), snapshot)
         app.state.rates_stub = rates_pb2_grpc.RatesServiceStub(rates_channel)
         app.state.collector_stub = collector_pb2_grpc.CollectorServiceStub(collector_channel)
+        app.state.validator_stub = validator_pb2_grpc.ValidatorServiceStub(validator_channel)
         app.state.feed = feed
         task = asyncio.create_task(feed.run(), name="rates-stream")
         try:
@@ -49,6 +52,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
                 await task
             await rates_channel.close()
             await collector_channel.close()
+            await validator_channel.close()
 
     app = FastAPI(title="Kurs", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
@@ -67,6 +71,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     app.include_router(rates.router)
     app.include_router(stream.router)
     app.include_router(health.router)
+    app.include_router(quality.router)
     app.include_router(compat.router)
     app.include_router(graphql.router)
     app.state.graphql_schema = graphql.build()

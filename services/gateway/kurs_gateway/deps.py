@@ -6,6 +6,7 @@ from starlette.requests import HTTPConnection as Request
 
 from kurs.collector.v1 import collector_pb2_grpc
 from kurs.rates.v1 import rates_pb2_grpc
+from kurs.validator.v1 import validator_pb2_grpc
 from kurs_gateway.fastpath import BodyCache
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot, SnapshotFeed
@@ -38,4 +39,9 @@ def settings(request: Request) -> GatewaySettings:
 
 def feed(request: Request) -> SnapshotFeed:
     value: SnapshotFeed = request.app.state.feed
+    return value
+
+
+def validator_stub(request: Request) -> validator_pb2_grpc.ValidatorServiceStub:
+    value: validator_pb2_grpc.ValidatorServiceStub = request.app.state.validator_stub
     return value

@@ -12,6 +12,7 @@ class GatewaySettings(BaseSettings):
     port: int = 8000
     rates_address: str = "127.0.0.1:50051"
     collector_address: str = "127.0.0.1:50053"
+    validator_address: str = "127.0.0.1:50052"
     log_level: str = "INFO"
     otel_exporter: str = "none"
     # Deadline for a gRPC call made on behalf of one HTTP request.
