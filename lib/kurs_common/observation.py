@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from kurs.validator.v1 import validator_pb2
+from kurs_common.timeutil import from_timestamp, to_timestamp
 
 REFERENCE = "reference"  # a daily fixing
 LIVE = "live"  # a market or replay tick
@@ -45,8 +43,8 @@ class Observation:
             bid=self.bid,
             ask=self.ask,
             date=self.day,
-            observed_at=_ts(self.observed_at),
-            fetched_at=_ts(self.fetched_at),
+            observed_at=to_timestamp(self.observed_at),
+            fetched_at=to_timestamp(self.fetched_at),
             replay=self.replay,
         )
 
@@ -66,30 +64,3 @@ class Observation:
             ask=obs.ask,
             replay=obs.replay,
         )
-
-
-def _ts(value: dt.datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    seconds, nanos = _seconds_nanos(value)
-    return Timestamp(seconds=seconds, nanos=nanos)
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-@functools.lru_cache(maxsize=4096)
-def _seconds_nanos(value: dt.datetime) -> tuple[int, int]:
-    # A batch shares a handful of instants (one per business day or poll), so this is cached.
-    delta = value - _EPOCH
-    return delta.days * 86_400 + delta.seconds, delta.microseconds * 1_000
-
-
-@functools.lru_cache(maxsize=4096)
-def _from_seconds(seconds: int, nanos: int) -> dt.datetime:
-    return _EPOCH + dt.timedelta(seconds=seconds, microseconds=nanos // 1_000)
-
-
-def from_timestamp(ts: Timestamp) -> dt.datetime:
-    """A protobuf Timestamp as an aware UTC datetime (microsecond precision)."""
-    return _from_seconds(ts.seconds, ts.nanos)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from kurs.collector.v1 import collector_pb2, collector_pb2_grpc
 from kurs_collector.breaker import CLOSED, HALF_OPEN, OPEN
@@ -13,6 +10,7 @@ from kurs_collector.delivery import DeliveryError
 from kurs_collector.feeds.base import FeedError
 from kurs_collector.health import DEGRADED, DISABLED, DOWN, FAILING, HEALTHY, IDLE, FeedHealth
 from kurs_collector.runner import Collector, FeedBusy, UnknownFeed
+from kurs_common.timeutil import to_timestamp
 
 _STATES = {
     IDLE: collector_pb2.SOURCE_STATE_IDLE,
@@ -29,14 +27,6 @@ _CIRCUITS = {
 }
 
 
-def _ts(value: dt.datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value.astimezone(dt.UTC))
-    return ts
-
-
 def to_proto(h: FeedHealth) -> collector_pb2.SourceHealth:
     return collector_pb2.SourceHealth(
         id=h.id,
@@ -44,8 +34,8 @@ def to_proto(h: FeedHealth) -> collector_pb2.SourceHealth:
         description=h.description,
         enabled=h.enabled,
         state=_STATES[h.state],
-        last_success_at=_ts(h.last_success_at),
-        last_attempt_at=_ts(h.last_attempt_at),
+        last_success_at=to_timestamp(h.last_success_at),
+        last_attempt_at=to_timestamp(h.last_attempt_at),
         last_error=h.last_error,
         last_latency_ms=max(0, min(h.last_latency_ms, 2**32 - 1)),
         observations_delivered=h.observations_delivered,
@@ -55,13 +45,13 @@ def to_proto(h: FeedHealth) -> collector_pb2.SourceHealth:
         endpoint=h.endpoint,
         disabled_reason=h.disabled_reason,
         schedule=h.schedule,
-        last_error_at=_ts(h.last_error_at),
+        last_error_at=to_timestamp(h.last_error_at),
         figures_refused=h.figures_refused,
         publications_missed=h.publications_missed,
         circuit=_CIRCUITS.get(h.circuit, collector_pb2.CIRCUIT_STATE_UNSPECIFIED),
-        next_run_at=_ts(h.next_run_at),
+        next_run_at=to_timestamp(h.next_run_at),
         last_day=h.last_day,
-        last_observed_at=_ts(h.last_observed_at),
+        last_observed_at=to_timestamp(h.last_observed_at),
     )
 
 

@@ -17,6 +17,7 @@ import grpc
 
 from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs_common.fanout import Fanout, Subscription
+from kurs_common.timeutil import from_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def _entry(rate: rates_pb2.Rate) -> Entry:
     return Entry(
         value=rate.value,
         day=dt.date.fromisoformat(rate.date),
-        observed_at=rate.observed_at.ToDatetime(tzinfo=dt.UTC),
+        observed_at=from_timestamp(rate.observed_at),
         sources=tuple(rate.sources),
         replay=rate.replay,
     )

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import NoReturn, TypeVar
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound, QueryError, Unavailable
-from kurs_common.timeutil import DateFormatError, parse_date
+from kurs_common.timeutil import DateFormatError, from_timestamp, parse_date, to_timestamp
 from kurs_rates.book import LatestBook
 from kurs_rates.ingest import Ingestor
 from kurs_rates.model import PIVOT, RateKind, StoredRate
@@ -25,19 +23,11 @@ T = TypeVar("T")
 MAX_INGEST_BATCH = 20_000
 
 
-def _timestamp(value: dt.datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value.astimezone(dt.UTC))
-    return ts
-
-
 def to_proto_rate(rate: QuotedRate) -> rates_pb2.Rate:
     return rates_pb2.Rate(
         currency=rate.currency,
         value=rate.value,
-        observed_at=_timestamp(rate.observed_at),
+        observed_at=to_timestamp(rate.observed_at),
         date=rate.day.isoformat(),
         sources=rate.sources,
         replay=rate.replay,
@@ -258,7 +248,7 @@ def _to_stored(index: int, rate: ingest_pb2.AcceptedRate) -> StoredRate:
         currency=currency,
         value=rate.value,
         day=day,
-        observed_at=rate.observed_at.ToDatetime(tzinfo=dt.UTC),
+        observed_at=from_timestamp(rate.observed_at),
         sources=tuple(rate.sources) or (rate.source,),
         replay=rate.replay,
     )

@@ -9,12 +9,11 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_common.observation import LIVE, REFERENCE, Observation
-from kurs_common.timeutil import DateFormatError, parse_date, utcnow
+from kurs_common.timeutil import DateFormatError, parse_date, to_timestamp, utcnow
 from kurs_validator.engine import ValidationEngine
 from kurs_validator.hub import AnomalyHub
 from kurs_validator.model import Anomaly, Confidence, Contribution, Published, QualityRecord, SourceStatus
@@ -40,22 +39,9 @@ _CONFIDENCE = {
 }
 
 
-def _ts(value: dt.datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
-def to_rate(item: Published, stamps: dict[dt.datetime, Timestamp] | None = None) -> ingest_pb2.AcceptedRate:
-    """The rate for the rates service; `stamps` caches timestamps shared by many rates of a batch."""
-    stamp = stamps.get(item.observed_at) if stamps is not None else None
-    if stamp is None:
-        stamp = Timestamp()
-        stamp.FromDatetime(item.observed_at)
-        if stamps is not None:
-            stamps[item.observed_at] = stamp
+def to_rate(item: Published) -> ingest_pb2.AcceptedRate:
+    """The rate for the rates service."""
+    stamp = to_timestamp(item.observed_at)
     return ingest_pb2.AcceptedRate(
         source=item.source,
         kind=_RATE_KINDS[item.kind],
@@ -70,33 +56,8 @@ def to_rate(item: Published, stamps: dict[dt.datetime, Timestamp] | None = None)
 
 
 def observations_from_proto(items: Sequence[validator_pb2.Observation]) -> list[Observation]:
-    """Observation.from_proto for a batch, converting each distinct timestamp once."""
-    times: dict[tuple[int, int], dt.datetime] = {}
-
-    def when(ts: Timestamp) -> dt.datetime:
-        key = (ts.seconds, ts.nanos)
-        value = times.get(key)
-        if value is None:
-            value = times[key] = ts.ToDatetime(tzinfo=dt.UTC)
-        return value
-
-    return [
-        Observation(
-            source=o.source,
-            feed=o.feed,
-            kind=_KIND_NAMES.get(int(o.kind), ""),
-            base=o.base,
-            quote=o.quote,
-            value=o.value,
-            day=o.date,
-            observed_at=when(o.observed_at) if o.HasField("observed_at") else None,
-            fetched_at=when(o.fetched_at) if o.HasField("fetched_at") else None,
-            bid=o.bid,
-            ask=o.ask,
-            replay=o.replay,
-        )
-        for o in items
-    ]
+    """Observation.from_proto for a batch (timestamps shared by a batch are converted once)."""
+    return [Observation.from_proto(o) for o in items]
 
 
 def anomaly_to_proto(a: Anomaly) -> validator_pb2.Anomaly:
@@ -112,9 +73,9 @@ def anomaly_to_proto(a: Anomaly) -> validator_pb2.Anomaly:
         value=a.value,
         currency=a.currency,
         date=a.day,
-        observed_at=_ts(a.observed_at),
+        observed_at=to_timestamp(a.observed_at),
         expected=a.expected,
-        detected_at=_ts(a.detected_at),
+        detected_at=to_timestamp(a.detected_at),
     )
 
 
@@ -123,7 +84,7 @@ def _contribution_to_proto(c: Contribution) -> validator_pb2.Contribution:
         source=c.source,
         value=c.value,
         comparison_value=c.comparison,
-        observed_at=_ts(c.observed_at),
+        observed_at=to_timestamp(c.observed_at),
         weight=c.weight,
         reason=c.reason,
     )
@@ -134,17 +95,17 @@ def quality_to_proto(q: QualityRecord) -> validator_pb2.QualityRecord:
         kind=_OBS_KINDS[q.kind],
         currency=q.currency,
         date=q.day.isoformat(),
-        observed_at=_ts(q.observed_at),
+        observed_at=to_timestamp(q.observed_at),
         value=q.value,
         source=q.source,
         contributors=[_contribution_to_proto(c) for c in q.contributors],
         excluded=[_contribution_to_proto(c) for c in q.excluded],
         spread=q.spread,
         consensus=q.consensus,
-        newest_observed_at=_ts(q.newest_observed_at),
+        newest_observed_at=to_timestamp(q.newest_observed_at),
         newest_input_age_seconds=q.newest_input_age_seconds,
         confidence=_CONFIDENCE[q.confidence],
-        published_at=_ts(q.published_at),
+        published_at=to_timestamp(q.published_at),
     )
 
 
@@ -152,7 +113,7 @@ def source_to_proto(s: SourceStatus) -> validator_pb2.SourceState:
     return validator_pb2.SourceState(
         source=s.source,
         kind=_OBS_KINDS[s.kind],
-        last_observed_at=_ts(s.last_observed_at),
+        last_observed_at=to_timestamp(s.last_observed_at),
         last_date=s.last_day.isoformat(),
         freshness=validator_pb2.SOURCE_FRESHNESS_STALE if s.stale else validator_pb2.SOURCE_FRESHNESS_FRESH,
         window_seconds=s.window.total_seconds(),
@@ -224,12 +185,11 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
                 )
                 del self._outbox[: len(self._outbox) - MAX_OUTBOX]
             inserted = updated = unchanged = 0
-            stamps: dict[dt.datetime, Timestamp] = {}
             while self._outbox:
                 chunk = self._outbox[: self.forward_batch]
                 try:
                     reply = await self.rates.IngestRates(
-                        ingest_pb2.IngestRatesRequest(rates=[to_rate(p, stamps) for p in chunk]),
+                        ingest_pb2.IngestRatesRequest(rates=[to_rate(p) for p in chunk]),
                         timeout=self.timeout,
                     )
                 except grpc.aio.AioRpcError as exc:
