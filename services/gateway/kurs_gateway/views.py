@@ -72,6 +72,18 @@ def timeseries_body(reply: rates_pb2.GetTimeSeriesResponse) -> dict[str, Any]:
     }
 
 
+def convert_body(reply: rates_pb2.ConvertResponse) -> dict[str, Any]:
+    return {
+        "from": reply.from_currency,
+        "to": reply.to_currency,
+        "amount": reply.amount,
+        "rate": reply.rate,
+        "result": reply.result,
+        "date": reply.date,
+        "sources": list(reply.sources),
+    }
+
+
 def currencies_body(reply: rates_pb2.ListCurrenciesResponse) -> dict[str, Any]:
     return {
         "currencies": {

@@ -195,15 +195,7 @@ class Root:
                 ),
                 timeout=self.timeout,
             )
-            return {
-                "from": reply.from_currency,
-                "to": reply.to_currency,
-                "amount": reply.amount,
-                "rate": reply.rate,
-                "result": reply.result,
-                "date": reply.date,
-                "sources": list(reply.sources),
-            }
+            return views.convert_body(reply)
 
         result: dict[str, Any] = await self._guard(run())
         return result

@@ -155,16 +155,7 @@ async def convert(
             rates_pb2.ConvertRequest(from_currency=src, to_currency=dst, amount=amount.strip(), date=date),
             timeout=settings.upstream_timeout_seconds,
         )
-        body: dict[str, Any] = {
-            "from": reply.from_currency,
-            "to": reply.to_currency,
-            "amount": reply.amount,
-            "rate": reply.rate,
-            "result": reply.result,
-            "date": reply.date,
-            "sources": list(reply.sources),
-        }
-        return _json(request, cache, body, live=False)
+        return _json(request, cache, views.convert_body(reply), live=False)
     generation = snapshot.generation
     if not snapshot.entries:
         raise NotFound("from", "no rates have been published yet")
