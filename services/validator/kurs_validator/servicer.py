@@ -239,7 +239,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
                 extra={"anomalies": len(anomalies), "quality": len(quality)},
             )
             return
-        self.hub.publish(new)
+        self.hub.publish_all(new)
 
     async def maintain(self) -> None:
         """Periodic work: flag stale sources, apply the retention rules."""
