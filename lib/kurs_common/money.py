@@ -79,15 +79,28 @@ def round_significant(value: Decimal, digits: int = CROSS_RATE_SIGNIFICANT_DIGIT
     return value.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_EVEN, context=_WORK)
 
 
+# Division under this context is correctly rounded to the cross-rate precision in one step.
+_CROSS = Context(prec=CROSS_RATE_SIGNIFICANT_DIGITS, rounding=ROUND_HALF_EVEN)
+
+
+def _cross(base: Decimal, quote_per_pivot: str) -> str:
+    value = _CROSS.divide(Decimal(quote_per_pivot), base)
+    text = str(value)  # fast; falls back below when str() would use an exponent
+    if "E" in text:
+        return format_decimal(value)
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
 def cross_rate(base_per_pivot: str, quote_per_pivot: str) -> str:
     """Units of quote per one base, given both as units per one pivot currency."""
-    value = _WORK.divide(Decimal(quote_per_pivot), Decimal(base_per_pivot))
-    return format_decimal(round_significant(value))
+    return _cross(Decimal(base_per_pivot), quote_per_pivot)
 
 
 def invert(rate: str) -> str:
     """1 / rate, rounded like any cross rate."""
-    return format_decimal(round_significant(_WORK.divide(Decimal(1), Decimal(rate))))
+    return _cross(Decimal(rate), "1")
 
 
 def rebase(
@@ -115,14 +128,14 @@ def rebase(
             elif code in per_pivot:
                 out[code] = per_pivot[code]
         return out
-    base_value = per_pivot[base]
+    base_value = Decimal(per_pivot[base])
     for code in wanted:
         if code == base:
             out[code] = "1"
         elif code == pivot:
-            out[code] = invert(base_value)
+            out[code] = _cross(base_value, "1")
         elif code in per_pivot:
-            out[code] = cross_rate(base_value, per_pivot[code])
+            out[code] = _cross(base_value, per_pivot[code])
     return out
 
 

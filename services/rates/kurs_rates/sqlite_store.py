@@ -166,8 +166,9 @@ class SqliteRateStore:
                 "SELECT day, currency, value FROM reference_rates WHERE source = ? AND day BETWEEN ? AND ?",
                 (source, min(days).isoformat(), max(days).isoformat()),
             ) as cur:
-                async for day, currency, value in cur:
-                    found[(source, day, currency)] = value
+                rows = await cur.fetchall()
+            for day, currency, value in rows:
+                found[(source, day, currency)] = value
         return found
 
     async def day_on_or_before(self, source: str, day: dt.date) -> dt.date | None:
@@ -187,18 +188,21 @@ class SqliteRateStore:
             "SELECT currency, value FROM reference_rates WHERE source = ? AND day = ? ORDER BY currency",
             (source, day.isoformat()),
         ) as cur:
-            return {currency: value async for currency, value in cur}
+            rows = await cur.fetchall()
+        return {str(currency): str(value) for currency, value in rows}
 
     async def series(self, source: str, start: dt.date, end: dt.date) -> dict[dt.date, dict[str, str]]:
-        out: dict[dt.date, dict[str, str]] = {}
+        # One row per day (not per rate) crosses from the SQLite thread: a year is 255 rows, not 10,000.
         async with self.db.execute(
-            "SELECT day, currency, value FROM reference_rates WHERE source = ? AND day BETWEEN ? AND ? "
-            "ORDER BY day, currency",
+            "SELECT day, group_concat(currency || ':' || value, ',') FROM reference_rates "
+            "WHERE source = ? AND day BETWEEN ? AND ? GROUP BY day ORDER BY day",
             (source, start.isoformat(), end.isoformat()),
         ) as cur:
-            async for day, currency, value in cur:
-                out.setdefault(dt.date.fromisoformat(day), {})[currency] = value
-        return out
+            rows = await cur.fetchall()
+        return {
+            dt.date.fromisoformat(day): dict(sorted(pair.split(":", 1) for pair in packed.split(",")))
+            for day, packed in rows
+        }
 
     async def latest_reference(self, source: str) -> list[StoredRate]:
         async with self.db.execute(
@@ -207,18 +211,19 @@ class SqliteRateStore:
             "ORDER BY currency",
             (source, source),
         ) as cur:
-            return [
-                StoredRate(
-                    source=source,
-                    kind=RateKind.REFERENCE,
-                    currency=currency,
-                    value=value,
-                    day=dt.date.fromisoformat(day),
-                    observed_at=dt.datetime.fromisoformat(observed_at),
-                    sources=tuple(json.loads(sources)),
-                )
-                async for day, currency, value, observed_at, sources in cur
-            ]
+            rows = await cur.fetchall()
+        return [
+            StoredRate(
+                source=source,
+                kind=RateKind.REFERENCE,
+                currency=currency,
+                value=value,
+                day=dt.date.fromisoformat(day),
+                observed_at=dt.datetime.fromisoformat(observed_at),
+                sources=tuple(json.loads(sources)),
+            )
+            for day, currency, value, observed_at, sources in rows
+        ]
 
     async def latest_live(self) -> list[StoredRate]:
         async with self.db.execute(
@@ -251,7 +256,8 @@ class SqliteRateStore:
             "GROUP BY currency ORDER BY currency",
             (source,),
         ) as cur:
-            return [
-                CurrencyRange(code, dt.date.fromisoformat(first), dt.date.fromisoformat(last))
-                async for code, first, last in cur
-            ]
+            rows = await cur.fetchall()
+        return [
+            CurrencyRange(code, dt.date.fromisoformat(first), dt.date.fromisoformat(last))
+            for code, first, last in rows
+        ]
