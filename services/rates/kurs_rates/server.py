@@ -48,6 +48,7 @@ def open_store(url: str, settings: RatesSettings | None = None) -> RateStore:
             statement_timeout=s.pg_statement_timeout,
             write_timeout=s.pg_write_timeout,
             connect_timeout=s.pg_connect_timeout,
+            apply_migrations=s.migrate_on_start,
         )
     raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]!r}")
 

@@ -26,6 +26,9 @@ class RatesSettings(BaseSettings):
     # kept in memory for StreamRatesRequest.since_sequence.
     redis_stream_maxlen: int = 10_000
     replay_window: int = 1024
+    # Apply pending PostgreSQL migrations at start (under an advisory lock). False for replicas
+    # that read a standby database; run `python -m kurs_rates migrate` against the primary instead.
+    migrate_on_start: bool = True
     # PostgreSQL pool and timeouts (seconds).
     pg_pool_min: int = 1
     pg_pool_max: int = 10
