@@ -98,9 +98,17 @@ async def stream(
                 await send("update", {k: v for k, v in current.items() if k in missed or base in missed})
             sent = current
             while not receiver.done():
-                try:
-                    await asyncio.wait_for(listener.queue.get(), timeout=settings.heartbeat_seconds)
-                except TimeoutError:
+                # Wake on a change, on the client going away, or when a heartbeat is due.
+                change = asyncio.ensure_future(listener.queue.get())
+                done, _ = await asyncio.wait(
+                    {change, receiver},
+                    timeout=settings.heartbeat_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if change not in done:
+                    change.cancel()
+                    if receiver in done:
+                        break
                     await send("heartbeat")
                     continue
                 while not listener.queue.empty():
