@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from websockets.asyncio.client import ClientConnection, connect
@@ -40,10 +42,17 @@ async def receive(ws: ClientConnection, kind: str | None = None) -> dict[str, An
             return dict(message)
 
 
-async def ingest_day(mesh: Mesh, day: str, rates: dict[str, str]) -> int:
+async def ingest_day(mesh: Mesh, day: str, rates: dict[str, str], *, complete: bool = True) -> int:
+    """Publish a fixing day. complete=True carries every other current rate over unchanged (a real
+    fixing publishes every currency); False publishes only `rates` (the rest disappear)."""
     ts = Timestamp()
     ts.FromDatetime(dt.datetime.fromisoformat(f"{day}T15:00:00+00:00"))
     async with grpc.aio.insecure_channel(f"127.0.0.1:{mesh.rates.port}") as channel:
+        if complete:
+            latest = await rates_pb2_grpc.RatesServiceStub(channel).GetLatestRates(
+                rates_pb2.GetLatestRatesRequest(base="EUR")
+            )
+            rates = {**{r.currency: r.value for r in latest.rates if r.currency != "EUR"}, **rates}
         reply = await ingest_pb2_grpc.RatesIngestServiceStub(channel).IngestRates(
             ingest_pb2.IngestRatesRequest(
                 rates=[
@@ -161,3 +170,76 @@ async def test_grpc_latest_reply_follows_every_change(mesh: Mesh) -> None:
         assert second.rates[0].value == "1.4242"
         assert second.date == NEW_DAY
         assert second.sequence == sequence > first.sequence
+
+
+async def test_a_currency_missing_from_the_newest_fixing_disappears_everywhere(mesh: Mesh) -> None:
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{mesh.rates.port}") as channel,
+        connect(ws_url(mesh, "symbols=USD,JPY&base=EUR")) as ws,
+    ):
+        call = rates_pb2_grpc.RatesServiceStub(channel).StreamRates(
+            rates_pb2.StreamRatesRequest(base="EUR", symbols=["USD", "JPY"])
+        )
+        assert {r.currency for r in (await call.read()).snapshot.rates} == {"USD", "JPY"}
+        assert set((await receive(ws, "snapshot"))["rates"]) == {"USD", "JPY"}
+        await ingest_day(mesh, NEW_DAY, {"USD": "1.2", "GBP": "0.85"}, complete=False)
+        replaced = await call.read()
+        assert replaced.WhichOneof("event") == "snapshot"  # an update cannot say "JPY is gone"
+        assert {r.currency: r.value for r in replaced.snapshot.rates} == {"USD": "1.2"}
+        assert (await receive(ws, "snapshot"))["rates"] == {"USD": "1.2"}
+        call.cancel()
+    async with httpx.AsyncClient(base_url=mesh.gateway_url) as client:
+        latest = (await client.get("/rates/latest", params={"base": "EUR"})).json()
+    assert latest["rates"] == {"USD": "1.2", "GBP": "0.85"}
+
+
+async def test_heartbeats_keep_coming_while_other_currencies_churn(mesh: Mesh) -> None:
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{mesh.rates.port}") as channel,
+        connect(ws_url(mesh, "symbols=USD&base=EUR")) as ws,
+    ):
+        await receive(ws, "snapshot")
+        stub = ingest_pb2_grpc.RatesIngestServiceStub(channel)
+        start = dt.datetime.now(dt.UTC)
+        kinds = []
+        for i in range(25):  # a JPY tick every 0.1 s for 2.5 s; heartbeat_seconds is 0.5
+            ts = Timestamp()
+            ts.FromDatetime(start + dt.timedelta(milliseconds=100 * i))
+            await stub.IngestRates(
+                ingest_pb2.IngestRatesRequest(
+                    rates=[
+                        ingest_pb2.AcceptedRate(
+                            source="replay",
+                            kind=ingest_pb2.RATE_KIND_LIVE,
+                            base="EUR",
+                            currency="JPY",
+                            value=f"170.{i:02d}",
+                            date=start.date().isoformat(),
+                            observed_at=ts,
+                            replay=True,
+                        )
+                    ]
+                )
+            )
+            await asyncio.sleep(0.1)
+            with contextlib.suppress(TimeoutError):
+                kinds.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=0.01))["type"])
+        assert kinds.count("heartbeat") >= 2, kinds
+
+
+async def test_binary_frames_from_the_client_are_ignored(mesh: Mesh) -> None:
+    async with connect(ws_url(mesh, "symbols=USD&base=EUR")) as ws:
+        await receive(ws, "snapshot")
+        await ws.send(b"\x00\x01 not text")
+        await ingest_day(mesh, NEW_DAY, {"USD": "1.3131"})
+        assert (await receive(ws, "update"))["rates"] == {"USD": "1.3131"}
+
+
+async def test_since_must_be_ascii_digits(mesh: Mesh) -> None:
+    async with connect(ws_url(mesh, "since=%C2%B2")) as ws:
+        error = await receive(ws)
+        assert error["invalid_params"][0]["name"] == "since"
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), timeout=10)
+    assert info.value.rcvd is not None
+    assert info.value.rcvd.code == 1008

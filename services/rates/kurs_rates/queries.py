@@ -62,19 +62,22 @@ class RateQueries:
         self.source = reference_source
         self._ranges: list[CurrencyRange] | None = None
         self._stale = True
+        self._generation = 0  # bumped by every invalidate(), so a read racing a write stays stale
 
     def invalidate(self) -> None:
         self._stale = True
+        self._generation += 1
 
     async def currency_ranges(self) -> list[CurrencyRange]:
         if self._stale or self._ranges is None:
+            generation = self._generation
             try:
                 ranges = await self.store.currency_ranges(self.source)
             except (Unavailable, TimeoutError):
                 if self._ranges is None:
                     raise
                 return self._ranges  # the store is down: the last known ranges are still right enough
-            self._stale = False
+            self._stale = generation != self._generation
             if ranges:
                 first = min(r.first_day for r in ranges)
                 last = max(r.last_day for r in ranges)

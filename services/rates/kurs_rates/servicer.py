@@ -187,6 +187,10 @@ class RatesServicer(rates_pb2_grpc.RatesServiceServicer):
                 else:
                     quoted = rebase_rates(entries, base, symbols)
                 day = max((r.day for r in quoted), default=None)
+                if not snapshot_due and sent.keys() - {r.currency for r in quoted}:
+                    # A currency is no longer published (e.g. missing from the newest fixing): an
+                    # update cannot say "gone", a snapshot replaces the subscriber's whole view.
+                    snapshot_due = True
                 if snapshot_due:
                     snapshot_due = False
                     sent = {r.currency: r.value for r in quoted}

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+import time
 from typing import Annotated, Any
 
 import orjson
@@ -32,6 +34,7 @@ router = APIRouter(tags=["stream"])
 
 ALLOWED = {"base", "symbols", "since", "api_key"}
 POLICY_VIOLATION = 1008
+SEQUENCE = re.compile(r"^[0-9]{1,19}$")  # ASCII digits only (str.isdigit accepts "²")
 TRY_AGAIN_LATER = 1013
 
 
@@ -46,7 +49,7 @@ def _params(ws: WebSocket, snapshot: LiveSnapshot) -> tuple[str, list[str] | Non
     since_text = query.get("since")
     since = None
     if since_text is not None:
-        if not since_text.isdigit():
+        if not SEQUENCE.match(since_text):
             raise InvalidArgument("since", "must be a non-negative integer sequence number")
         since = int(since_text)
     return base, symbols, since
@@ -81,11 +84,15 @@ async def stream(
         await ws.close(POLICY_VIOLATION, f"invalid parameter: {exc.field}"[:120])
         return
 
+    last_sent = time.monotonic()
+
     async def send(kind: str, rates: dict[str, str] | None = None) -> None:
+        nonlocal last_sent
         message: dict[str, Any] = {"type": kind, "sequence": snapshot.sequence}
         if rates is not None:
             message.update(base=base, date=snapshot.day, rates=rates)
         await ws.send_text(orjson.dumps(message).decode())
+        last_sent = time.monotonic()
 
     receiver = asyncio.create_task(_drain_client(ws))
     try:
@@ -98,12 +105,13 @@ async def stream(
                 await send("update", {k: v for k, v in current.items() if k in missed or base in missed})
             sent = current
             while not receiver.done():
-                # Wake on a change, on the client going away, or when a heartbeat is due.
+                # Wake on a change, on the client going away, or when a heartbeat is due: a client
+                # gets a heartbeat after `heartbeat_seconds` without a message, however busy other
+                # currencies are.
+                wait = max(0.0, last_sent + settings.heartbeat_seconds - time.monotonic())
                 change = asyncio.ensure_future(listener.queue.get())
                 done, _ = await asyncio.wait(
-                    {change, receiver},
-                    timeout=settings.heartbeat_seconds,
-                    return_when=asyncio.FIRST_COMPLETED,
+                    {change, receiver}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
                 )
                 if change not in done:
                     change.cancel()
@@ -111,10 +119,13 @@ async def stream(
                         break
                     await send("heartbeat")
                     continue
+                resync = change.result().resync
                 while not listener.queue.empty():
-                    listener.queue.get_nowait()
+                    resync = listener.queue.get_nowait().resync or resync
                 current = _values(snapshot, base, symbols)
-                if listener.overflowed:
+                if listener.overflowed or resync or sent.keys() - current.keys():
+                    # Fell behind, or the upstream view was replaced (a currency may be gone): an
+                    # update cannot say "removed", so the client gets its whole view again.
                     listener.overflowed = False
                     await send("snapshot", current)
                 else:
@@ -126,7 +137,7 @@ async def stream(
         pass
     finally:
         receiver.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(BaseException):
             await receiver
         if ws.client_state == WebSocketState.CONNECTED:
             with contextlib.suppress(RuntimeError):
@@ -134,7 +145,7 @@ async def stream(
 
 
 async def _drain_client(ws: WebSocket) -> None:
-    """Read (and ignore) client frames so a close from the client is noticed promptly."""
+    """Read (and ignore) client frames, text or binary, so a close is noticed promptly."""
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        while True:
-            await ws.receive_text()
+        while (await ws.receive())["type"] != "websocket.disconnect":
+            pass
