@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 SERVICES = ("rates", "validator", "collector", "gateway")
@@ -49,9 +50,10 @@ def build_env(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _get_json(url: str) -> object | None:
+def _get_json(url: str, api_key: str | None = None) -> object | None:
+    request = urllib.request.Request(url, headers={"X-API-Key": api_key} if api_key else {})  # noqa: S310
     try:
-        with urllib.request.urlopen(url, timeout=1) as reply:  # noqa: S310 - loopback URL we built
+        with urllib.request.urlopen(request, timeout=1) as reply:  # noqa: S310 - loopback URL we built
             return json.loads(reply.read()) if reply.status == 200 else None
     except (OSError, ValueError):
         return None
@@ -64,16 +66,34 @@ def _sources_settled(body: object) -> bool:
     return all(s.get("state") != "SOURCE_STATE_IDLE" for s in body.get("sources", []) if s.get("enabled"))
 
 
-def wait_ready(gateway: str, procs: list[subprocess.Popen[bytes]], timeout: float) -> bool:
-    """Wait until the gateway is ready and every enabled source has delivered its first run."""
+def wait_ready(
+    gateway: str,
+    procs: list[subprocess.Popen[bytes]],
+    timeout: float,
+    stopping: Callable[[], bool],
+    api_key: str | None = None,
+) -> bool:
+    """Wait until the gateway is ready and every enabled source has delivered its first run
+    (or a process exits, or Ctrl-C arrives)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stopping():
         if any(p.poll() is not None for p in procs):
             return False
-        if _get_json(f"{gateway}/readyz") is not None and _sources_settled(_get_json(f"{gateway}/sources")):
+        if _get_json(f"{gateway}/readyz") is not None and _sources_settled(
+            _get_json(f"{gateway}/sources", api_key)
+        ):
             return True
         time.sleep(0.25)
     return False
+
+
+def first_api_key(env: dict[str, str]) -> str | None:
+    """The first of KURS_GATEWAY_API_KEYS (a JSON list), for the readiness poll of /sources."""
+    try:
+        keys = json.loads(env.get("KURS_GATEWAY_API_KEYS", "[]"))
+    except ValueError:
+        return None
+    return str(keys[0]) if isinstance(keys, list) and keys else None
 
 
 def stop_all(procs: list[subprocess.Popen[bytes]], grace: float) -> None:
@@ -120,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.Popen([sys.executable, "-m", f"kurs_{name}"], env=env, start_new_session=True)  # noqa: S603
         )
     gateway = f"http://{env['KURS_GATEWAY_HOST']}:{env['KURS_GATEWAY_PORT']}"
-    if wait_ready(gateway, procs, args.ready_timeout):
+    if wait_ready(gateway, procs, args.ready_timeout, lambda: stopping, first_api_key(env)):
         print(
             f"kurs: serving on {gateway}; all sources loaded after {time.monotonic() - started:.1f}s "
             f"(try {gateway}/rates/latest); Ctrl-C stops all four services",

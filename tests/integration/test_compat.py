@@ -90,3 +90,13 @@ async def test_openexchangerates(client: httpx.AsyncClient, history_csv: str) ->
     assert names["EUR"] == "Euro"
     unknown = await client.get("/openexchangerates/api/latest.json", params={"callback": "x"})
     assert unknown.status_code == 400
+
+
+@pytest.mark.parametrize(("amount", "literal"), [(".5", "0.5"), ("007", "7"), ("1.", "1"), ("2.50", "2.5")])
+async def test_frankfurter_amount_is_a_valid_json_number(
+    client: httpx.AsyncClient, amount: str, literal: str
+) -> None:
+    reply = await client.get("/frankfurter/latest", params={"amount": amount, "symbols": "USD"})
+    body = exact(reply)  # parses: the body is valid JSON
+    assert reply.text.startswith(f'{{"amount":{literal},')
+    assert body["amount"] == Decimal(literal)

@@ -74,8 +74,11 @@ async def test_timeseries_convert_currencies(client: httpx.AsyncClient) -> None:
 
 async def test_bad_arguments_name_the_field(client: httpx.AsyncClient) -> None:
     body = await gql(client, '{ historical(date: "2025-02-30") { date } }')
-    assert body["data"] is None
+    assert body["data"] == {"historical": None}
     assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "date"}
+    both = await gql(client, '{ a: latest(base: "EUR") { base } b: latest(base: "XXX") { base } }')
+    assert both["data"] == {"a": {"base": "EUR"}, "b": None}  # one bad field does not sink the other
+    assert [e["path"] for e in both["errors"]] == [["b"]]
     body = await gql(client, '{ historical(date: "1990-01-01") { date } }')
     assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     body = await gql(client, '{ convert(from: "USD", to: "EUR", amount: "-1") { result } }')

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+from pathlib import Path
 
+import grpc
 import httpx
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from conftest import serve_gateway
+from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
 from kurs_collector.server import CollectorService
+from kurs_rates import server as rates_server
 from kurs_rates.server import RatesService
+from kurs_rates.settings import RatesSettings
 
 pytestmark = pytest.mark.integration
 
@@ -52,3 +59,69 @@ async def test_api_keys_and_rate_limit(
         async with connect(ws + "&api_key=other") as socket:
             message = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
         assert message["type"] == "snapshot"
+
+
+async def test_rate_limit_cannot_be_dodged_by_rotating_unconfigured_keys(
+    loaded_mesh: RatesService, collector_service: CollectorService
+) -> None:
+    async with (
+        serve_gateway(
+            loaded_mesh.port, collector_service.port, rate_limit_per_second=0.5, rate_limit_burst=2
+        ) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        statuses = [
+            (await client.get("/rates/latest", headers={"X-API-Key": f"made-up-{i}"})).status_code
+            for i in range(5)
+        ]
+    assert statuses == [200, 200, 429, 429, 429]
+
+
+async def test_readiness_fails_once_the_rates_stream_stays_down(tmp_path: Path) -> None:
+    settings = RatesSettings(address="127.0.0.1:0", database_url=f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    rates = await rates_server.start(settings)
+    stopped = False
+    try:
+        await ingest_day(rates.port, "2026-11-02", {"USD": "1.1"})
+        async with (
+            serve_gateway(rates.port, 0, stream_grace_seconds=0.5) as url,
+            httpx.AsyncClient(base_url=url) as client,
+        ):
+            assert (await client.get("/readyz")).status_code == 200
+            await rates.stop(0)
+            stopped = True
+            for _ in range(100):
+                reply = await client.get("/readyz")
+                if reply.status_code == 503:
+                    break
+                await asyncio.sleep(0.05)
+            assert reply.status_code == 503
+            assert "stream" in reply.json()["detail"]
+            assert (
+                await client.get("/rates/latest", params={"base": "EUR"})
+            ).status_code == 200  # still served
+    finally:
+        if not stopped:
+            await rates.stop(0)
+
+
+async def ingest_day(port: int, day: str, rates: dict[str, str]) -> None:
+    ts = Timestamp()
+    ts.FromDatetime(dt.datetime.fromisoformat(f"{day}T15:00:00+00:00"))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        await ingest_pb2_grpc.RatesIngestServiceStub(channel).IngestRates(
+            ingest_pb2.IngestRatesRequest(
+                rates=[
+                    ingest_pb2.AcceptedRate(
+                        source="ecb",
+                        kind=ingest_pb2.RATE_KIND_REFERENCE,
+                        base="EUR",
+                        currency=code,
+                        value=value,
+                        date=day,
+                        observed_at=ts,
+                    )
+                    for code, value in rates.items()
+                ]
+            )
+        )

@@ -31,7 +31,7 @@ Errors are RFC 9457 problem details (`application/problem+json`) naming the offe
 
 def create_app(settings: GatewaySettings) -> ASGIApp:
     snapshot = LiveSnapshot(settings.client_queue)
-    cache = BodyCache(snapshot, settings.cache_entries, settings.history_cache_seconds)
+    cache = BodyCache(snapshot, settings.cache_entries, settings.history_cache_seconds, settings.cache_bytes)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -28,10 +28,20 @@ class _Cached:
 
 
 class BodyCache:
-    def __init__(self, snapshot: LiveSnapshot, max_entries: int, history_ttl: float) -> None:
+    def __init__(
+        self,
+        snapshot: LiveSnapshot,
+        max_entries: int,
+        history_ttl: float,
+        max_bytes: int = 64 * 1024 * 1024,
+        max_body: int = 1024 * 1024,
+    ) -> None:
         self.snapshot = snapshot
         self.max_entries = max_entries
         self.history_ttl = history_ttl
+        self.max_bytes = max_bytes  # all cached bodies together
+        self.max_body = max_body  # a larger body is not cached
+        self.size = 0
         self._entries: OrderedDict[tuple[str, bytes], _Cached] = OrderedDict()
 
     def lookup(self, path: str, query: bytes) -> bytes | None:
@@ -44,21 +54,28 @@ class BodyCache:
         else:
             valid = item.day == self.snapshot.day and item.expires > time.monotonic()
         if not valid:
-            del self._entries[key]
+            self.size -= len(self._entries.pop(key).body)
             return None
         return item.body
 
     def store(
         self, path: str, query: bytes, body: bytes, *, live: bool, generation: int | None = None
     ) -> None:
+        if len(body) > self.max_body:
+            return
         if live:
             item = _Cached(body, self.snapshot.generation if generation is None else generation, None, 0.0)
         else:
             item = _Cached(body, None, self.snapshot.day, time.monotonic() + self.history_ttl)
-        self._entries[(path, query)] = item
-        self._entries.move_to_end((path, query))
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        key = (path, query)
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.size -= len(old.body)
+        self._entries[key] = item
+        self.size += len(body)
+        while len(self._entries) > self.max_entries or self.size > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self.size -= len(evicted.body)
 
 
 class FastPath:

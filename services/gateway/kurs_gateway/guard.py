@@ -92,14 +92,17 @@ class Guard:
             await self.app(scope, receive, send)
             return
         key = self._key(scope)
-        if self.keys and not self._valid(key):
+        valid = bool(self.keys) and self._valid(key)
+        if self.keys and not valid:
             await self._deny(
                 scope, send, 401, "a valid API key is required", [(b"www-authenticate", b"Bearer")]
             )
             return
         if self.buckets is not None:
-            client = key if key is not None else (scope.get("client") or ("unknown", 0))[0]
-            wait = self.buckets.take(f"k:{client}" if key is not None else f"ip:{client}")
+            # Only a configured key earns its own bucket; anything else a client sends could be
+            # rotated to dodge the limit, so those clients are limited by address.
+            address = (scope.get("client") or ("unknown", 0))[0]
+            wait = self.buckets.take(f"k:{key}" if valid else f"ip:{address}")
             if wait > 0:
                 retry = str(max(1, math.ceil(wait))).encode()
                 await self._deny(

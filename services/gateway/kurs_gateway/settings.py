@@ -17,11 +17,14 @@ class GatewaySettings(BaseSettings):
     otel_exporter: str = "none"
     # Deadline for a gRPC call made on behalf of one HTTP request.
     upstream_timeout_seconds: float = 5.0
+    # Readiness fails once the rates stream has been down this long (latest rates may be stale).
+    stream_grace_seconds: float = 10.0
     # WebSocket: idle heartbeat interval, and per-client queue before a resync snapshot.
     heartbeat_seconds: float = 15.0
     client_queue: int = 256
     # Prebuilt response bodies kept in memory (latest: until the next change; history: also by age).
     cache_entries: int = 4096
+    cache_bytes: int = 64 * 1024 * 1024  # all cached bodies together; a body over 1 MiB is not cached
     history_cache_seconds: float = 60.0
     # Optional API keys (JSON list, e.g. '["k1","k2"]'); empty = no authentication.
     api_keys: list[str] = []

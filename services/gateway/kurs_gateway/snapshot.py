@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -107,6 +108,7 @@ class SnapshotFeed:
         self.stub = stub
         self.snapshot = snapshot
         self.connected = False
+        self.disconnected_at = time.monotonic()
 
     async def run(self) -> None:
         delay = 0.2
@@ -127,6 +129,9 @@ class SnapshotFeed:
                     "rates stream failed; reconnecting",
                     extra={"code": exc.code().name, "details": exc.details(), "retry_s": delay},
                 )
+            except Exception:  # never let the feed die silently: log it and reconnect
+                log.exception("rates stream broke; reconnecting", extra={"retry_s": delay})
             self.connected = False
+            self.disconnected_at = time.monotonic()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

@@ -56,3 +56,17 @@ def test_body_cache_is_bounded() -> None:
         cache.store("/p", str(i).encode(), b"x", live=True)
     assert cache.lookup("/p", b"0") is None
     assert cache.lookup("/p", b"2") == b"x"
+
+
+def test_body_cache_keeps_within_its_byte_budget() -> None:
+    snap = LiveSnapshot()
+    cache = BodyCache(snap, max_entries=100, history_ttl=60, max_bytes=10, max_body=6)
+    cache.store("/p", b"big", b"x" * 7, live=True)
+    assert cache.lookup("/p", b"big") is None  # over max_body: never cached
+    for i in range(3):
+        cache.store("/p", str(i).encode(), b"x" * 4, live=True)
+    assert cache.size == 8  # the oldest body was evicted to stay within 10 bytes
+    assert cache.lookup("/p", b"0") is None
+    assert cache.lookup("/p", b"2") == b"xxxx"
+    cache.store("/p", b"2", b"yy", live=True)  # replacing an entry accounts for the old body
+    assert cache.size == 6

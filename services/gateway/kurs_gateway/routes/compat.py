@@ -40,6 +40,11 @@ def _number(text: str) -> orjson.Fragment:
     return orjson.Fragment(text.encode())
 
 
+def _amount(amount: str | None) -> orjson.Fragment:
+    """The amount as a canonical JSON number ("007" -> 7, ".5" -> 0.5); Frankfurter's default 1.0."""
+    return _number(money.format_decimal(money.parse_amount(amount)) if amount is not None else "1.0")
+
+
 def _numbers(rates: dict[str, str], amount: str | None = None) -> dict[str, orjson.Fragment]:
     if amount is None:
         return {code: _number(value) for code, value in rates.items()}
@@ -82,7 +87,7 @@ async def frankfurter_latest(request: Request, snapshot: Snapshot, cache: Cache)
     base, symbols, amount = _frankfurter_params(request)
     code, _, rates = views.latest_rates(snapshot.entries, base, symbols)
     body = {
-        "amount": _number(amount.strip() if amount else "1.0"),
+        "amount": _amount(amount),
         "base": code,
         "date": max((r.day for r in rates), default=snapshot.day),
         "rates": _numbers({r.currency: r.value for r in rates}, amount),
@@ -116,7 +121,7 @@ async def frankfurter_period(
             rates_pb2.GetHistoricalRatesRequest(date=period, base=base, symbols=wanted), timeout=timeout
         )
         body: dict[str, Any] = {
-            "amount": _number(amount.strip() if amount else "1.0"),
+            "amount": _amount(amount),
             "base": day.base,
             "date": day.date,
             "rates": _numbers({r.currency: r.value for r in day.rates}, amount),
@@ -131,7 +136,7 @@ async def frankfurter_period(
     )
     days = [d.date for d in series.days]
     body = {
-        "amount": _number(amount.strip() if amount else "1.0"),
+        "amount": _amount(amount),
         "base": series.base,
         "start_date": days[0] if days else start,
         "end_date": days[-1] if days else end,

@@ -36,20 +36,21 @@ from kurs_gateway.snapshot import LiveSnapshot
 router = APIRouter(tags=["graphql"])
 
 MAX_QUERY_BYTES = 16_384
+MAX_BODY_BYTES = 64 * 1024  # query + variables
 
 SDL = '''
 """Exchange rates; every rate is an exact decimal in a String."""
 type Query {
   "Newest rates from the live snapshot."
-  latest(base: String = "USD", symbols: [String!]): Rates!
+  latest(base: String = "USD", symbols: [String!]): Rates
   "Rates of the business day on or before `date`."
-  historical(date: String!, base: String = "USD", symbols: [String!]): Rates!
+  historical(date: String!, base: String = "USD", symbols: [String!]): Rates
   "Rates of every publication day in the range (at most 366 days)."
-  timeseries(startDate: String!, endDate: String!, base: String = "USD", symbols: [String!]): TimeSeries!
+  timeseries(startDate: String!, endDate: String!, base: String = "USD", symbols: [String!]): TimeSeries
   "`amount` of `from` in `to`, at the latest rate or on `date`."
-  convert(from: String!, to: String!, amount: String!, date: String): Conversion!
+  convert(from: String!, to: String!, amount: String!, date: String): Conversion
   "Every currency served."
-  currencies: [Currency!]!
+  currencies: [Currency!]
 }
 type Rate { currency: String! value: String! }
 type Rates { base: String! date: String requestedDate: String rates: [Rate!]! sources: [String!]! }
@@ -247,7 +248,14 @@ async def _execute(request: Request, document: Any, settings: GatewaySettings) -
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
         body["errors"] = [e.formatted for e in result.errors]
-    status = 200 if result.data is not None else 400
+    # Root fields are nullable: a failed field is null beside the others' data, and the request
+    # as a whole succeeded (200). Only when every field failed because an upstream service is
+    # down does the status say so (503), as the REST routes do.
+    codes = {(e.extensions or {}).get("code") for e in result.errors or ()}
+    data = result.data or {}
+    status = (
+        503 if result.errors and codes == {"UNAVAILABLE"} and all(v is None for v in data.values()) else 200
+    )
     return Response(orjson.dumps(body, default=str), status_code=status, media_type="application/json")
 
 
@@ -261,8 +269,16 @@ async def graphql_endpoint(
     GET: `?query=...` (optional `variables` as JSON, `operationName`), queries only.
     """
     if request.method == "POST":
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return problem(400, f"the body may be at most {MAX_BODY_BYTES} bytes", param="query")
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_BODY_BYTES:
+                return problem(400, f"the body may be at most {MAX_BODY_BYTES} bytes", param="query")
         try:
-            document = orjson.loads(await request.body())
+            document = orjson.loads(bytes(raw))
         except orjson.JSONDecodeError:
             return problem(400, "the body is not valid JSON", param="query")
         return await _execute(request, document, settings)

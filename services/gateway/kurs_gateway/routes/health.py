@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -28,10 +29,18 @@ async def healthz() -> Response:
 async def readyz(
     snapshot: Annotated[LiveSnapshot, Depends(deps.snapshot)],
     feed: Annotated[SnapshotFeed, Depends(deps.feed)],
+    settings: Annotated[GatewaySettings, Depends(deps.settings)],
 ) -> Response:
-    """Readiness: the live snapshot is loaded and the rates stream is connected."""
+    """Readiness: the live snapshot is loaded and the rates stream is connected.
+
+    A stream that dropped is given `stream_grace_seconds` to reconnect (a rates restart) before
+    the gateway reports itself unready, so a load balancer or health-checked DNS moves traffic
+    to a gateway whose latest rates are still current.
+    """
     if not snapshot.ready or not snapshot.entries:
         return problem(503, "latest rates not loaded yet")
+    if not feed.connected and time.monotonic() - feed.disconnected_at > settings.stream_grace_seconds:
+        return problem(503, "the rates stream is down; latest rates may be stale")
     body: dict[str, Any] = {
         "status": "ready" if feed.connected else "degraded",
         "stream_connected": feed.connected,
