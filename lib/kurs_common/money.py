@@ -23,7 +23,7 @@ MAX_AMOUNT_DECIMALS = 8
 
 _WORK = Context(prec=34, rounding=ROUND_HALF_EVEN)
 # Plain positional decimals only: no exponent, no sign other than '-', no spaces.
-_DECIMAL_RE = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)$")
+_DECIMAL_RE = re.compile(r"\A-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")  # ASCII digits; no trailing newline
 
 
 class DecimalFormatError(ValueError):

@@ -143,13 +143,29 @@ class Fetcher:
             started = time.monotonic()
             retry_after: str | None = None
             try:
-                response = await self.client.get(url, headers=headers, timeout=self.timeout)
-                body = response.content
+                # `timeout` bounds the whole attempt (a provider dripping one byte at a time must
+                # not hold the feed), and the body is read in chunks up to MAX_BODY_BYTES.
+                async with (
+                    asyncio.timeout(self.timeout),
+                    self.client.stream("GET", url, headers=headers, timeout=self.timeout) as response,
+                ):
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                        if size > MAX_BODY_BYTES:
+                            self.breaker.record_failure()
+                            raise FeedError(f"{self.source}: body over {MAX_BODY_BYTES} bytes ({shown})")
+                        chunks.append(chunk)
+                    body = b"".join(chunks)
                 self.last_latency_ms = int((time.monotonic() - started) * 1000)
-            except httpx.TimeoutException:
+            except (TimeoutError, httpx.TimeoutException):
                 error = f"timed out after {self.timeout:g}s"
             except httpx.TransportError as exc:
                 error = f"{type(exc).__name__}: {exc or 'connection failed'}"
+            except httpx.HTTPError as exc:  # a corrupt compressed body, too many redirects, ...
+                self.breaker.record_failure()
+                raise FeedError(f"{self.source}: {type(exc).__name__}: {exc} ({shown})") from exc
             else:
                 status = response.status_code
                 if status == 304:

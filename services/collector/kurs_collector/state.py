@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kurs_common.timeutil import DateFormatError, parse_date
+
 log = logging.getLogger(__name__)
 
 
@@ -33,8 +35,15 @@ class FeedState:
             return cls()
         last_day = data.get("last_day")
         validators = data.get("validators")
+        if isinstance(last_day, str):
+            try:  # a hand-edited or corrupt day means "start fresh", never a crashed feed
+                parse_date(last_day)
+            except DateFormatError:
+                last_day = None
+        else:
+            last_day = None
         return cls(
-            last_day=last_day if isinstance(last_day, str) else None,
+            last_day=last_day,
             validators=validators if isinstance(validators, dict) else {},
         )
 

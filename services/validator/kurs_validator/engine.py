@@ -347,7 +347,7 @@ class ValidationEngine:
         exc: Reject,
         now: dt.datetime,
     ) -> None:
-        series.rejected[time] = (obs.value, exc.reason)
+        _remember_rejection(series, time, obs.value, exc.reason)
         out.rejections.append(Rejection(index, exc.reason, exc.detail))
         out.anomalies.append(self._anomaly(obs, subject, exc, now))
         self._stats_for(obs, day).rejected += 1
@@ -652,7 +652,7 @@ class ValidationEngine:
         try:
             self._spike_or_move(held, following)
         except Reject as exc:
-            series.rejected[item.time] = (item.obs.value, exc.reason)
+            _remember_rejection(series, item.time, item.obs.value, exc.reason)
             stats = self._stats_for(item.obs, item.day)
             stats.accepted -= 1
             stats.rejected += 1
@@ -1069,6 +1069,16 @@ def _no_cross(obs: Observation) -> Reject:
         f"no {PIVOT} or {COMPARISON} cross from {obs.source} near {obs.observed_at} "
         f"to express {obs.base}/{obs.quote} per {PIVOT}",
     )
+
+
+REJECTIONS_KEPT = 4096  # per series: enough to recognise a resubmitted batch as a duplicate
+
+
+def _remember_rejection(series: _Series, time: int, value: str, reason: str) -> None:
+    """Keep the newest rejections only: a source rejected forever must not grow the state forever."""
+    series.rejected[time] = (value, reason)
+    if len(series.rejected) > REJECTIONS_KEPT:
+        del series.rejected[next(iter(series.rejected))]
 
 
 def _cross_rank(obs: Observation) -> int:

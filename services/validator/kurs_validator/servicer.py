@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
@@ -16,12 +17,21 @@ from kurs_common.observation import LIVE, REFERENCE, Observation
 from kurs_common.timeutil import DateFormatError, parse_date, to_timestamp, utcnow
 from kurs_validator.engine import ValidationEngine
 from kurs_validator.hub import AnomalyHub
-from kurs_validator.model import Anomaly, Confidence, Contribution, Published, QualityRecord, SourceStatus
+from kurs_validator.model import (
+    Anomaly,
+    BatchOutcome,
+    Confidence,
+    Contribution,
+    Published,
+    QualityRecord,
+    SourceStatus,
+)
 from kurs_validator.policy import PIVOT
 from kurs_validator.store import AnomalyFilter, ValidatorStore
 
 log = logging.getLogger(__name__)
 
+_REJECTED_INDEX = re.compile(r"^rates\[(\d+)\]")
 MAX_BATCH = 50_000
 DEFAULT_PAGE = 100
 MAX_PAGE = 1_000
@@ -175,15 +185,12 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         observations = observations_from_proto(request.observations)
         async with self._lock:
             now = self.clock()
-            outcome = await asyncio.to_thread(self.engine.process, observations, now)
+            # Shielded: once the engine has taken the batch into its state, its publications must
+            # reach the outbox even if this call is cancelled (a client deadline); a retry of the
+            # batch is then a duplicate, and the outbox goes out first on the next call.
+            outcome = await asyncio.shield(self._process(observations, now))
             # The store writes (in a worker thread) while the rates service is called.
             recording = asyncio.create_task(self._record(outcome.anomalies, outcome.quality))
-            self._outbox.extend(outcome.published)
-            if len(self._outbox) > MAX_OUTBOX:
-                log.error(
-                    "outbox full, dropping the oldest", extra={"dropped": len(self._outbox) - MAX_OUTBOX}
-                )
-                del self._outbox[: len(self._outbox) - MAX_OUTBOX]
             inserted = updated = unchanged = 0
             while self._outbox:
                 chunk = self._outbox[: self.forward_batch]
@@ -195,13 +202,27 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
                 except grpc.aio.AioRpcError as exc:
                     # Kept in the outbox: the collector retries (its batch is now a duplicate) and the
                     # outbox goes out first.
-                    await recording
                     code = exc.code()
                     if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
+                        # Drop only the rate rates named ("rates[7].value: ..."), keep the others.
+                        bad = _REJECTED_INDEX.match(exc.details() or "")
+                        if bad is not None and int(bad.group(1)) < len(chunk):
+                            dropped = self._outbox.pop(int(bad.group(1)))
+                            log.error(
+                                "rates refused a validated rate; dropped it",
+                                extra={
+                                    "currency": dropped.currency,
+                                    "value": dropped.value,
+                                    "detail": exc.details(),
+                                },
+                            )
+                            continue
+                        await recording
                         del self._outbox[: len(chunk)]
                         await context.abort(
                             grpc.StatusCode.INTERNAL, f"rates rejected a validated batch: {exc.details()}"
                         )
+                    await recording
                     await context.abort(
                         grpc.StatusCode.UNAVAILABLE, f"rates service: {exc.details() or code.name}"
                     )
@@ -228,6 +249,14 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
             duplicates=outcome.duplicates,
             published=len(outcome.published),
         )
+
+    async def _process(self, observations: list[Observation], now: dt.datetime) -> BatchOutcome:
+        outcome = await asyncio.to_thread(self.engine.process, observations, now)
+        self._outbox.extend(outcome.published)
+        if len(self._outbox) > MAX_OUTBOX:
+            log.error("outbox full, dropping the oldest", extra={"dropped": len(self._outbox) - MAX_OUTBOX})
+            del self._outbox[: len(self._outbox) - MAX_OUTBOX]
+        return outcome
 
     async def _record(self, anomalies: Sequence[Anomaly], quality: Sequence[QualityRecord]) -> None:
         try:

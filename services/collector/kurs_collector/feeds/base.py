@@ -386,7 +386,7 @@ class StreamFeed(_NetworkFeed):
                         ticks = self.parse_message(decoded, received)
                     except Reconnect as exc:
                         raise FeedError(f"{self.id}: {exc}") from None
-                    except (ValueError, TypeError, KeyError, FeedError) as exc:
+                    except Exception as exc:  # any message the parser cannot take is garbage, skipped
                         garbage += 1
                         problem = (
                             f"garbage message ({type(exc).__name__}: {str(exc)[:120]}): {str(raw)[:80]!r}"
