@@ -138,3 +138,39 @@ async def test_silent_connection_is_dropped(make: MakeFeed) -> None:
         finally:
             await collector.stop()
     assert "no message for 0.1s" in collector.health["kraken-ws"].last_error
+
+
+async def test_a_stale_eur_anchor_is_not_passed_on_as_fresh(make: MakeFeed) -> None:
+    tick = {"channel": "ticker", "type": "update"}
+    eur = {
+        "symbol": "EUR/USD",
+        "bid": "1.03157",
+        "ask": "1.03164",
+        "timestamp": "2025-01-15T14:00:00.000000Z",
+    }
+    jpy_soon = {
+        "symbol": "USD/JPY",
+        "bid": "156.1",
+        "ask": "156.2",
+        "timestamp": "2025-01-15T14:00:03.000000Z",
+    }
+    jpy_late = {
+        "symbol": "USD/JPY",
+        "bid": "156.3",
+        "ask": "156.4",
+        "timestamp": "2025-01-15T14:10:00.000000Z",
+    }
+    steps = [
+        ("recv",),
+        *[("send", json.dumps({**tick, "data": [d]})) for d in (eur, jpy_soon, jpy_late)],
+        ("hold",),
+    ]
+    async with FakeWsServer([steps]) as ws:
+        collector, deliverer = await run_stream(make, ws, stale_seconds=60.0)
+        try:
+            await deliverer.wait_for(3)
+        finally:
+            await collector.stop()
+    _, soon, late = deliverer.batches[:3]
+    assert [(o.base, o.quote) for o in soon] == [("USD", "JPY"), ("EUR", "USD")]  # 3 s old: a fine cross
+    assert [(o.base, o.quote) for o in late] == [("USD", "JPY")]  # 10 minutes old: left out

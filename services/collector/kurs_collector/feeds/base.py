@@ -268,7 +268,12 @@ class HttpFeed(_NetworkFeed):
                 pairs = (("etag", payload.etag), ("last_modified", payload.last_modified))
                 entry = {k: v for k, v in pairs if v}
                 if entry:
-                    state.validators[redact(payload.url)] = entry
+                    key = redact(payload.url)
+                    state.validators.pop(key, None)
+                    state.validators[key] = entry
+            # Dated URLs (CBR's date_req, BoE's date window) never come back: keep the newest only.
+            while len(state.validators) > MAX_VALIDATORS:
+                del state.validators[next(iter(state.validators))]
             if by_day:
                 newest = max(by_day)
                 if state.last_day is None or newest > state.last_day:
@@ -317,6 +322,7 @@ class MarketFeed(_NetworkFeed):
 
 
 PIVOT_HINT = "EUR"
+MAX_VALIDATORS = 64  # conditional-request validators kept per feed
 
 
 class Reconnect(FeedError):
@@ -403,7 +409,16 @@ class StreamFeed(_NetworkFeed):
                     observed_at = max(t.observed_at or received for t in good)
                     changed = {(t.base, t.quote): t for t in good}
                     book.update(changed)
-                    anchors = [o for k, o in book.items() if k not in changed and PIVOT_HINT in k]
+                    # The source's EUR pairs go along so the validator can cross this tick at its
+                    # own instant; one older than stale_seconds would pass a stale price as fresh.
+                    fresh_after = observed_at - dt.timedelta(seconds=self.config.stale_seconds)
+                    anchors = [
+                        o
+                        for k, o in book.items()
+                        if k not in changed
+                        and PIVOT_HINT in k
+                        and (o.observed_at or observed_at) >= fresh_after
+                    ]
                     self.breaker.record_success()
                     yield [
                         dataclasses.replace(o, observed_at=observed_at, day=observed_at.date().isoformat())
