@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
@@ -49,17 +51,27 @@ _CONFIDENCE = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
+def _stamp(value: dt.datetime) -> Timestamp | None:
+    """One Timestamp per instant (a batch shares a few); only ever copied into messages, never mutated."""
+    return to_timestamp(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_day(value: dt.date) -> str:
+    return value.isoformat()
+
+
 def to_rate(item: Published) -> ingest_pb2.AcceptedRate:
     """The rate for the rates service."""
-    stamp = to_timestamp(item.observed_at)
     return ingest_pb2.AcceptedRate(
         source=item.source,
         kind=_RATE_KINDS[item.kind],
         base=PIVOT,
         currency=item.currency,
         value=item.value,
-        date=item.day.isoformat(),
-        observed_at=stamp,
+        date=_iso_day(item.day),
+        observed_at=_stamp(item.observed_at),
         sources=item.sources,
         replay=item.replay,
     )
