@@ -14,6 +14,7 @@ and beyond `anomaly_max_rows` (oldest first) are deleted; live quality records o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import sqlite3
 import threading
@@ -286,22 +287,7 @@ class ValidatorStore:
 
 
 def _with_id(a: Anomaly, id_: int) -> Anomaly:
-    return Anomaly(
-        a.reason,
-        a.detail,
-        a.source,
-        a.feed,
-        a.kind,
-        a.base,
-        a.quote,
-        a.value,
-        a.currency,
-        a.day,
-        a.observed_at,
-        a.expected,
-        a.detected_at,
-        id_,
-    )
+    return dataclasses.replace(a, id=id_)
 
 
 def _anomaly(row: tuple[Any, ...]) -> Anomaly:

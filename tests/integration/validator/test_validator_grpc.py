@@ -44,7 +44,7 @@ def _request(observations: list[Observation]) -> validator_pb2.SubmitObservation
 
 
 async def test_submit_list_and_quality(
-    own_validator: ValidatorService, validator_channel: grpc.aio.Channel, rates_channel: grpc.aio.Channel
+    validator_service: ValidatorService, validator_channel: grpc.aio.Channel, rates_channel: grpc.aio.Channel
 ) -> None:
     stub = validator_pb2_grpc.ValidatorServiceStub(validator_channel)
     clean = [o for i in range(11) for o in _day(i)]
