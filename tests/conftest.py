@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import io
 import socket
 import zipfile
@@ -201,3 +202,41 @@ async def gateway_url(
         loaded_mesh.port, collector_service.port, validator_service.port, heartbeat_seconds=0.5
     ) as url:
         yield url
+
+
+async def ingest_fixing(rates_port: int, day: str, rates: dict[str, str], *, complete: bool = False) -> int:
+    """Publish an ECB fixing of `day` straight into a rates service; returns the stream sequence.
+
+    complete=True carries every other current rate over unchanged (a real fixing publishes every
+    currency); False publishes only `rates`, so the others disappear from the latest snapshot.
+    """
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
+
+    ts = Timestamp()
+    ts.FromDatetime(dt.datetime.fromisoformat(f"{day}T15:00:00+00:00"))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{rates_port}") as channel:
+        if complete:
+            latest = await rates_pb2_grpc.RatesServiceStub(channel).GetLatestRates(
+                rates_pb2.GetLatestRatesRequest(base="EUR")
+            )
+            rates = {**{r.currency: r.value for r in latest.rates if r.currency != "EUR"}, **rates}
+        reply = await ingest_pb2_grpc.RatesIngestServiceStub(channel).IngestRates(
+            ingest_pb2.IngestRatesRequest(
+                rates=[
+                    ingest_pb2.AcceptedRate(
+                        source="ecb",
+                        kind=ingest_pb2.RATE_KIND_REFERENCE,
+                        base="EUR",
+                        currency=code,
+                        value=value,
+                        date=day,
+                        observed_at=ts,
+                        sources=["ecb"],
+                    )
+                    for code, value in rates.items()
+                ]
+            )
+        )
+    return int(reply.sequence)

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 from pathlib import Path
 
-import grpc
 import httpx
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from conftest import serve_gateway
-from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
+from conftest import ingest_fixing, serve_gateway
 from kurs_collector.server import CollectorService
 from kurs_rates import server as rates_server
 from kurs_rates.server import RatesService
@@ -82,7 +78,7 @@ async def test_readiness_fails_once_the_rates_stream_stays_down(tmp_path: Path) 
     rates = await rates_server.start(settings)
     stopped = False
     try:
-        await ingest_day(rates.port, "2026-11-02", {"USD": "1.1"})
+        await ingest_fixing(rates.port, "2026-11-02", {"USD": "1.1"})
         async with (
             serve_gateway(rates.port, 0, stream_grace_seconds=0.5) as url,
             httpx.AsyncClient(base_url=url) as client,
@@ -103,25 +99,3 @@ async def test_readiness_fails_once_the_rates_stream_stays_down(tmp_path: Path) 
     finally:
         if not stopped:
             await rates.stop(0)
-
-
-async def ingest_day(port: int, day: str, rates: dict[str, str]) -> None:
-    ts = Timestamp()
-    ts.FromDatetime(dt.datetime.fromisoformat(f"{day}T15:00:00+00:00"))
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        await ingest_pb2_grpc.RatesIngestServiceStub(channel).IngestRates(
-            ingest_pb2.IngestRatesRequest(
-                rates=[
-                    ingest_pb2.AcceptedRate(
-                        source="ecb",
-                        kind=ingest_pb2.RATE_KIND_REFERENCE,
-                        base="EUR",
-                        currency=code,
-                        value=value,
-                        date=day,
-                        observed_at=ts,
-                    )
-                    for code, value in rates.items()
-                ]
-            )
-        )

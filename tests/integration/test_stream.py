@@ -17,7 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from conftest import Mesh, running_mesh
+from conftest import Mesh, ingest_fixing, running_mesh
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 
 pytestmark = pytest.mark.integration
@@ -43,34 +43,7 @@ async def receive(ws: ClientConnection, kind: str | None = None) -> dict[str, An
 
 
 async def ingest_day(mesh: Mesh, day: str, rates: dict[str, str], *, complete: bool = True) -> int:
-    """Publish a fixing day. complete=True carries every other current rate over unchanged (a real
-    fixing publishes every currency); False publishes only `rates` (the rest disappear)."""
-    ts = Timestamp()
-    ts.FromDatetime(dt.datetime.fromisoformat(f"{day}T15:00:00+00:00"))
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{mesh.rates.port}") as channel:
-        if complete:
-            latest = await rates_pb2_grpc.RatesServiceStub(channel).GetLatestRates(
-                rates_pb2.GetLatestRatesRequest(base="EUR")
-            )
-            rates = {**{r.currency: r.value for r in latest.rates if r.currency != "EUR"}, **rates}
-        reply = await ingest_pb2_grpc.RatesIngestServiceStub(channel).IngestRates(
-            ingest_pb2.IngestRatesRequest(
-                rates=[
-                    ingest_pb2.AcceptedRate(
-                        source="ecb",
-                        kind=ingest_pb2.RATE_KIND_REFERENCE,
-                        base="EUR",
-                        currency=code,
-                        value=value,
-                        date=day,
-                        observed_at=ts,
-                        sources=["ecb"],
-                    )
-                    for code, value in rates.items()
-                ]
-            )
-        )
-    return int(reply.sequence)
+    return await ingest_fixing(mesh.rates.port, day, rates, complete=complete)
 
 
 async def test_websocket_snapshot_then_update(mesh: Mesh) -> None:
