@@ -205,10 +205,6 @@ class LatestBook:
     def subscribe(self) -> contextlib.AbstractContextManager[Subscription[ChangeSet]]:
         return self._fanout.subscribe()
 
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._fanout)
-
 
 def _effective(reference: dict[str, StoredRate], live: dict[str, StoredRate]) -> dict[str, StoredRate]:
     out = dict(reference)

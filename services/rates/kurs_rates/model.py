@@ -6,9 +6,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass, field
 
-from kurs_common.errors import InvalidArgument, NotFound, QueryError, Unavailable
-
-__all__ = ["InvalidArgument", "NotFound", "QueryError"]
+from kurs_common.errors import Unavailable
 
 PIVOT = "EUR"
 """Every stored rate is quoted as units of currency per one PIVOT (the ECB's base)."""

@@ -20,7 +20,3 @@ class AnomalyHub(Fanout[Anomaly]):
     def publish_all(self, anomalies: Iterable[Anomaly]) -> None:
         for anomaly in anomalies:
             self.publish(anomaly)
-
-    @property
-    def subscriber_count(self) -> int:
-        return len(self)
