@@ -25,6 +25,8 @@ from kurs_common.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
+# Characters left literal in a query, as the providers' own links have them (RFC 3986 allows them).
+QUERY_SAFE = "/,:"
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
@@ -113,9 +115,12 @@ class Fetcher:
         self.last_latency_ms = 0
 
     def url_for(self, request: Request) -> str:
+        """The URL as the providers' own links spell it: `/`, `,` and `:` stay literal in the
+        query (BoE's `Datefrom=17/Mar/2026`, `SeriesCodes=XUDLUSS,XUDLERS`; CBR's `date_req=17/03/2026`),
+        as RFC 3986 allows; everything else is percent-encoded."""
         url = f"{self.base_url}{request.path}"
         if request.params:
-            url += "?" + str(httpx.QueryParams(list(request.params)))
+            url += "?" + urlencode(request.params, safe=QUERY_SAFE)
         return url
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
