@@ -8,7 +8,7 @@ import pytest
 
 from kurs_collector.errors import FeedError
 from kurs_collector.fakes import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
-from kurs_common.observation import LIVE, REFERENCE
+from kurs_common.observation import REFERENCE
 
 
 def pairs(observations: list) -> dict[tuple[str, str, str], str]:  # type: ignore[type-arg]
@@ -151,37 +151,6 @@ async def test_fed_h10_ddp_csv(blob: Blob, provider: FakeHttpServer, make: MakeF
     assert got[("USD", "CHF", "2025-01-16")] == "0.9127"
     assert not [k for k in got if k[2] == "2025-01-17"]  # ND
     assert len(obs) == 20
-
-
-async def test_kraken_rest_ticker(blob: Blob, provider: FakeHttpServer, make: MakeFeed) -> None:
-    provider.route("/0/public/Ticker", FakeResponse(body=blob("kraken/ticker.json")))
-    feed = make("kraken", provider.url)
-    batches = await drain(feed)
-    assert len(batches) == 1
-    obs = {(o.base, o.quote): o for o in batches[0]}
-    assert provider.requests[-1].query["pair"].split(",")[:3] == ["XBTUSD", "XBTEUR", "ETHUSD"]
-    assert set(obs) == {
-        ("BTC", "USD"),
-        ("BTC", "EUR"),
-        ("ETH", "USD"),
-        ("EUR", "USD"),
-        ("GBP", "USD"),
-        ("USD", "JPY"),
-        ("USD", "CAD"),
-        ("USD", "CHF"),
-        ("AUD", "USD"),
-        ("USDT", "USD"),
-        ("USDC", "USD"),
-    }
-    eur = obs[("EUR", "USD")]
-    assert (eur.bid, eur.ask, eur.value, eur.kind) == ("1.03157", "1.03164", "1.031605", LIVE)
-    assert obs[("BTC", "USD")].value == "97012.35"
-    assert obs[("USDC", "USD")].value == "0.999995"
-    # One observation time for the whole poll: the validator can cross within the batch.
-    assert {o.observed_at for o in batches[0]} == {
-        dt.datetime(2025, 1, 20, 12, 0, tzinfo=dt.UTC)
-    }  # the clock
-    assert feed.problems == []
 
 
 async def test_fred_api_key_never_appears_in_errors(provider: FakeHttpServer, make: MakeFeed) -> None:
