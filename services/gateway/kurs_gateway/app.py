@@ -17,9 +17,10 @@ from kurs_common.grpcserver import insecure_channel
 from kurs_gateway import problems
 from kurs_gateway.fastpath import BodyCache, FastPath
 from kurs_gateway.guard import Guard
-from kurs_gateway.routes import compat, graphql, health, quality, rates, stream
+from kurs_gateway.routes import compat, exchangerate_api, graphql, health, quality, rates, runa, stream
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot, SnapshotFeed
+from kurs_gateway.usage import UsageCounter, V6Front
 
 DESCRIPTION = """
 Exchange rates as exact decimal strings. Reference data: the European Central Bank's daily
@@ -58,6 +59,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     app.state.settings = settings
     app.state.snapshot = snapshot
     app.state.cache = cache
+    app.state.usage = UsageCounter(settings.v6_plan_quota, settings.v6_quota_refresh_day)
     problems.install(app)
 
     def openapi() -> dict[str, Any]:
@@ -74,8 +76,18 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     app.include_router(quality.router)
     app.include_router(compat.router)
     app.include_router(graphql.router)
+    app.include_router(runa.router)
+    app.include_router(exchangerate_api.router)
     app.state.graphql_schema = graphql.build()
     front: ASGIApp = FastPath(app, cache)
     if settings.api_keys or settings.rate_limit_per_second > 0:
         front = Guard(front, settings.api_keys, settings.rate_limit_per_second, settings.rate_limit_burst)
+    front = V6Front(
+        front,
+        settings.api_keys,
+        settings.v6_inactive_keys,
+        app.state.usage,
+        settings.v6_documentation_url,
+        settings.v6_terms_url,
+    )
     return front

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Literal
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,3 +34,21 @@ class GatewaySettings(BaseSettings):
     # Optional rate limit per client (API key, else IP): requests per second and burst; 0 = off.
     rate_limit_per_second: float = 0.0
     rate_limit_burst: int = 100
+    # ExchangeRate-API v6 compatibility (/v6/...): requests per key per period (counted per
+    # gateway process), the day of the month a period starts, keys answered `inactive-account`,
+    # and the links its answers carry.
+    v6_plan_quota: int = 1_000_000
+    v6_quota_refresh_day: int = 1
+    v6_inactive_keys: list[str] = []
+    v6_documentation_url: str = "/docs"
+    v6_terms_url: str = "/docs"
+    v6_provider_url: str = "/"
+    # A/B shadowing of the v6 routes: the other side's base URL (e.g. https://v6.example/) and its
+    # key; which side's answer is served; the relative divergence tolerated; the other side's
+    # deadline; how many comparisons may be in flight at once (more are skipped and counted).
+    shadow_url: str = ""
+    shadow_key: str = ""
+    shadow_serve: Literal["kurs", "upstream"] = "kurs"
+    shadow_tolerance: Decimal = Decimal("0.0001")
+    shadow_timeout_seconds: float = 2.0
+    shadow_max_pending: int = 32
