@@ -1,14 +1,17 @@
 """Coinbase Exchange: REST product ticker (poll) and the WebSocket `ticker` channel.
 
-REST GET /products/BTC-USD/ticker (one request per product)
-     {"ask": "97012.41", "bid": "97012.40", "volume": "...", "trade_id": 7, "price": "97012.41",
-      "size": "0.001", "time": "2025-01-15T14:00:00.123456Z"}
+REST GET /products/BTC-USD/ticker (one request per product; Coinbase serves no batch ticker)
+     {"ask": "73369.19", "bid": "73360.34", "volume": "1207.50668151", "trade_id": ...,
+      "price": "73367.8", "size": "0.00730812", "time": "2024-03-13T11:10:41.270099Z", ...}
+     An unknown product answers HTTP 404 {"message": "NotFound"}.
 WS   wss://ws-feed.exchange.coinbase.com, send {"type": "subscribe", "product_ids": [...],
-     "channels": ["ticker"]}; then {"type": "ticker", "product_id": "BTC-USD", "price": ...,
-     "best_bid": "...", "best_ask": "...", "time": "..."}, plus "subscriptions", "heartbeat"
+     "channels": ["ticker"]}; then {"type": "ticker", "sequence": ..., "product_id": "BTC-USD",
+     "price": "29940.91", ..., "best_bid": "29940.90", "best_ask": "29940.91", "side": "buy",
+     "time": "2022-06-02T09:20:54.127011Z", ...}, plus "subscriptions", "heartbeat", "status"
      and "error" messages.
 
-Value = mid of best bid and ask (exact); bid and ask kept as published.
+Value = mid of best bid and ask (exact); bid and ask kept as published. A figure that cannot
+be read is reported (feed.report) with its reason; other message types are ignored.
 """
 
 from __future__ import annotations
@@ -19,13 +22,12 @@ from typing import Any
 from kurs_collector.checks import mid
 from kurs_collector.errors import FeedError
 from kurs_collector.feeds.base import MarketFeed, StreamFeed
-from kurs_collector.feeds.boc import load_json, number_text
-from kurs_collector.feeds.kraken import _parse_time
-from kurs_collector.feeds.pairs import split_pair
+from kurs_collector.feeds.pairs import load_json, parse_stamp, price_text, split_pair
 from kurs_collector.http import Payload, Request
 from kurs_common.observation import Observation
 
 DEFAULT_PAIRS = ["BTC/USD", "BTC/EUR", "ETH/USD", "ETH/EUR", "USDT/USD", "USDT/EUR", "EUR/USD"]
+CONTROL_TYPES = ("subscriptions", "heartbeat", "status")
 
 
 def product(pair: str) -> str:
@@ -50,12 +52,18 @@ class CoinbaseFeed(MarketFeed):
         doc = load_json(payload.body)
         if not isinstance(doc, dict):
             raise FeedError(f"{name}: ticker is not an object")
-        if "message" in doc and "bid" not in doc:
-            raise FeedError(f"{name}: {doc['message']}")
-        bid, ask = number_text(doc.get("bid"), f"{name} bid"), number_text(doc.get("ask"), f"{name} ask")
+        if "bid" not in doc and "ask" not in doc:
+            raise FeedError(f"{name}: not a ticker ({str(doc.get('message', doc))[:80]})")
+        try:
+            bid = price_text(doc.get("bid"), f"{name} bid")
+            ask = price_text(doc.get("ask"), f"{name} ask")
+            value = mid(bid, ask)
+        except FeedError as exc:
+            self.report(f"{base}/{quote}: {exc}")
+            return []
         return [
             self.observation(
-                base, quote, mid(bid, ask), observed_at.date(), observed_at, payload.fetched_at, bid, ask
+                base, quote, value, observed_at.date(), observed_at, payload.fetched_at, bid, ask
             )
         ]
 
@@ -71,19 +79,26 @@ class CoinbaseStreamFeed(StreamFeed):
         return [{"type": "subscribe", "product_ids": products, "channels": ["ticker"]}]
 
     def parse_message(self, message: Any, received_at: dt.datetime) -> list[Observation]:
-        if not isinstance(message, dict):
-            raise FeedError("message is not a JSON object")
+        if not isinstance(message, dict) or "type" not in message:
+            raise FeedError("not a Coinbase message (no type)")
         kind = message.get("type")
-        if kind in ("subscriptions", "heartbeat"):
+        if kind in CONTROL_TYPES:
             return []
         if kind == "error":
             raise FeedError(
                 f"error from Coinbase: {message.get('message')} {message.get('reason', '')}".strip()
             )
         if kind != "ticker":
-            raise FeedError(f"unexpected message type {kind!r}")
-        base, quote = split_pair(str(message.get("product_id", "")), "-")
-        bid = number_text(message.get("best_bid"), "best_bid")
-        ask = number_text(message.get("best_ask"), "best_ask")
-        stamp = _parse_time(message.get("time")) or received_at
-        return [self.observation(base, quote, mid(bid, ask), stamp.date(), stamp, received_at, bid, ask)]
+            self.report(f"unexpected message type {kind!r}, ignored")
+            return []
+        name = str(message.get("product_id", ""))
+        try:
+            base, quote = split_pair(name, "-")
+            bid = price_text(message.get("best_bid"), "best_bid")
+            ask = price_text(message.get("best_ask"), "best_ask")
+            value = mid(bid, ask)
+            stamp = parse_stamp(message.get("time")) or received_at
+        except FeedError as exc:
+            self.report(f"{name}: {exc}")
+            return []
+        return [self.observation(base, quote, value, stamp.date(), stamp, received_at, bid, ask)]

@@ -1,9 +1,23 @@
-"""Market symbols -> (base, quote) ISO / crypto codes."""
+"""What the exchange feeds share: market symbols -> (base, quote) codes, exact JSON prices.
+
+Exchanges name a pair in their own way: Kraken's REST result keys use its asset names
+(XXBTZUSD for the requested XBTUSD, ZEURZUSD for EURUSD; newer pairs plain: XBTUSDT,
+USDCHF), Binance and Bitstamp concatenate the codes (BTCUSDT, btcusd), Coinbase and
+Kraken's WebSocket separate them (BTC-USD, BTC/USD). Prices come as JSON strings or
+numbers and are kept as the exact decimal text, never a float.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+from kurs_collector.checks import decimal_text, decode
 from kurs_collector.errors import FeedError
 from kurs_common.currencies import CRYPTO, CURRENCIES
+from kurs_common.money import format_decimal
 
 ALIASES = {"XBT": "BTC", "XDG": "DOGE"}
 
@@ -43,3 +57,43 @@ def split_pair(pair: str, separator: str = "/") -> tuple[str, str]:
     if not sep or left is None or right is None:
         raise FeedError(f"{pair!r} is not a BASE{separator}QUOTE pair of known codes")
     return left, right
+
+
+def load_json(body: bytes) -> Any:
+    """JSON with every number kept as an exact Decimal (never a float); BOM tolerated."""
+    try:
+        return json.loads(decode(body), parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise FeedError(f"malformed JSON ({exc.msg} at {exc.pos}); truncated?") from None
+
+
+def price_text(value: Any, what: str) -> str:
+    """A JSON number or numeric string as the plain decimal text it was published as."""
+    if isinstance(value, bool) or value is None:
+        raise FeedError(f"{what}: {value!r} is not a number")
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise FeedError(f"{what}: {value!r} is not a number")
+        return format_decimal(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        decimal_text(value, what)
+        return value.strip()
+    raise FeedError(f"{what}: {value!r} is not a number")
+
+
+def parse_stamp(value: Any) -> dt.datetime | None:
+    """An ISO 8601 timestamp ("2022-06-02T09:20:54.127011Z") as UTC; None when absent."""
+    if not isinstance(value, str):
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise FeedError(f"bad timestamp {value!r}") from None
+    return stamp.astimezone(dt.UTC) if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+
+
+def wanted(pairs: list[str]) -> list[tuple[str, str]]:
+    """The configured pairs as (base, quote) codes, in order."""
+    return [split_pair(p) for p in pairs]
