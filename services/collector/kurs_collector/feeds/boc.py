@@ -1,13 +1,21 @@
 """Bank of Canada daily exchange rates through the Valet API (group FX_RATES_DAILY, JSON).
 
-GET /valet/observations/group/FX_RATES_DAILY/json?recent=5 (latest) or
-?start_date=YYYY-MM-DD&end_date=YYYY-MM-DD (ranges). Shape:
+GET /valet/observations/group/FX_RATES_DAILY/json?start_date=YYYY-MM-DD (latest: the last ten
+days) or ?start_date=YYYY-MM-DD&end_date=YYYY-MM-DD (ranges, one request for any range).
+Shape (4-space indented JSON, as recorded):
 
-    {"groupDetail": {...}, "seriesDetail": {"FXUSDCAD": {"label": "USD/CAD", ...}, ...},
-     "observations": [{"d": "2025-01-13", "FXUSDCAD": {"v": "1.4399"}, ...}, ...]}
+    {"terms": {...}, "seriesDetail": {"FXUSDCAD": {"label": "USD/CAD", ...}, ...},
+     "observations": [{"d": "2025-01-03", "FXUSDCAD": {"v": "1.4442"}, ...}, ...]}
 
-Values: Canadian dollars per one unit of the foreign currency (label BASE/CAD), published
-once a day by 16:30 Eastern time.
+A group answer also carries "groupDetail". Values: Canadian dollars per one unit of the
+foreign currency (label BASE/CAD), published once a day by 16:30 Eastern time. `recent=N` is
+not used for the latest figures: on a group it answers the last N observations of every
+series, so discontinued ones (FXMYRCAD, FXTHBCAD, FXVNDCAD: 2019-12-31) come back as if new.
+
+Tolerant, strict: a series the answer does not describe, a label that is not BASE/QUOTE, a
+row without a readable date or a figure that is not a number is reported and skipped; a cell
+without "v" (Valet writes {"e": -64} on a closed day) is no figure. A body that is not a
+Valet observations answer fails the run.
 """
 
 from __future__ import annotations
@@ -61,11 +69,23 @@ class BocFeed(HttpFeed):
     supports_range = True
 
     def latest_requests(self) -> list[Request]:
-        return [Request(PATH, (("recent", "5"),))]
+        start = self.ctx.clock().date() - dt.timedelta(days=10)
+        return [Request(PATH, (("start_date", start.isoformat()),))]
 
     def range_requests(self, start: dt.date, end: dt.date) -> list[Request]:
         params = (("start_date", start.isoformat()), ("end_date", end.isoformat()))
         return [Request(PATH, params, conditional=False)]
+
+    def _pairs(self, details: dict[str, Any]) -> dict[str, tuple[str, str]]:
+        pairs: dict[str, tuple[str, str]] = {}
+        for series, detail in details.items():
+            label = detail.get("label", "") if isinstance(detail, dict) else ""
+            base, _, quote = str(label).partition("/")
+            if len(base.strip()) != 3 or len(quote.strip()) != 3:
+                self.report(f"series {series}: label {str(label)[:40]!r} is not BASE/QUOTE; skipped")
+                continue
+            pairs[series] = (base.strip(), quote.strip())
+        return pairs
 
     def parse(self, payload: Payload) -> list[Observation]:
         doc = load_json(payload.body)
@@ -74,38 +94,37 @@ class BocFeed(HttpFeed):
         details = doc.get("seriesDetail")
         if not isinstance(details, dict):
             raise FeedError("Valet reply without seriesDetail")
-        pairs: dict[str, tuple[str, str]] = {}
-        for series, detail in details.items():
-            label = detail.get("label", "") if isinstance(detail, dict) else ""
-            base, _, quote = str(label).partition("/")
-            if not base or not quote:
-                raise FeedError(f"series {series}: label {label!r} is not BASE/QUOTE")
-            pairs[series] = (base.strip(), quote.strip())
+        pairs = self._pairs(details)
+        undescribed: set[str] = set()
         out: list[Observation] = []
         for row in doc["observations"]:
-            if not isinstance(row, dict) or not isinstance(row.get("d"), str):
-                raise FeedError(f"an observation without its date: {str(row)[:80]}")
             try:
-                day = dt.date.fromisoformat(row["d"])
+                if not isinstance(row, dict):
+                    raise ValueError
+                day = dt.date.fromisoformat(str(row.get("d")))
             except ValueError:
-                raise FeedError(f"bad date {row['d']!r}") from None
+                self.report(f"an observation without a readable date ({str(row)[:60]}); skipped")
+                continue
             for series, cell in row.items():
                 if series == "d":
                     continue
                 if series not in pairs:
-                    raise FeedError(f"{day}: series {series} is not described in seriesDetail")
+                    if series not in details and series not in undescribed:
+                        undescribed.add(series)
+                        self.report(f"series {series[:40]} is not described in seriesDetail; skipped")
+                    continue
                 value = cell.get("v") if isinstance(cell, dict) else None
                 if value is None or value == "":
                     continue  # no figure that day
                 base, quote = pairs[series]
+                try:
+                    figure = number_text(value, f"{base}/{quote} {day}")
+                except FeedError as exc:
+                    self.report(f"{exc}; figure skipped")
+                    continue
                 out.append(
                     self.observation(
-                        base,
-                        quote,
-                        number_text(value, f"{day} {series}"),
-                        day,
-                        self.schedule.observation_instant(day),
-                        payload.fetched_at,
+                        base, quote, figure, day, self.schedule.observation_instant(day), payload.fetched_at
                     )
                 )
         return out

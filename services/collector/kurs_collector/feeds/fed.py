@@ -19,6 +19,13 @@ Two ways to the same release, both source "fed":
 Quote directions are mixed: RXI$US_N.B.EU / DEXUSEU are US dollars per euro, RXI_N.B.JA /
 DEXJPUS are yen per US dollar. Each observation keeps the direction as published. The
 release is weekly (Mondays, about 16:15 New York time) and covers the previous week.
+
+The DDP's "Currency:" row names the foreign currency in today's package downloads
+("EUR" above RXI$US_N.B.EU) and the currency of the figure in older ones ("USD" there); both
+are accepted, anything else is a contradiction. Tolerant, strict: a series the feed does not
+know (an index, a new country), a contradiction, a row without a readable date or a figure
+that is not a number is reported and skipped; a body that is not a DDP table (no "Time
+Period" row) or a FRED error reply fails the run.
 """
 
 from __future__ import annotations
@@ -42,27 +49,36 @@ H10_SCHEDULE = Schedule(
     NEW_YORK, dt.time(12, 0), US, weekly_on=0, label="weekly, Mondays for the week before"
 )
 
-# FRED series -> (base, quote): the value is units of quote per one base.
+# FRED series -> (base, quote): the value is units of quote per one base. Every daily H.10
+# series FRED carries: DEXUS.. (AL, EU, NZ, UK) are US dollars per foreign unit, DEX..US the
+# foreign currency per US dollar. Codes and directions as FRED titles them ("U.S. Dollars to
+# One Euro", "Japanese Yen to One U.S. Dollar"); the same table is in ontofractal/quandlex
+# lib/quandlex/forex.ex (commit eda213df). DEXVZUS is quoted in VEF, which the screen refuses
+# (not in kurs_common.currencies).
 FRED_SERIES = {
     "DEXUSEU": ("EUR", "USD"),
     "DEXUSUK": ("GBP", "USD"),
     "DEXUSAL": ("AUD", "USD"),
     "DEXUSNZ": ("NZD", "USD"),
-    "DEXJPUS": ("USD", "JPY"),
+    "DEXBZUS": ("USD", "BRL"),
     "DEXCAUS": ("USD", "CAD"),
-    "DEXSZUS": ("USD", "CHF"),
     "DEXCHUS": ("USD", "CNY"),
     "DEXDNUS": ("USD", "DKK"),
+    "DEXHKUS": ("USD", "HKD"),
+    "DEXINUS": ("USD", "INR"),
+    "DEXJPUS": ("USD", "JPY"),
+    "DEXKOUS": ("USD", "KRW"),
+    "DEXMAUS": ("USD", "MYR"),
+    "DEXMXUS": ("USD", "MXN"),
     "DEXNOUS": ("USD", "NOK"),
     "DEXSDUS": ("USD", "SEK"),
-    "DEXMXUS": ("USD", "MXN"),
-    "DEXINUS": ("USD", "INR"),
-    "DEXKOUS": ("USD", "KRW"),
-    "DEXBZUS": ("USD", "BRL"),
-    "DEXHKUS": ("USD", "HKD"),
-    "DEXSIUS": ("USD", "SGD"),
     "DEXSFUS": ("USD", "ZAR"),
+    "DEXSIUS": ("USD", "SGD"),
+    "DEXSLUS": ("USD", "LKR"),
+    "DEXSZUS": ("USD", "CHF"),
+    "DEXTAUS": ("USD", "TWD"),
     "DEXTHUS": ("USD", "THB"),
+    "DEXVZUS": ("USD", "VEF"),
 }
 DEFAULT_FRED_SERIES = ["DEXUSEU", "DEXUSUK", "DEXJPUS", "DEXCAUS", "DEXSZUS", "DEXUSAL"]
 
@@ -153,15 +169,20 @@ class FredFeed(HttpFeed):
         out: list[Observation] = []
         for row in doc["observations"]:
             if not isinstance(row, dict) or "date" not in row or "value" not in row:
-                raise FeedError(f"{series}: malformed observation {str(row)[:80]}")
+                self.report(f"{series}: an observation without date or value ({str(row)[:60]}); skipped")
+                continue
             value = str(row["value"]).strip()
             if value in (".", ""):
                 continue
             try:
                 day = dt.date.fromisoformat(str(row["date"]))
+                decimal_text(value, f"{base}/{quote} {day}")
             except ValueError:
-                raise FeedError(f"{series}: bad date {row['date']!r}") from None
-            decimal_text(value, f"{series} {day}")
+                self.report(f"{series}: date {str(row['date'])[:20]!r} is not YYYY-MM-DD; skipped")
+                continue
+            except FeedError as exc:
+                self.report(f"{series}: {exc}; figure skipped")
+                continue
             out.append(
                 self.observation(
                     base, quote, value, day, self.schedule.observation_instant(day), payload.fetched_at
@@ -194,6 +215,9 @@ class FedH10Feed(HttpFeed):
             ("filetype", "csv"),
             ("label", "include"),
             ("layout", "seriescolumn"),
+            # The DDP's own download link for a package ends with type=package (as recorded in
+            # the URLs open-source H.10 clients use for this package).
+            ("type", "package"),
         )
 
     def latest_requests(self) -> list[Request]:
@@ -218,26 +242,24 @@ class FedH10Feed(HttpFeed):
         if names is None:
             raise FeedError("DDP CSV without its 'Time Period' header row")
         rows_match_header(rows[start:], len(names) + 1, start + 1)
-        pairs = [self._pair(name, index, meta) for index, name in enumerate(names)]
-        multipliers = meta.get("Multiplier", ["1"] * len(names))
+        columns = [c for c in (self._column(name, i, meta) for i, name in enumerate(names)) if c]
         out: list[Observation] = []
         for line, row in enumerate(rows[start:], start=start + 1):
             try:
                 day = dt.date.fromisoformat(row[0].strip())
             except ValueError:
-                raise FeedError(f"line {line}: bad date {row[0]!r}") from None
-            for index, cell in enumerate(row[1:]):
-                value = cell.strip()
+                self.report(f"line {line}: date {row[0][:20]!r} is not YYYY-MM-DD; row skipped")
+                continue
+            for index, base, quote, multiplier in columns:
+                value = row[index + 1].strip()
                 if value in ("ND", "NA", ""):
                     continue
-                number = decimal_text(value, f"line {line} {names[index]}")
-                multiplier = multipliers[index] if index < len(multipliers) else "1"
-                text = (
-                    value
-                    if multiplier in ("1", "")
-                    else scaled(number, 1, decimal_text(multiplier, "Multiplier"))
-                )
-                base, quote = pairs[index]
+                try:
+                    number = decimal_text(value, f"{base}/{quote} {day}")
+                    text = value if multiplier == "1" else scaled(number, 1, decimal_text(multiplier))
+                except FeedError as exc:
+                    self.report(f"line {line} {names[index]}: {exc}; figure skipped")
+                    continue
                 out.append(
                     self.observation(
                         base, quote, text, day, self.schedule.observation_instant(day), payload.fetched_at
@@ -245,16 +267,26 @@ class FedH10Feed(HttpFeed):
                 )
         return out
 
-    @staticmethod
-    def _pair(name: str, index: int, meta: dict[str, list[str]]) -> tuple[str, str]:
-        """(base, quote) of a series: RXI$US_N.B.xx is USD per xx, RXI_N.B.xx is xx per USD."""
+    def _column(self, name: str, index: int, meta: dict[str, list[str]]) -> tuple[int, str, str, str] | None:
+        """(index, base, quote, multiplier) of a series column: RXI$US_N.B.xx is USD per xx,
+        RXI_N.B.xx is xx per USD. None (reported) for a series this feed cannot read."""
+
+        def row(label: str) -> str:
+            values = meta.get(label, [])
+            return values[index].strip() if index < len(values) else ""
+
         prefix, _, country = name.rpartition(".")
         foreign = H10_COUNTRIES.get(country)
-        if foreign is None or not prefix.startswith(("RXI$US_N.B", "RXI_N.B")):
-            raise FeedError(f"unknown H.10 series {name!r}")
-        published = meta.get("Currency", [])
-        currency = published[index] if index < len(published) else ""
-        pair = (foreign, "USD") if prefix.startswith("RXI$US_") else ("USD", foreign)
-        if currency and currency != pair[1]:
-            raise FeedError(f"series {name}: Currency row says {currency}, the series name says {pair[1]}")
-        return pair
+        if foreign is None or prefix not in ("RXI$US_N.B", "RXI_N.B"):
+            self.report(f"series {name[:40]!r} is not a known H.10 exchange rate; its column is skipped")
+            return None
+        base, quote = (foreign, "USD") if prefix == "RXI$US_N.B" else ("USD", foreign)
+        currency, unit = row("Currency"), row("Unit")
+        per = unit.partition("_Per_")[2] if "_Per_" in unit else ""
+        if (currency and currency not in (base, quote)) or (per and per != base):
+            self.report(
+                f"series {name}: Currency row {currency!r} / Unit row {unit!r} contradict {base}/{quote}; "
+                "its column is skipped"
+            )
+            return None
+        return index, base, quote, row("Multiplier") or "1"
