@@ -9,19 +9,21 @@ GET /api/exchangerates/tables/A/2025-01-13/2025-01-15/?format=json   a range (<=
 `mid` is zloty per one unit (JSON numbers, read as exact decimals). Table A (about 30
 currencies) is published on Polish business days between 11:45 and 12:15 Warsaw time; table
 B (the other currencies) on Wednesdays. A range without any table answers 404 "Brak danych"
-(no data), which is an empty result, not an error.
+(no data), which is an empty result, not an error. A rate that cannot be read is reported
+and skipped; the rest of the table still counts. The SDR (XDR, table A) is not a currency.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import ClassVar
+from decimal import Decimal
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from kurs_collector.checks import NOT_CURRENCIES
+from kurs_collector.checks import NOT_CURRENCIES, decimal_text
 from kurs_collector.errors import FeedError
 from kurs_collector.feeds.base import HttpFeed
-from kurs_collector.feeds.boc import load_json, number_text
+from kurs_collector.feeds.boc import load_json
 from kurs_collector.http import Payload, Request
 from kurs_collector.schedule import Calendar, Schedule
 from kurs_common.observation import Observation
@@ -33,6 +35,15 @@ _POLISH_FIXED = frozenset(
 POLAND = Calendar("Poland", _POLISH_FIXED, frozenset({1, 60}))
 WEDNESDAYS = Calendar("Poland (Wednesdays)", _POLISH_FIXED, frozenset({1, 60}), frozenset({2}))
 MAX_RANGE_DAYS = 93
+
+
+def mid_text(value: Any) -> str:
+    """A JSON number as the digits written in the body ("4.4190" stays "4.4190")."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise FeedError(f"{value!r} is not a number")
+    text = format(value, "f") if isinstance(value, Decimal) else str(value)
+    decimal_text(text, "mid")
+    return text
 
 
 class NbpTableAFeed(HttpFeed):
@@ -72,11 +83,16 @@ class NbpTableAFeed(HttpFeed):
             observed = self.schedule.observation_instant(day)
             for rate in table["rates"]:
                 if not isinstance(rate, dict) or "code" not in rate or "mid" not in rate:
-                    raise FeedError(f"{day}: malformed rate {str(rate)[:80]}")
+                    self.report(f"{day}: malformed rate {str(rate)[:80]}")
+                    continue
                 code = str(rate["code"]).strip()
                 if code in NOT_CURRENCIES:
                     continue
-                value = number_text(rate["mid"], f"{day} {code}")
+                try:
+                    value = mid_text(rate["mid"])
+                except FeedError as exc:
+                    self.report(f"{code}/PLN {day}: unreadable mid ({exc})")
+                    continue
                 out.append(self.observation(code, "PLN", value, day, observed, payload.fetched_at))
         return out
 

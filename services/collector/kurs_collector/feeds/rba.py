@@ -15,8 +15,11 @@ GET /statistics/tables/csv/f11.1-data.csv - the current years, one file. Header 
     02-Jan-2025,0.6210,60.50,4.5451,...
 
 Values are units of the `Units` currency per one Australian dollar, at 4pm Sydney time.
-The trade-weighted index and the SDR are not currencies and are skipped. Some RBA files are
-Windows-1252 (with or without a byte-order mark); both decode.
+The trade-weighted index and the SDR are not currencies and are skipped; columns are mapped by
+the `Units` row, so their order does not matter, and an empty cell is no figure (AED, PGK, CAD
+and ZAR are empty in the early rows of the current file). A cell that cannot be read is
+reported and skipped. The current file is UTF-8 with a byte-order mark; older ones were
+Windows-1252: both decode.
 """
 
 from __future__ import annotations
@@ -93,6 +96,10 @@ class RbaFeed(HttpFeed):
                 value = cell.strip()
                 if not value or unit == "Index" or unit in NOT_CURRENCIES:
                     continue
-                decimal_text(value, f"line {line} {unit}")
+                try:
+                    decimal_text(value, "value")
+                except FeedError as exc:
+                    self.report(f"AUD/{unit} {day}: line {line} unreadable ({exc})")
+                    continue
                 out.append(self.observation("AUD", unit, value, day, observed, payload.fetched_at))
         return out

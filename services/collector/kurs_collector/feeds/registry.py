@@ -8,7 +8,7 @@ from kurs_collector.feeds.bitstamp import BitstampFeed, BitstampStreamFeed
 from kurs_collector.feeds.boc import BocFeed
 from kurs_collector.feeds.boe import BoeFeed
 from kurs_collector.feeds.cbr import CbrFeed
-from kurs_collector.feeds.cnb import CnbFeed
+from kurs_collector.feeds.cnb import CnbApiFeed, CnbFeed
 from kurs_collector.feeds.coinbase import CoinbaseFeed, CoinbaseStreamFeed
 from kurs_collector.feeds.ecb import Ecb90dFeed, EcbDailyFeed, EcbSdmxFeed
 from kurs_collector.feeds.fed import FedH10Feed, FredFeed
@@ -31,6 +31,7 @@ ADAPTERS: dict[str, NetworkFeedClass] = {
         FedH10Feed,
         NorgesFeed,
         CnbFeed,
+        CnbApiFeed,
         NbpTableAFeed,
         NbpTableBFeed,
         RbaFeed,
