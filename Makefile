@@ -57,8 +57,21 @@ format: install-dev ## Apply ruff's fixes and formatting
 services: ## Make sure PostgreSQL and Redis run on 127.0.0.1 (installs them when missing)
 	bash tools/ensure_services.sh
 
+.PHONY: c-deps
+c-deps: ## Install the C client's Debian packages when missing (libcurl, cJSON, valgrind)
+	bash tools/ensure_c_deps.sh
+
+.PHONY: clients
+clients: c-deps install-dev ## Build the C client (clients/c) and generate the Runa module (clients/runa)
+	$(MAKE) -C clients/c
+	$(PY) tools/gen_runa.py
+
+.PHONY: test-c
+test-c: install-dev c-deps ## The C client's tests under valgrind against a mesh started by pytest
+	$(BIN)/pytest -q tests/integration/gateway/test_c_client.py
+
 .PHONY: test
-test: install-dev services ## Install everything and run the whole test suite
+test: install-dev services c-deps ## Install everything and run the whole test suite
 	$(BIN)/pytest
 
 .PHONY: test-unit
@@ -90,3 +103,4 @@ k8s: ## Render every Kubernetes overlay offline
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and local data
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	$(MAKE) -C clients/c clean
