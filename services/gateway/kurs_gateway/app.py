@@ -19,6 +19,8 @@ from kurs_gateway.fastpath import BodyCache, FastPath
 from kurs_gateway.guard import Guard
 from kurs_gateway.routes import compat, exchangerate_api, graphql, health, quality, rates, runa, stream
 from kurs_gateway.settings import GatewaySettings
+from kurs_gateway.shadow import Shadow
+from kurs_gateway.shadow import router as shadow_router
 from kurs_gateway.snapshot import LiveSnapshot, SnapshotFeed
 from kurs_gateway.usage import UsageCounter, V6Front
 
@@ -78,8 +80,20 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     app.include_router(graphql.router)
     app.include_router(runa.router)
     app.include_router(exchangerate_api.router)
+    app.include_router(shadow_router)
     app.state.graphql_schema = graphql.build()
     front: ASGIApp = FastPath(app, cache)
+    app.state.shadow = None
+    if settings.shadow_url:
+        front = app.state.shadow = Shadow(
+            front,
+            settings.shadow_url,
+            settings.shadow_key,
+            settings.shadow_serve,
+            settings.shadow_tolerance,
+            settings.shadow_timeout_seconds,
+            settings.shadow_max_pending,
+        )
     if settings.api_keys or settings.rate_limit_per_second > 0:
         front = Guard(front, settings.api_keys, settings.rate_limit_per_second, settings.rate_limit_burst)
     front = V6Front(
