@@ -43,6 +43,18 @@ router = APIRouter(tags=["exchangerate-api"])
 OPEN_DOCUMENTATION_SUFFIX = "/free"
 DAY = dt.timedelta(days=1)
 
+V6_LATEST_EXAMPLE: dict[str, Any] = {
+    "result": "success",
+    "documentation": "/docs",
+    "terms_of_use": "/docs",
+    "time_last_update_unix": 1761836400,
+    "time_last_update_utc": "Thu, 30 Oct 2025 15:00:00 +0000",
+    "time_next_update_unix": 1761922800,
+    "time_next_update_utc": "Fri, 31 Oct 2025 15:00:00 +0000",
+    "base_code": "USD",
+    "conversion_rates": {"USD": 1, "EUR": 0.8950948801, "GBP": 0.746330111},
+}
+
 
 class V6Error(Exception):
     def __init__(self, error_type: str) -> None:
@@ -137,7 +149,10 @@ async def v6_open_latest(request: Request, base: str, snapshot: Snapshot, cache:
     return _answer(request, cache, body, live=True, generation=generation)
 
 
-@router.get("/v6/{key}/latest/{base}")
+@router.get(
+    "/v6/{key}/latest/{base}",
+    responses={200: {"content": {"application/json": {"example": V6_LATEST_EXAMPLE}}}},
+)
 async def v6_latest(
     request: Request, key: str, base: str, snapshot: Snapshot, cache: Cache, settings: Settings
 ) -> Response:

@@ -61,6 +61,38 @@ CONVERSION_EXAMPLE: dict[str, Any] = {
     "observed_at": "2025-10-30T15:00:00Z",
 }
 
+_TEXT = {"type": "string"}
+_MAYBE_TEXT = {"type": ["string", "null"]}
+CONVERSION_SCHEMA: dict[str, Any] = {
+    "title": "CurrencyConversionRate",
+    "type": "object",
+    "required": [
+        "from_currency",
+        "to_currency",
+        "exchange_rate",
+        "rate_timestamp",
+        "rate_source",
+        "bid_ask_spread",
+        "volatility_measure",
+    ],
+    "properties": {
+        "from_currency": _TEXT,
+        "to_currency": _TEXT,
+        "exchange_rate": {**_TEXT, "description": "decimal string"},
+        "rate_timestamp": {**_MAYBE_TEXT, "description": "observation time, nanoseconds since the epoch"},
+        "rate_source": {**_TEXT, "description": "provenance, e.g. ECB:daily-fix"},
+        "bid_ask_spread": {**_MAYBE_TEXT, "description": "decimal string; null: no quotes stored"},
+        "volatility_measure": {**_MAYBE_TEXT, "description": "stdev of daily relative changes"},
+        "rate_date": _TEXT,
+        "observed_at": _MAYBE_TEXT,
+    },
+}
+RATES_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Each currency code as a key, its rate a decimal string",
+    "additionalProperties": _TEXT,
+}
+
 
 def provenance(sources: Iterable[str]) -> str:
     """Source ids as Runa provenance strings: ("ecb",) -> "ECB:daily-fix"; several joined by "+"."""
@@ -106,7 +138,7 @@ def volatility(values: Sequence[str]) -> str | None:
 @router.get(
     "/runa/v1/rates",
     dependencies=[Depends(only("base", "symbols"))],
-    responses={200: {"content": {"application/json": {"example": RATES_EXAMPLE}}}},
+    responses={200: {"content": {"application/json": {"schema": RATES_SCHEMA, "example": RATES_EXAMPLE}}}},
 )
 async def runa_rates(
     request: Request,
@@ -138,7 +170,9 @@ async def _history(stub: Stub, deadline: float, src: str, dst: str, newest: dt.d
 @router.get(
     "/runa/v1/conversion-rate",
     dependencies=[Depends(only("from", "to"))],
-    responses={200: {"content": {"application/json": {"example": CONVERSION_EXAMPLE}}}},
+    responses={
+        200: {"content": {"application/json": {"schema": CONVERSION_SCHEMA, "example": CONVERSION_EXAMPLE}}}
+    },
 )
 async def runa_conversion_rate(
     snapshot: Snapshot,
