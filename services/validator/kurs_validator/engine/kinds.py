@@ -23,7 +23,7 @@ from kurs_validator.engine.blend import (
     republish,
     with_history,
 )
-from kurs_validator.engine.exactness import MICRO, text
+from kurs_validator.engine.exactness import MICRO, per_eur
 from kurs_validator.engine.history import hold
 from kurs_validator.engine.normalisation import cross_holds, drop_cross, no_cross, usd_per_eur_of
 from kurs_validator.engine.state import Contrib, Evaluation, Held, Item, Series, State, contrib_of, slot_of
@@ -67,7 +67,7 @@ def settle(
                     st, out, item.obs, item.index, item.time, day, subject, entry[1], no_cross(item.obs), now
                 )
                 continue
-            item.per_eur_text = text(item.comparison * usd_per_eur)
+            item.per_eur_text = per_eur(item.comparison * usd_per_eur)
         if item.factor is not None and item.subject != COMPARISON and not cross_holds(st, item):
             item.comparison = None  # its source's pivot cross was rejected meanwhile
         new[item.obs.source] = entry

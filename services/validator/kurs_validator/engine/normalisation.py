@@ -12,9 +12,8 @@ import datetime as dt
 from collections import OrderedDict
 from decimal import Decimal
 
-from kurs_common import money
 from kurs_common.observation import LIVE, REFERENCE, Observation
-from kurs_validator.engine.exactness import MICRO, ONE, text
+from kurs_validator.engine.exactness import MICRO, ONE, per_eur, per_eur_inverse, text
 from kurs_validator.engine.state import CROSS_TIMES, Item, State
 from kurs_validator.policy import COMPARISON, PIVOT, KindPolicy
 from kurs_validator.rules import Reject
@@ -77,11 +76,11 @@ def normalise(
     if base == PIVOT:
         per_eur_text = obs.value  # the publisher's own string, untouched
     elif quote == PIVOT:
-        per_eur_text = money.invert(obs.value)
+        per_eur_text = per_eur_inverse(value)
     else:
         usd_per_eur = usd_per_eur_of(st, obs.source, obs.kind, time, pol)
         if comparison is not None and usd_per_eur is not None:
-            per_eur_text = text(comparison * usd_per_eur)
+            per_eur_text = per_eur(comparison * usd_per_eur)
         elif comparison is not None and obs.kind == REFERENCE:
             per_eur_text = ""  # the source's EUR cross may come later the same day (see kinds.settle)
         else:
