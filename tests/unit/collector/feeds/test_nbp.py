@@ -88,9 +88,9 @@ async def test_table_b_xcg_and_a_small_xaf(provider: FakeHttpServer, make: MakeF
     feed = make("nbp-b", provider.url, now=dt.datetime(2025, 1, 16, tzinfo=UTC))
     got = values(flatten(await drain(feed)))
     assert got[("XAF", "PLN", "2025-01-15")] == "0.006394"
-    # XCG parses; whether it is kept depends on the currency table (checks.known_code).
-    xcg = got.get(("XCG", "PLN", "2025-01-15"))
-    assert xcg == "2.3000" or any(p.startswith("XCG/PLN") for p in feed.problems)
+    # XCG (Caribbean guilder, ISO 4217 since 2025) is parsed and passes the currency screen.
+    assert got[("XCG", "PLN", "2025-01-15")] == "2.3000"
+    assert feed.problems == []
 
 
 async def test_unreadable_mid_is_reported(blob: Blob, provider: FakeHttpServer, make: MakeFeed) -> None:
