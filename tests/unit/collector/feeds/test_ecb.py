@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 
 import pytest
 
 from kurs_collector.errors import FeedError
 from kurs_collector.fakes import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
-from kurs_common.observation import REFERENCE
+from kurs_common.observation import REFERENCE, Observation
 
 DAILY = "/stats/eurofxref/eurofxref-daily.xml"
 HIST = "/stats/eurofxref/eurofxref-hist-90d.xml"
@@ -18,7 +19,7 @@ CUBE = re.compile(r"<Cube currency=['\"]([A-Z]{3})['\"] rate=['\"]([^'\"]+)['\"]
 DAY = re.compile(r"<Cube time=['\"](\d{4}-\d\d-\d\d)['\"]>(.*?)</Cube>", re.S)
 
 
-def pairs(observations: list) -> dict[tuple[str, str, str], str]:  # type: ignore[type-arg]
+def pairs(observations: Sequence[Observation]) -> dict[tuple[str, str, str], str]:
     return {(o.base, o.quote, o.day): o.value for o in observations}
 
 
