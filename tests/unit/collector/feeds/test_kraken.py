@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import pytest
+
+from kurs_collector.errors import FeedError
 from kurs_collector.fakes import (
     Blob,
     FakeHttpServer,
@@ -118,12 +121,8 @@ async def test_unreadable_figures_are_reported_one_by_one(provider: FakeHttpServ
 async def test_error_without_result_fails_the_poll(provider: FakeHttpServer, make: MakeFeed) -> None:
     body = b'{"error":["EQuery:Unknown asset pair"]}'
     provider.route("/0/public/Ticker", FakeResponse(body=body))
-    try:
+    with pytest.raises(FeedError, match="Kraken error: EQuery:Unknown asset pair"):
         await drain(make("kraken", provider.url, pairs=["BTC/USD"]))
-    except Exception as exc:  # noqa: BLE001 - asserting the message
-        assert "Kraken error: EQuery:Unknown asset pair" in str(exc)
-    else:
-        raise AssertionError("an error reply must fail the poll")
 
 
 # --- WebSocket v2 (fixture written from documentation) ------------------------------------
@@ -161,7 +160,7 @@ async def test_stream_subscribes_and_parses(make: MakeFeed) -> None:
 def test_stream_messages_one_by_one(make: MakeFeed) -> None:
     feed = make("kraken-ws", "http://unused.invalid", pairs=["BTC/USD"])
     now = dt.datetime(2025, 1, 15, 14, tzinfo=UTC)
-    for line in LINES[:2] + [LINES[3]]:  # status, subscribe ack, heartbeat
+    for line in [*LINES[:2], LINES[3]]:  # status, subscribe ack, heartbeat
         assert feed.parse_message(json.loads(line), now) == []
     refused = {"error": "Currency pair not supported QQQ/USD", "method": "subscribe", "success": False}
     assert feed.parse_message(refused, now) == []

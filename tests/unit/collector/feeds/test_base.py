@@ -1,4 +1,7 @@
-"""Kraken's WebSocket ticker stream through the real client and runner, against a local server."""
+"""The StreamFeed machinery of feeds/base.py: batches with the EUR anchor, reconnects,
+garbage, silence and stale anchors, through the real client and runner against a local
+WebSocket server. The Kraken v2 adapter is the vehicle (its messages: kraken/ws-ticker.jsonl,
+written from documentation, not a recording)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from kurs_collector.health import DEGRADED, FAILING, HEALTHY
 from kurs_collector.runner import Collector
 
 LINES = (
-    (Path(__file__).resolve().parents[2] / "fixtures/sources/kraken/ws-ticker.jsonl").read_text().splitlines()
+    (Path(__file__).resolve().parents[3] / "fixtures/sources/kraken/ws-ticker.jsonl").read_text().splitlines()
 )
 
 
@@ -109,7 +112,10 @@ async def test_garbage_is_reported_and_skipped(make: MakeFeed) -> None:
     assert health.figures_refused == 5
     assert health.state == HEALTHY
     problems = collector.feeds["kraken-ws"].problems  # type: ignore[attr-defined]
-    assert any("garbage message (JSONDecodeError" in p for p in problems)
+    # Only the undecodable message counts as garbage; the others are per-figure problems.
+    assert [p for p in problems if p.startswith("garbage message")] == [
+        "garbage message (JSONDecodeError: Expecting value: line 1 column 1 (char 0)): 'not json at all {'"
+    ]
     assert any("not a plain decimal" in p for p in problems)
     assert any("'QQQ/USD' is not a BASE/QUOTE pair" in p for p in problems)
     assert any("must be greater than zero" in p for p in problems)
