@@ -9,7 +9,6 @@ published for a slot, and late evidence against a fixing published earlier.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 from kurs_common.observation import LIVE, REFERENCE
 from kurs_validator import consensus
@@ -232,9 +231,25 @@ def accept(
     emit(st, out, LIVE, item.subject, chosen, candidates, excluded, weights, spread, False, True, now)
 
 
-def _spread(candidates: list[Contrib], pol: KindPolicy) -> Decimal:
+def _judge(candidates: list[Contrib], pol: KindPolicy) -> consensus.Verdict | None:
+    """The outlier rule over a slot's contributors (None with fewer than two comparable)."""
     points = [Point(c.source, c.comparison, 1.0) for c in candidates if c.comparison is not None]
-    return consensus.judge(points, pol.mad_k, pol.mad_floor).spread if len(points) >= 2 else ZERO
+    return consensus.judge(points, pol.mad_k, pol.mad_floor) if len(points) >= 2 else None
+
+
+def prioritised(
+    st: State, candidates: list[Contrib], weights: dict[str, float], verdict: consensus.Verdict | None
+) -> Contrib:
+    """The fixing to publish: the highest-priority contributor's (a unique highest
+    `Policy.weight_of`, the ECB by default) when it is within the consensus tolerance (the outlier
+    rule over the slot's contributors), else the weighted median's."""
+    weight_of = st.policy.weight_of
+    top = max(candidates, key=lambda c: weight_of(c.source))
+    if verdict is not None and top.comparison is not None and top.source not in verdict.outliers:
+        priority = weight_of(top.source)
+        if sum(weight_of(c.source) == priority for c in candidates) == 1:
+            return top
+    return median_of(candidates, weights)
 
 
 def publish_reference(
@@ -253,8 +268,10 @@ def publish_reference(
     else:
         newest = max(c.time for c in candidates)
         weights = {c.source: weight(st, c, newest, pol) for c in candidates}
-        chosen = median_of(candidates, weights)
-        spread = _spread(candidates, pol)
+        verdict = _judge(candidates, pol)
+        chosen = prioritised(st, candidates, weights, verdict)
+        if verdict is not None:
+            spread = verdict.spread
     if chosen.comparison is not None:
         st.consensus[(REFERENCE, item.subject)] = (chosen.time, chosen.comparison)
     forwarded = (chosen.source, chosen.per_eur_text)
@@ -284,12 +301,14 @@ def republish(st: State, out: BatchOutcome, subject: str, day: dt.date, now: dt.
     candidates = list(slot.contribs.values())
     newest = max(c.time for c in candidates)
     weights = {c.source: weight(st, c, newest, pol) for c in candidates}
-    chosen = median_of(candidates, weights)
+    verdict = _judge(candidates, pol)
+    chosen = prioritised(st, candidates, weights, verdict)
     forwarded = (chosen.source, chosen.per_eur_text)
     if forwarded == slot.forwarded:
         return
     slot.forwarded = forwarded
     excluded = list(slot.excluded.values())
+    spread = verdict.spread if verdict is not None else ZERO
     emit(
         st,
         out,
@@ -299,7 +318,7 @@ def republish(st: State, out: BatchOutcome, subject: str, day: dt.date, now: dt.
         candidates,
         excluded,
         weights,
-        _spread(candidates, pol),
+        spread,
         True,
         True,
         now,
