@@ -45,8 +45,6 @@ DEFAULT_PAIRS = [
     "AUD/USD",
 ]
 CONTROL_CHANNELS = ("heartbeat", "status", "pong")
-# Kept for modules that imported it from here.
-_parse_time = parse_stamp
 
 
 def rest_name(pair: str) -> str:
