@@ -205,7 +205,8 @@ async def gateway_url(
 
 
 async def ingest_fixing(rates_port: int, day: str, rates: dict[str, str], *, complete: bool = False) -> int:
-    """Publish an ECB fixing of `day` straight into a rates service; returns the stream sequence.
+    """Publish an ECB fixing of `day` straight into a rates service, as the validator publishes it
+    into the blended series (source "blend", contributor "ecb"); returns the stream sequence.
 
     complete=True carries every other current rate over unchanged (a real fixing publishes every
     currency); False publishes only `rates`, so the others disappear from the latest snapshot.
@@ -226,7 +227,7 @@ async def ingest_fixing(rates_port: int, day: str, rates: dict[str, str], *, com
             ingest_pb2.IngestRatesRequest(
                 rates=[
                     ingest_pb2.AcceptedRate(
-                        source="ecb",
+                        source="blend",
                         kind=ingest_pb2.RATE_KIND_REFERENCE,
                         base="EUR",
                         currency=code,

@@ -93,6 +93,11 @@ def _cross(base: Decimal, quote_per_pivot: str) -> str:
     return text
 
 
+def ratio(numerator: Decimal, denominator: Decimal) -> str:
+    """numerator / denominator as a cross rate: one division, rounded once."""
+    return _cross(denominator, str(numerator))
+
+
 def cross_rate(base_per_pivot: str, quote_per_pivot: str) -> str:
     """Units of quote per one base, given both as units per one pivot currency."""
     return _cross(Decimal(base_per_pivot), quote_per_pivot)

@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from conftest import Mesh, ingest_fixing, running_mesh
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
+from kurs_common.series import CARRY_DAYS
 
 pytestmark = pytest.mark.integration
 
@@ -145,7 +146,10 @@ async def test_grpc_latest_reply_follows_every_change(mesh: Mesh) -> None:
         assert second.sequence == sequence > first.sequence
 
 
-async def test_a_currency_missing_from_the_newest_fixing_disappears_everywhere(mesh: Mesh) -> None:
+async def test_a_currency_missing_for_longer_than_the_carry_window_disappears_everywhere(mesh: Mesh) -> None:
+    # A currency absent from the newest date is carried with its own date for CARRY_DAYS (one
+    # publisher's holiday hides nothing); absent for longer, it is gone.
+    later = (dt.date.fromisoformat(NEW_DAY) + dt.timedelta(days=CARRY_DAYS + 1)).isoformat()
     async with (
         grpc.aio.insecure_channel(f"127.0.0.1:{mesh.rates.port}") as channel,
         connect(ws_url(mesh, "symbols=USD,JPY&base=EUR")) as ws,
@@ -155,7 +159,7 @@ async def test_a_currency_missing_from_the_newest_fixing_disappears_everywhere(m
         )
         assert {r.currency for r in (await call.read()).snapshot.rates} == {"USD", "JPY"}
         assert set((await receive(ws, "snapshot"))["rates"]) == {"USD", "JPY"}
-        await ingest_day(mesh, NEW_DAY, {"USD": "1.2", "GBP": "0.85"}, complete=False)
+        await ingest_day(mesh, later, {"USD": "1.2", "GBP": "0.85"}, complete=False)
         replaced = await call.read()
         assert replaced.WhichOneof("event") == "snapshot"  # an update cannot say "JPY is gone"
         assert {r.currency: r.value for r in replaced.snapshot.rates} == {"USD": "1.2"}

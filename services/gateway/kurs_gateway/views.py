@@ -52,14 +52,51 @@ def latest_body(base: str, rates: Sequence[QuotedRate], sequence: int) -> dict[s
     return body
 
 
-def historical_body(reply: rates_pb2.GetHistoricalRatesResponse) -> dict[str, Any]:
-    return {
-        "base": reply.base,
-        "date": reply.date,
-        "requested_date": reply.requested_date,
-        "rates": {r.currency: r.value for r in reply.rates},
-        "sources": sorted({s for r in reply.rates for s in r.sources}),
+def providers(rates: Sequence[QuotedRate]) -> dict[str, dict[str, Any]]:
+    """Per currency: the sources its figure came from and the date it belongs to (`expand=providers`)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rates:
+        entry: dict[str, Any] = {"date": r.day.isoformat(), "sources": list(r.sources)}
+        if r.flag:
+            entry["flag"] = r.flag
+        out[r.currency] = entry
+    return out
+
+
+def _reply_providers(rates: Sequence[rates_pb2.Rate]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for r in rates:
+        entry: dict[str, Any] = {"date": r.date, "sources": list(r.sources)}
+        if r.flag:
+            entry["flag"] = r.flag
+        out[r.currency] = entry
+    return out
+
+
+def reply_body(
+    base: str, date: str, rates: Sequence[rates_pb2.Rate], *, providers: bool = False
+) -> dict[str, Any]:
+    """The body of a rates reply of the rates service (a publisher's figures, a past date)."""
+    body: dict[str, Any] = {
+        "base": base,
+        "date": date,
+        "rates": {r.currency: r.value for r in rates},
+        "sources": sorted({s for r in rates for s in r.sources}),
     }
+    flagged = {r.currency: r.flag for r in rates if r.flag}
+    if flagged:
+        body["flags"] = flagged  # a publisher's figures the blend left out, and why
+    if providers:
+        body["providers"] = _reply_providers(rates)
+    return body
+
+
+def historical_body(
+    reply: rates_pb2.GetHistoricalRatesResponse, *, providers: bool = False
+) -> dict[str, Any]:
+    body = reply_body(reply.base, reply.date, reply.rates, providers=providers)
+    head = {"base": body.pop("base"), "date": body.pop("date"), "requested_date": reply.requested_date}
+    return {**head, **body}
 
 
 def timeseries_body(reply: rates_pb2.GetTimeSeriesResponse) -> dict[str, Any]:

@@ -114,6 +114,7 @@ class Ingestor:
             return IngestOutcome(0, 0, 0, len(rates), sequence)
 
     async def _after_write(self, result: WriteResult) -> int:
+        self.queries.note_published(r for r in result.changed if r.kind is RateKind.REFERENCE)
         latest_reference = None
         reference_changed = [
             r for r in result.changed if r.kind is RateKind.REFERENCE and r.source == self.reference_source

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kurs_common.errors import Unavailable
+from kurs_common.series import BLEND, CARRY_DAYS, PIVOT
 
-PIVOT = "EUR"
-"""Every stored rate is quoted as units of currency per one PIVOT (the ECB's base)."""
+__all__ = [
+    "BLEND",
+    "CARRY_DAYS",
+    "PIVOT",
+    "CurrencyRange",
+    "Figure",
+    "PublisherRange",
+    "RateKind",
+    "StoreUnavailable",
+    "StoredRate",
+    "WriteResult",
+    "publisher_ranges",
+]
 
 
 class RateKind(enum.StrEnum):
@@ -19,14 +33,32 @@ class RateKind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class StoredRate:
+    """One stored figure: `value` units of `currency` per one `base`, exactly as received.
+
+    The blended series (source BLEND) is quoted per one PIVOT; a publisher's figures keep the
+    base it published them in.
+    """
+
     source: str
     kind: RateKind
     currency: str
-    value: str  # exact decimal string, units of currency per one PIVOT
+    value: str  # exact decimal string, units of currency per one `base`
     day: dt.date
     observed_at: dt.datetime  # UTC
     sources: tuple[str, ...] = ()
     replay: bool = False
+    base: str = PIVOT
+    flag: str = ""  # why the validator kept a published figure out of the blend ("" if it did not)
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A publisher's figure of one day as published: `value` units of `quote` per one `base`."""
+
+    base: str
+    quote: str
+    value: str
+    flag: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,5 +77,40 @@ class CurrencyRange:
     last_day: dt.date
 
 
+@dataclass(frozen=True, slots=True)
+class PublisherRange:
+    source: str
+    first_day: dt.date
+    last_day: dt.date
+    currencies: tuple[CurrencyRange, ...]
+
+
 class StoreUnavailable(Unavailable):
     """The backing store cannot be reached or timed out."""
+
+
+def publisher_ranges(rows: Iterable[tuple[str, str, str, str, str]]) -> list[PublisherRange]:
+    """(source, base, quote, first day, last day) rows -> each source's currencies and dates.
+
+    A currency a publisher quotes in either position (its base or a quote) is one it publishes.
+    """
+    spans: dict[str, dict[str, tuple[str, str]]] = defaultdict(dict)
+    for source, base, quote, first, last in rows:
+        for code in (base, quote):
+            known = spans[source].get(code)
+            spans[source][code] = (min(first, known[0]), max(last, known[1])) if known else (first, last)
+    out: list[PublisherRange] = []
+    for source in sorted(spans):
+        currencies = tuple(
+            CurrencyRange(code, dt.date.fromisoformat(a), dt.date.fromisoformat(b))
+            for code, (a, b) in sorted(spans[source].items())
+        )
+        out.append(
+            PublisherRange(
+                source,
+                min(c.first_day for c in currencies),
+                max(c.last_day for c in currencies),
+                currencies,
+            )
+        )
+    return out

@@ -30,7 +30,17 @@ from typing import Any, TypeAlias, TypeVar
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from kurs_rates.model import CurrencyRange, RateKind, StoredRate, StoreUnavailable, WriteResult
+from kurs_rates.model import (
+    CARRY_DAYS,
+    CurrencyRange,
+    Figure,
+    PublisherRange,
+    RateKind,
+    StoredRate,
+    StoreUnavailable,
+    WriteResult,
+    publisher_ranges,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -144,8 +154,8 @@ def _dec(text: str, where: str) -> Decimal:
 
 _CREATE_TEMP = """
 CREATE TEMP TABLE IF NOT EXISTS kurs_in (
-    kind text, source text, currency text, day date, observed_at timestamptz, value text,
-    sources text[], replay boolean,
+    kind text, source text, base text, currency text, day date, observed_at timestamptz, value text,
+    sources text[], replay boolean, flag text,
     ord integer,            -- index in the batch
     is_key boolean,         -- first occurrence of its key in the batch: the row that is merged
     forced boolean,         -- a later occurrence changed the value: write even if equal to the DB
@@ -154,34 +164,36 @@ CREATE TEMP TABLE IF NOT EXISTS kurs_in (
 """
 
 _COPY_COLUMNS = (
-    "kind, source, currency, day, observed_at, value, sources, replay, ord, is_key, forced, "
+    "kind, source, base, currency, day, observed_at, value, sources, replay, flag, ord, is_key, forced, "
     "w_value, w_observed_at, w_sources"
 )
 
 _RAW = """
-INSERT INTO rate_observations (source, kind, currency, value, day, observed_at, sources, replay)
-SELECT source, kind, currency, value, day, observed_at, sources, replay FROM kurs_in
+INSERT INTO rate_observations (source, kind, base, currency, value, day, observed_at, sources, replay, flag)
+SELECT source, kind, base, currency, value, day, observed_at, sources, replay, COALESCE(flag, '') FROM kurs_in
 """
 
 _MERGE_REFERENCE = """
 WITH cls AS (
     SELECT i.*, r.value AS old_value
     FROM kurs_in i
-    LEFT JOIN reference_rates r ON r.source = i.source AND r.day = i.day AND r.currency = i.currency
+    LEFT JOIN reference_rates r
+        ON r.source = i.source AND r.day = i.day AND r.base = i.base AND r.currency = i.currency
     WHERE i.kind = 'reference' AND i.is_key
 ), written AS (
-    INSERT INTO reference_rates AS r (source, day, currency, value, observed_at, sources)
-    SELECT source, day, currency, COALESCE(w_value, value), COALESCE(w_observed_at, observed_at),
-           COALESCE(w_sources, sources)
+    INSERT INTO reference_rates AS r (source, day, base, currency, value, observed_at, sources, flag)
+    SELECT source, day, base, currency, COALESCE(w_value, value), COALESCE(w_observed_at, observed_at),
+           COALESCE(w_sources, sources), COALESCE(flag, '')
     FROM cls
     WHERE old_value IS NULL OR forced OR old_value::numeric <> value::numeric
-    ON CONFLICT (source, day, currency) DO UPDATE
-        SET value = EXCLUDED.value, observed_at = EXCLUDED.observed_at, sources = EXCLUDED.sources
+    ON CONFLICT (source, day, base, currency) DO UPDATE
+        SET value = EXCLUDED.value, observed_at = EXCLUDED.observed_at, sources = EXCLUDED.sources,
+            flag = EXCLUDED.flag
     RETURNING 1
 ), ranges AS (
-    INSERT INTO reference_ranges AS g (source, currency, first_day, last_day)
-    SELECT source, currency, min(day), max(day) FROM cls GROUP BY source, currency
-    ON CONFLICT (source, currency) DO UPDATE
+    INSERT INTO reference_ranges AS g (source, base, currency, first_day, last_day)
+    SELECT source, base, currency, min(day), max(day) FROM cls GROUP BY source, base, currency
+    ON CONFLICT (source, base, currency) DO UPDATE
         SET first_day = LEAST(g.first_day, EXCLUDED.first_day),
             last_day = GREATEST(g.last_day, EXCLUDED.last_day)
     RETURNING 1
@@ -254,12 +266,14 @@ def _csv_rows(rates: Sequence[StoredRate], keys: dict[int, tuple[bool, StoredRat
             (
                 r.kind.value,
                 r.source,
+                r.base,
                 r.currency,
                 r.day.isoformat(),
                 stamp(r.observed_at),
                 r.value,
                 array(r.sources),
                 "t" if r.replay else "f",
+                r.flag,
                 i,
                 *tail,
             )
@@ -404,16 +418,16 @@ class PostgresRateStore:
     async def write(self, rates: Sequence[StoredRate]) -> WriteResult:
         if not rates:
             return WriteResult()
-        ref_keys: dict[tuple[str, dt.date, str], _RefKey] = {}
+        ref_keys: dict[tuple[str, dt.date, str, str], _RefKey] = {}
         # in_batch[i]: for a later occurrence of a key, whether it changed the running value
         in_batch: dict[int, bool] = {}
-        running: dict[tuple[str, dt.date, str], Decimal] = {}
+        running: dict[tuple[str, dt.date, str, str], Decimal] = {}
         live_first: dict[tuple[str, str, dt.datetime], int] = {}
         live_dupes: list[int] = []
         for i, rate in enumerate(rates):
             value = _dec(rate.value, f"rates[{i}].value")
             if rate.kind is RateKind.REFERENCE:
-                key = (rate.source, rate.day, rate.currency)
+                key = (rate.source, rate.day, rate.base, rate.currency)
                 known = ref_keys.get(key)
                 if known is None:
                     ref_keys[key] = _RefKey(i, i, False)
@@ -527,7 +541,8 @@ class PostgresRateStore:
 
     async def rates_on(self, source: str, day: dt.date) -> dict[str, str]:
         rows = await self._fetch(
-            "SELECT currency, value FROM reference_rates WHERE source = $1 AND day = $2 ORDER BY currency",
+            "SELECT currency, value FROM reference_rates WHERE source = $1 AND day = $2 AND base = 'EUR' "
+            "ORDER BY currency",
             source,
             day,
         )
@@ -536,7 +551,7 @@ class PostgresRateStore:
     async def series(self, source: str, start: dt.date, end: dt.date) -> dict[dt.date, dict[str, str]]:
         rows = await self._fetch(
             "SELECT day, currency, value FROM reference_rates "
-            "WHERE source = $1 AND day BETWEEN $2 AND $3 ORDER BY day, currency",
+            "WHERE source = $1 AND day BETWEEN $2 AND $3 AND base = 'EUR' ORDER BY day, currency",
             source,
             start,
             end,
@@ -547,11 +562,17 @@ class PostgresRateStore:
         return out
 
     async def latest_reference(self, source: str) -> list[StoredRate]:
+        newest = await self._fetchval("SELECT max(last_day) FROM reference_ranges WHERE source = $1", source)
+        return await self.as_of(source, newest) if isinstance(newest, dt.date) else []
+
+    async def as_of(self, source: str, day: dt.date) -> list[StoredRate]:
         rows = await self._fetch(
-            "SELECT day, currency, value, observed_at, sources FROM reference_rates "
-            "WHERE source = $1 AND day = (SELECT max(day) FROM reference_rates WHERE source = $1) "
-            "ORDER BY currency",
+            "SELECT DISTINCT ON (base, currency) day, base, currency, value, observed_at, sources, flag "
+            "FROM reference_rates WHERE source = $1 AND day BETWEEN $2 AND $3 "
+            "ORDER BY base, currency, day DESC",
             source,
+            day - dt.timedelta(days=CARRY_DAYS),
+            day,
         )
         return [
             StoredRate(
@@ -562,9 +583,52 @@ class PostgresRateStore:
                 day=row["day"],
                 observed_at=row["observed_at"],
                 sources=tuple(row["sources"]),
+                base=row["base"],
+                flag=row["flag"],
             )
-            for row in rows
+            for row in sorted(rows, key=lambda r: (r["currency"], r["base"]))
         ]
+
+    async def figures_on(self, source: str, day: dt.date) -> list[Figure]:
+        rows = await self._fetch(
+            "SELECT base, currency, value, flag FROM reference_rates WHERE source = $1 AND day = $2 "
+            "ORDER BY base, currency",
+            source,
+            day,
+        )
+        return [Figure(row["base"], row["currency"], row["value"], row["flag"]) for row in rows]
+
+    async def figure_series(self, source: str, start: dt.date, end: dt.date) -> dict[dt.date, list[Figure]]:
+        rows = await self._fetch(
+            "SELECT day, base, currency, value FROM reference_rates "
+            "WHERE source = $1 AND day BETWEEN $2 AND $3 ORDER BY day, base, currency",
+            source,
+            start,
+            end,
+        )
+        out: dict[dt.date, list[Figure]] = {}
+        for row in rows:
+            out.setdefault(row["day"], []).append(Figure(row["base"], row["currency"], row["value"]))
+        return out
+
+    async def contributors(self, source: str, start: dt.date, end: dt.date) -> tuple[str, ...]:
+        rows = await self._fetch(
+            "SELECT DISTINCT unnest(sources) AS s FROM reference_rates "
+            "WHERE source = $1 AND day BETWEEN $2 AND $3",
+            source,
+            start,
+            end,
+        )
+        return tuple(sorted(row["s"] for row in rows))
+
+    async def publishers(self) -> list[PublisherRange]:
+        rows = await self._fetch(
+            "SELECT source, base, currency, first_day, last_day FROM reference_ranges ORDER BY source"
+        )
+        return publisher_ranges(
+            (r["source"], r["base"], r["currency"], r["first_day"].isoformat(), r["last_day"].isoformat())
+            for r in rows
+        )
 
     async def latest_live(self) -> list[StoredRate]:
         rows = await self._fetch(
@@ -587,7 +651,8 @@ class PostgresRateStore:
 
     async def currency_ranges(self, source: str) -> list[CurrencyRange]:
         rows = await self._fetch(
-            "SELECT currency, first_day, last_day FROM reference_ranges WHERE source = $1 ORDER BY currency",
+            "SELECT currency, first_day, last_day FROM reference_ranges WHERE source = $1 AND base = 'EUR' "
+            "ORDER BY currency",
             source,
         )
         return [CurrencyRange(row["currency"], row["first_day"], row["last_day"]) for row in rows]

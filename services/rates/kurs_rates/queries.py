@@ -1,19 +1,22 @@
 """Answering rate queries from the store and the in-memory latest book.
 
-Pure decisions (which day, which base, which symbols) live here; storage is behind RateStore.
+Two series answer: the blended reference series (the default: every currency any reference
+publisher publishes, one figure per date, see kurs_common.series) and, with `source=`, one
+publisher's own figures exactly as published. Pure decisions (which day, which base, which
+symbols) live here; storage is behind RateStore.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound, Unavailable
-from kurs_common.quotes import QuotedRate, rebase_entries
+from kurs_common.quotes import QuotedRate, from_published, home_currency, rebase_entries
 from kurs_rates.book import LatestBook
-from kurs_rates.model import PIVOT, CurrencyRange, StoredRate
+from kurs_rates.model import BLEND, PIVOT, CurrencyRange, Figure, PublisherRange, StoredRate
 from kurs_rates.store import RateStore
 
 __all__ = ["QuotedRate", "RateQueries", "rebase_rates"]
@@ -61,12 +64,79 @@ class RateQueries:
         self.book = book
         self.source = reference_source
         self._ranges: list[CurrencyRange] | None = None
+        self._publishers: dict[str, PublisherRange] | None = None
         self._stale = True
         self._generation = 0  # bumped by every invalidate(), so a read racing a write stays stale
 
     def invalidate(self) -> None:
         self._stale = True
+        self._publishers = None
         self._generation += 1
+
+    def note_published(self, rates: Iterable[StoredRate]) -> None:
+        """Forget the publisher list when a write added a publisher, a currency or a date outside it."""
+        known = self._publishers
+        if known is None:
+            return
+        for rate in rates:
+            if rate.source == self.source or rate.source == BLEND:
+                continue
+            publisher = known.get(rate.source)
+            if publisher is None or not publisher.first_day <= rate.day <= publisher.last_day:
+                self._publishers = None
+                return
+            codes = {c.code for c in publisher.currencies}
+            if rate.currency not in codes or rate.base not in codes:
+                self._publishers = None
+                return
+
+    async def publishers(self) -> dict[str, PublisherRange]:
+        """Every publisher with stored figures (not the blend), by source id."""
+        cached = self._publishers
+        if cached is None:
+            generation = self._generation
+            cached = {p.source: p for p in await self.store.publishers() if p.source != BLEND}
+            if generation == self._generation:
+                self._publishers = cached
+        return cached
+
+    async def _publisher(self, source: str) -> PublisherRange | None:
+        """None for the blended series (no source), else the named publisher; 400 if unknown."""
+        if not source or source == self.source:
+            return None
+        known = await self.publishers()
+        found = known.get(source.strip().lower())
+        if found is None:
+            names = ", ".join(sorted(known)) or "none yet"
+            raise InvalidArgument("source", f"unknown source {source!r} (publishers: {names})")
+        return found
+
+    async def _publisher_codes(
+        self, publisher: PublisherRange, base: str, symbols: Sequence[str]
+    ) -> tuple[str, list[str] | None]:
+        served = {c.code for c in publisher.currencies}
+        default = base or home_of(publisher)
+        code = validation.currency("base", default, served)
+        return code, validation.symbols("symbols", symbols, served)
+
+    def _published(
+        self,
+        publisher: PublisherRange,
+        day: dt.date,
+        figures: list[Figure],
+        base: str,
+        wanted: list[str] | None,
+    ) -> RatesAnswer:
+        try:
+            values = from_published([(f.base, f.quote, f.value) for f in figures], base, wanted)
+        except KeyError:
+            raise NotFound("base", f"{publisher.source} published no {base} figure on {day}") from None
+        home = home_currency((f.base, f.quote) for f in figures)
+        flags = {(f.quote if f.base == home else f.base): f.flag for f in figures if f.flag}
+        rates = tuple(
+            QuotedRate(c, v, day, None, (publisher.source,), flag=flags.get(c, "")) for c, v in values.items()
+        )
+        return RatesAnswer(base, day, rates)
 
     async def currency_ranges(self) -> list[CurrencyRange]:
         if self._stale or self._ranges is None:
@@ -102,7 +172,14 @@ class RateQueries:
         code = validation.currency("base", base or DEFAULT_BASE, served)
         return code, validation.symbols("symbols", symbols, served)
 
-    async def latest(self, base: str, symbols: Sequence[str]) -> RatesAnswer:
+    async def latest(self, base: str, symbols: Sequence[str], source: str = "") -> RatesAnswer:
+        publisher = await self._publisher(source)
+        if publisher is not None:
+            code, wanted = await self._publisher_codes(publisher, base, symbols)
+            day = publisher.last_day
+            return self._published(
+                publisher, day, await self.store.figures_on(publisher.source, day), code, wanted
+            )
         code, wanted = await self._base_and_symbols(base, symbols)
         entries = self.book.effective()
         if not entries:
@@ -113,26 +190,50 @@ class RateQueries:
         day = max((r.day for r in rates), default=max(e.day for e in entries.values()))
         return RatesAnswer(code, day, rates)
 
-    async def _reference_on(self, field: str, requested: dt.date) -> tuple[dt.date, dict[str, str]]:
-        day = await self.store.day_on_or_before(self.source, requested)
+    async def _day_on_or_before(self, source: str, field: str, requested: dt.date) -> dt.date:
+        day = await self.store.day_on_or_before(source, requested)
         if day is None:
-            first = await self.store.first_day(self.source)
+            first = await self.store.first_day(source)
             hint = f"; the first is {first}" if first else ""
             raise NotFound(field, f"no rates on or before {requested}{hint}")
-        return day, await self.store.rates_on(self.source, day)
+        return day
 
-    async def historical(self, date: str, base: str, symbols: Sequence[str]) -> tuple[dt.date, RatesAnswer]:
+    async def historical(
+        self, date: str, base: str, symbols: Sequence[str], source: str = ""
+    ) -> tuple[dt.date, RatesAnswer]:
         requested = validation.date("date", date)
+        publisher = await self._publisher(source)
+        if publisher is not None:
+            code, wanted = await self._publisher_codes(publisher, base, symbols)
+            day = await self._day_on_or_before(publisher.source, "date", requested)
+            figures = await self.store.figures_on(publisher.source, day)
+            return requested, self._published(publisher, day, figures, code, wanted)
         code, wanted = await self._base_and_symbols(base, symbols)
-        day, per_pivot = await self._reference_on("date", requested)
-        if code != PIVOT and code not in per_pivot:
+        day = await self._day_on_or_before(self.source, "date", requested)
+        # Each currency's newest figure of the last CARRY_DAYS days: one publisher's holiday (or
+        # a weekly table) does not hide the others' currencies; each figure keeps its own date.
+        entries = {r.currency: r for r in await self.store.as_of(self.source, day) if r.base == PIVOT}
+        if code != PIVOT and code not in entries:
             raise NotFound("base", f"{code} has no rate on {day}")
-        values = money.rebase(per_pivot, PIVOT, code, wanted)
-        rates = tuple(QuotedRate(c, v, day, None, (self.source,)) for c, v in values.items())
-        return requested, RatesAnswer(code, day, rates)
+        return requested, RatesAnswer(code, day, rebase_rates(entries, code, wanted))
 
-    async def timeseries(self, start: str, end: str, base: str, symbols: Sequence[str]) -> SeriesAnswer:
+    async def timeseries(
+        self, start: str, end: str, base: str, symbols: Sequence[str], source: str = ""
+    ) -> SeriesAnswer:
         first, last = validation.date_range("start_date", start, "end_date", end)
+        publisher = await self._publisher(source)
+        if publisher is not None:
+            code, wanted = await self._publisher_codes(publisher, base, symbols)
+            if last < publisher.first_day:
+                raise NotFound("end_date", f"{publisher.source} has no rates before {publisher.first_day}")
+            figures = await self.store.figure_series(publisher.source, first, last)
+            days: dict[dt.date, dict[str, str]] = {}
+            for day, published in figures.items():
+                try:
+                    days[day] = from_published([(f.base, f.quote, f.value) for f in published], code, wanted)
+                except KeyError:
+                    continue  # the base was not published that day
+            return SeriesAnswer(code, first, last, days, (publisher.source,))
         code, wanted = await self._base_and_symbols(base, symbols)
         opening = await self.store.first_day(self.source)
         if opening is None or last < opening:
@@ -143,10 +244,17 @@ class RateQueries:
             for day, per_pivot in raw.items()
             if code == PIVOT or code in per_pivot
         }
-        return SeriesAnswer(code, first, last, days, (self.source,))
+        if self.source == BLEND:
+            sources = await self.store.contributors(self.source, first, last)
+        else:
+            sources = (self.source,)
+        return SeriesAnswer(code, first, last, days, sources)
 
-    async def convert(self, from_currency: str, to_currency: str, amount: str, date: str) -> ConvertAnswer:
-        served = await self.served()
+    async def convert(
+        self, from_currency: str, to_currency: str, amount: str, date: str, source: str = ""
+    ) -> ConvertAnswer:
+        publisher = await self._publisher(source)
+        served = {c.code for c in publisher.currencies} if publisher is not None else await self.served()
         src = validation.currency("from", from_currency, served)
         dst = validation.currency("to", to_currency, served)
         try:
@@ -154,9 +262,9 @@ class RateQueries:
         except money.DecimalFormatError as exc:
             raise InvalidArgument("amount", str(exc)) from exc
         if date:
-            _, answer = await self.historical(date, src, [dst])
+            _, answer = await self.historical(date, src, [dst], source)
         else:
-            answer = await self.latest(src, [dst])
+            answer = await self.latest(src, [dst], source)
         if not answer.rates:
             raise NotFound("to", f"{dst} has no rate on {answer.day}")
         quoted = answer.rates[0]
@@ -169,3 +277,9 @@ class RateQueries:
             quoted.day,
             quoted.sources,
         )
+
+
+def home_of(publisher: PublisherRange) -> str:
+    """A publisher's default base: USD when it quotes USD, else its first currency."""
+    codes = [c.code for c in publisher.currencies]
+    return "USD" if "USD" in codes else codes[0]

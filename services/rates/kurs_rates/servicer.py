@@ -14,7 +14,7 @@ from kurs_common.errors import InvalidArgument, NotFound, QueryError, Unavailabl
 from kurs_common.timeutil import DateFormatError, from_timestamp, parse_date, to_timestamp
 from kurs_rates.book import LatestBook
 from kurs_rates.ingest import Ingestor
-from kurs_rates.model import PIVOT, RateKind, StoredRate
+from kurs_rates.model import BLEND, PIVOT, RateKind, StoredRate
 from kurs_rates.queries import QuotedRate, RateQueries, rebase_rates
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ def to_proto_rate(rate: QuotedRate) -> rates_pb2.Rate:
         date=rate.day.isoformat(),
         sources=rate.sources,
         replay=rate.replay,
+        flag=rate.flag,
     )
 
 
@@ -66,6 +67,16 @@ class RatesServicer(rates_pb2_grpc.RatesServiceServicer):
     async def GetLatestRates(
         self, request: rates_pb2.GetLatestRatesRequest, context: grpc.aio.ServicerContext
     ) -> rates_pb2.GetLatestRatesResponse:
+        if request.source:  # a publisher's own newest figures, from the store
+            published = await guarded(
+                context, lambda: self.queries.latest(request.base, request.symbols, request.source)
+            )
+            return rates_pb2.GetLatestRatesResponse(
+                base=published.base,
+                date=published.day.isoformat() if published.day else "",
+                rates=[to_proto_rate(r) for r in published.rates],
+                sequence=self.book.sequence,
+            )
         key = (self.book.version, self.book.sequence, request.base, tuple(request.symbols))
         cached = self._latest_cache.get(key)
         if cached is not None:
@@ -87,7 +98,8 @@ class RatesServicer(rates_pb2_grpc.RatesServiceServicer):
         self, request: rates_pb2.GetHistoricalRatesRequest, context: grpc.aio.ServicerContext
     ) -> rates_pb2.GetHistoricalRatesResponse:
         requested, answer = await guarded(
-            context, lambda: self.queries.historical(request.date, request.base, request.symbols)
+            context,
+            lambda: self.queries.historical(request.date, request.base, request.symbols, request.source),
         )
         return rates_pb2.GetHistoricalRatesResponse(
             base=answer.base,
@@ -102,7 +114,7 @@ class RatesServicer(rates_pb2_grpc.RatesServiceServicer):
         answer = await guarded(
             context,
             lambda: self.queries.timeseries(
-                request.start_date, request.end_date, request.base, request.symbols
+                request.start_date, request.end_date, request.base, request.symbols, request.source
             ),
         )
         return rates_pb2.GetTimeSeriesResponse(
@@ -119,7 +131,7 @@ class RatesServicer(rates_pb2_grpc.RatesServiceServicer):
         answer = await guarded(
             context,
             lambda: self.queries.convert(
-                request.from_currency, request.to_currency, request.amount, request.date
+                request.from_currency, request.to_currency, request.amount, request.date, request.source
             ),
         )
         return rates_pb2.ConvertResponse(
@@ -153,6 +165,27 @@ class RatesServicer(rates_pb2_grpc.RatesServiceServicer):
                 )
             )
         return rates_pb2.ListCurrenciesResponse(currencies=out)
+
+    async def ListPublishers(
+        self, request: rates_pb2.ListPublishersRequest, context: grpc.aio.ServicerContext
+    ) -> rates_pb2.ListPublishersResponse:
+        publishers = await guarded(context, self.queries.publishers)
+        return rates_pb2.ListPublishersResponse(
+            publishers=[
+                rates_pb2.Publisher(
+                    source=p.source,
+                    first_date=p.first_day.isoformat(),
+                    last_date=p.last_day.isoformat(),
+                    currencies=[
+                        rates_pb2.PublisherCurrency(
+                            code=c.code, first_date=c.first_day.isoformat(), last_date=c.last_day.isoformat()
+                        )
+                        for c in p.currencies
+                    ],
+                )
+                for p in publishers.values()
+            ]
+        )
 
     async def StreamRates(
         self, request: rates_pb2.StreamRatesRequest, context: grpc.aio.ServicerContext
@@ -225,9 +258,14 @@ class RatesServicer(rates_pb2_grpc.RatesServiceServicer):
 
 def _to_stored(index: int, rate: ingest_pb2.AcceptedRate) -> StoredRate:
     where = f"rates[{index}]"
-    if rate.base != PIVOT:
-        raise InvalidArgument(f"{where}.base", f"must be the pivot {PIVOT}, got {rate.base!r}")
+    if rate.source == BLEND and rate.base != PIVOT:
+        raise InvalidArgument(
+            f"{where}.base", f"the blend is quoted per the pivot {PIVOT}, got {rate.base!r}"
+        )
+    base = validation.currency(f"{where}.base", rate.base)
     currency = validation.currency(f"{where}.currency", rate.currency)
+    if base == currency:
+        raise InvalidArgument(f"{where}.currency", f"equals the base {base}")
     try:
         money.parse_rate(rate.value)
     except money.DecimalFormatError as exc:
@@ -255,6 +293,8 @@ def _to_stored(index: int, rate: ingest_pb2.AcceptedRate) -> StoredRate:
         observed_at=from_timestamp(rate.observed_at),
         sources=tuple(rate.sources) or (rate.source,),
         replay=rate.replay,
+        base=base,
+        flag=rate.flag,
     )
 
 

@@ -37,8 +37,10 @@ class RatesSettings(BaseSettings):
     pg_connect_timeout: float = 2.0
     # Rates accepted while the store is down, kept in memory until it is back (then UNAVAILABLE).
     write_buffer_limit: int = 200_000
-    # The publisher whose daily fixings answer historical queries.
-    reference_source: str = "ecb"
+    # The series that answers latest, historical and time-series queries without `source=`: the
+    # blended reference series (kurs_common.series.BLEND), or one publisher's id ("ecb") to
+    # serve that publisher alone.
+    reference_source: str = "blend"
     log_level: str = "INFO"
     otel_exporter: str = "none"
     shutdown_grace_seconds: float = 5.0

@@ -13,7 +13,17 @@ from pathlib import Path
 
 import aiosqlite
 
-from kurs_rates.model import CurrencyRange, RateKind, StoredRate, StoreUnavailable, WriteResult
+from kurs_rates.model import (
+    CARRY_DAYS,
+    CurrencyRange,
+    Figure,
+    PublisherRange,
+    RateKind,
+    StoredRate,
+    StoreUnavailable,
+    WriteResult,
+    publisher_ranges,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +51,33 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (source, currency, observed_at)
     ) WITHOUT ROWID;
     CREATE INDEX live_rates_by_time ON live_rates (currency, observed_at);
+    """,
+    # 2: figures as published (a base per row) beside the blended series. The rows stored before
+    # were each the consensus pick of their date, re-based per EUR: they become the blend (the
+    # ECB's figure first where two sources had one), and the ECB's, already per EUR as it
+    # publishes them, also stay the ECB's own. Other publishers' old rows were re-based, not as
+    # published, so they live on in the blend only (a backfill restores them).
+    """
+    CREATE TABLE reference_rates_v2 (
+        source      TEXT NOT NULL,
+        day         TEXT NOT NULL,
+        base        TEXT NOT NULL,            -- what `value` is quoted against, as published
+        currency    TEXT NOT NULL,
+        value       TEXT NOT NULL,            -- exact decimal string per one base
+        observed_at TEXT NOT NULL,
+        sources     TEXT NOT NULL,
+        flag        TEXT NOT NULL DEFAULT '', -- why the validator kept it out of the blend
+        PRIMARY KEY (source, day, base, currency)
+    ) WITHOUT ROWID;
+    INSERT INTO reference_rates_v2 (source, day, base, currency, value, observed_at, sources)
+        SELECT source, day, 'EUR', currency, value, observed_at, sources FROM reference_rates
+        WHERE source = 'ecb';
+    INSERT OR IGNORE INTO reference_rates_v2 (source, day, base, currency, value, observed_at, sources)
+        SELECT 'blend', day, 'EUR', currency, value, observed_at, sources FROM reference_rates
+        ORDER BY source <> 'ecb';
+    DROP TABLE reference_rates;
+    ALTER TABLE reference_rates_v2 RENAME TO reference_rates;
+    CREATE INDEX reference_rates_by_currency ON reference_rates (source, currency, day);
     """,
 )
 
@@ -104,8 +141,8 @@ class SqliteRateStore:
                 existing = await self._existing_reference(reference)
                 new_rows, upd_rows = [], []
                 for rate in reference:
-                    key = (rate.source, rate.day.isoformat(), rate.currency)
-                    row = (*key, rate.value, _ts(rate.observed_at), json.dumps(list(rate.sources)))
+                    key = (rate.source, rate.day.isoformat(), rate.base, rate.currency)
+                    row = (*key, rate.value, _ts(rate.observed_at), json.dumps(list(rate.sources)), rate.flag)
                     old = existing.get(key)
                     if old is None:
                         new_rows.append(row)
@@ -120,14 +157,15 @@ class SqliteRateStore:
                     else:
                         unchanged += 1
                 await self.db.executemany(
-                    "INSERT INTO reference_rates (source, day, currency, value, observed_at, sources) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO reference_rates "
+                    "(source, day, base, currency, value, observed_at, sources, flag) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     new_rows,
                 )
                 await self.db.executemany(
-                    "UPDATE reference_rates SET value = ?, observed_at = ?, sources = ? "
-                    "WHERE source = ? AND day = ? AND currency = ?",
-                    [(r[3], r[4], r[5], r[0], r[1], r[2]) for r in upd_rows],
+                    "UPDATE reference_rates SET value = ?, observed_at = ?, sources = ?, flag = ? "
+                    "WHERE source = ? AND day = ? AND base = ? AND currency = ?",
+                    [(r[4], r[5], r[6], r[7], r[0], r[1], r[2], r[3]) for r in upd_rows],
                 )
                 for rate in live:
                     cur = await self.db.execute(
@@ -156,19 +194,20 @@ class SqliteRateStore:
             raise StoreUnavailable(str(exc)) from exc
         return WriteResult(inserted, updated, unchanged, tuple(changed))
 
-    async def _existing_reference(self, rates: Iterable[StoredRate]) -> dict[tuple[str, str, str], str]:
+    async def _existing_reference(self, rates: Iterable[StoredRate]) -> dict[tuple[str, str, str, str], str]:
         spans: dict[str, list[dt.date]] = defaultdict(list)
         for rate in rates:
             spans[rate.source].append(rate.day)
-        found: dict[tuple[str, str, str], str] = {}
+        found: dict[tuple[str, str, str, str], str] = {}
         for source, days in spans.items():
             async with self.db.execute(
-                "SELECT day, currency, value FROM reference_rates WHERE source = ? AND day BETWEEN ? AND ?",
+                "SELECT day, base, currency, value FROM reference_rates "
+                "WHERE source = ? AND day BETWEEN ? AND ?",
                 (source, min(days).isoformat(), max(days).isoformat()),
             ) as cur:
                 rows = await cur.fetchall()
-            for day, currency, value in rows:
-                found[(source, day, currency)] = value
+            for day, base, currency, value in rows:
+                found[(source, day, base, currency)] = value
         return found
 
     async def day_on_or_before(self, source: str, day: dt.date) -> dt.date | None:
@@ -185,7 +224,8 @@ class SqliteRateStore:
 
     async def rates_on(self, source: str, day: dt.date) -> dict[str, str]:
         async with self.db.execute(
-            "SELECT currency, value FROM reference_rates WHERE source = ? AND day = ? ORDER BY currency",
+            "SELECT currency, value FROM reference_rates WHERE source = ? AND day = ? AND base = 'EUR' "
+            "ORDER BY currency",
             (source, day.isoformat()),
         ) as cur:
             rows = await cur.fetchall()
@@ -195,7 +235,7 @@ class SqliteRateStore:
         # One row per day (not per rate) crosses from the SQLite thread: a year is 255 rows, not 10,000.
         async with self.db.execute(
             "SELECT day, group_concat(currency || ':' || value, ',') FROM reference_rates "
-            "WHERE source = ? AND day BETWEEN ? AND ? GROUP BY day ORDER BY day",
+            "WHERE source = ? AND day BETWEEN ? AND ? AND base = 'EUR' GROUP BY day ORDER BY day",
             (source, start.isoformat(), end.isoformat()),
         ) as cur:
             rows = await cur.fetchall()
@@ -205,11 +245,21 @@ class SqliteRateStore:
         }
 
     async def latest_reference(self, source: str) -> list[StoredRate]:
+        async with self.db.execute("SELECT max(day) FROM reference_rates WHERE source = ?", (source,)) as cur:
+            row = await cur.fetchone()
+        if not row or not row[0]:
+            return []
+        return await self.as_of(source, dt.date.fromisoformat(row[0]))
+
+    async def as_of(self, source: str, day: dt.date) -> list[StoredRate]:
+        first = (day - dt.timedelta(days=CARRY_DAYS)).isoformat()
         async with self.db.execute(
-            "SELECT day, currency, value, observed_at, sources FROM reference_rates "
-            "WHERE source = ? AND day = (SELECT max(day) FROM reference_rates WHERE source = ?) "
-            "ORDER BY currency",
-            (source, source),
+            "SELECT r.day, r.base, r.currency, r.value, r.observed_at, r.sources, r.flag "
+            "FROM reference_rates r JOIN (SELECT base, currency, max(day) AS day FROM reference_rates "
+            "WHERE source = ? AND day BETWEEN ? AND ? GROUP BY base, currency) m "
+            "ON r.source = ? AND r.day = m.day AND r.base = m.base AND r.currency = m.currency "
+            "ORDER BY r.currency",
+            (source, first, day.isoformat(), source),
         ) as cur:
             rows = await cur.fetchall()
         return [
@@ -218,12 +268,51 @@ class SqliteRateStore:
                 kind=RateKind.REFERENCE,
                 currency=currency,
                 value=value,
-                day=dt.date.fromisoformat(day),
+                day=dt.date.fromisoformat(row_day),
                 observed_at=dt.datetime.fromisoformat(observed_at),
                 sources=tuple(json.loads(sources)),
+                base=base,
+                flag=flag,
             )
-            for day, currency, value, observed_at, sources in rows
+            for row_day, base, currency, value, observed_at, sources, flag in rows
         ]
+
+    async def figures_on(self, source: str, day: dt.date) -> list[Figure]:
+        async with self.db.execute(
+            "SELECT base, currency, value, flag FROM reference_rates WHERE source = ? AND day = ? "
+            "ORDER BY base, currency",
+            (source, day.isoformat()),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [Figure(base, quote, value, flag) for base, quote, value, flag in rows]
+
+    async def figure_series(self, source: str, start: dt.date, end: dt.date) -> dict[dt.date, list[Figure]]:
+        async with self.db.execute(
+            "SELECT day, group_concat(base || ':' || currency || ':' || value, ',') FROM reference_rates "
+            "WHERE source = ? AND day BETWEEN ? AND ? GROUP BY day ORDER BY day",
+            (source, start.isoformat(), end.isoformat()),
+        ) as cur:
+            rows = await cur.fetchall()
+        return {
+            dt.date.fromisoformat(day): [Figure(*item.split(":", 2)) for item in packed.split(",")]
+            for day, packed in rows
+        }
+
+    async def contributors(self, source: str, start: dt.date, end: dt.date) -> tuple[str, ...]:
+        async with self.db.execute(
+            "SELECT DISTINCT sources FROM reference_rates WHERE source = ? AND day BETWEEN ? AND ?",
+            (source, start.isoformat(), end.isoformat()),
+        ) as cur:
+            rows = await cur.fetchall()
+        return tuple(sorted({s for (packed,) in rows for s in json.loads(packed)}))
+
+    async def publishers(self) -> list[PublisherRange]:
+        async with self.db.execute(
+            "SELECT source, base, currency, min(day), max(day) FROM reference_rates "
+            "GROUP BY source, base, currency ORDER BY source"
+        ) as cur:
+            rows = await cur.fetchall()
+        return publisher_ranges((str(a), str(b), str(c), str(d), str(e)) for a, b, c, d, e in rows)
 
     async def latest_live(self) -> list[StoredRate]:
         async with self.db.execute(
@@ -252,7 +341,7 @@ class SqliteRateStore:
 
     async def currency_ranges(self, source: str) -> list[CurrencyRange]:
         async with self.db.execute(
-            "SELECT currency, min(day), max(day) FROM reference_rates WHERE source = ? "
+            "SELECT currency, min(day), max(day) FROM reference_rates WHERE source = ? AND base = 'EUR' "
             "GROUP BY currency ORDER BY currency",
             (source,),
         ) as cur:

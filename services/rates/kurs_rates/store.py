@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol
 
-from kurs_rates.model import CurrencyRange, StoredRate, WriteResult
+from kurs_rates.model import CurrencyRange, Figure, PublisherRange, StoredRate, WriteResult
 
 
 class RateStore(Protocol):
@@ -18,7 +18,7 @@ class RateStore(Protocol):
     async def write(self, rates: Sequence[StoredRate]) -> WriteResult:
         """Store a batch atomically and idempotently.
 
-        Reference rates are keyed on (source, day, currency), live ticks on
+        Reference rates are keyed on (source, day, base, currency), live ticks on
         (source, currency, observed_at). A row already stored with an equal value counts as
         unchanged; a different value for the same key is a publisher's correction (updated).
         """
@@ -29,13 +29,28 @@ class RateStore(Protocol):
     async def first_day(self, source: str) -> dt.date | None: ...
 
     async def rates_on(self, source: str, day: dt.date) -> dict[str, str]:
-        """Reference rates of `source` on exactly `day` (currency -> value per pivot)."""
+        """Reference rates of `source` on exactly `day` quoted per the pivot (currency -> value)."""
 
     async def series(self, source: str, start: dt.date, end: dt.date) -> dict[dt.date, dict[str, str]]:
         """Reference rates for every publication day in [start, end], ascending."""
 
     async def latest_reference(self, source: str) -> list[StoredRate]:
-        """Every rate of the newest reference day of `source`."""
+        """`as_of(source, its newest day)`: the one definition of "the latest fixings"."""
+
+    async def as_of(self, source: str, day: dt.date) -> list[StoredRate]:
+        """Each (base, currency)'s newest reference figure of `source` in [day - CARRY_DAYS, day]."""
+
+    async def figures_on(self, source: str, day: dt.date) -> list[Figure]:
+        """Every figure `source` published for exactly `day`, in the base it published it."""
+
+    async def figure_series(self, source: str, start: dt.date, end: dt.date) -> dict[dt.date, list[Figure]]:
+        """figures_on for every publication day in [start, end], ascending."""
+
+    async def contributors(self, source: str, start: dt.date, end: dt.date) -> tuple[str, ...]:
+        """Every source id named as a contributor of `source`'s rows in [start, end]."""
+
+    async def publishers(self) -> list[PublisherRange]:
+        """Every stored source with the currencies it quotes (in any position) and their dates."""
 
     async def latest_live(self) -> list[StoredRate]:
         """The newest live tick per (currency), any source."""

@@ -74,7 +74,13 @@ class QualityRecord:
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """A rate to forward to the rates service (quoted per one EUR)."""
+    """A rate to forward to the rates service.
+
+    With `base` empty: a consensus figure quoted per one EUR (the blended reference series for
+    fixings, the live series for ticks), `source` being the contributor whose figure it is.
+    With `base` set: a publisher's figure exactly as published (`value` units of `currency` per
+    one `base`), kept under that publisher; `flag` says why it was kept out of the blend.
+    """
 
     source: str
     kind: str
@@ -84,6 +90,8 @@ class Published:
     observed_at: dt.datetime
     sources: tuple[str, ...]
     replay: bool
+    base: str = ""
+    flag: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_common.observation import LIVE, REFERENCE, Observation
+from kurs_common.series import BLEND
 from kurs_common.timeutil import DateFormatError, parse_date, to_timestamp, utcnow
 from kurs_validator.engine import ValidationEngine
 from kurs_validator.hub import AnomalyHub
@@ -63,18 +64,68 @@ def _iso_day(value: dt.date) -> str:
 
 
 def to_rate(item: Published) -> ingest_pb2.AcceptedRate:
-    """The rate for the rates service."""
+    """The rate for the rates service: a publisher's own figure, or a consensus figure per EUR
+    (a fixing's goes into the blended reference series)."""
+    if item.base:
+        source, base = item.source, item.base
+    else:
+        source, base = (BLEND if item.kind == REFERENCE else item.source), PIVOT
     return ingest_pb2.AcceptedRate(
-        source=item.source,
+        source=source,
         kind=_RATE_KINDS[item.kind],
-        base=PIVOT,
+        base=base,
         currency=item.currency,
         value=item.value,
         date=_iso_day(item.day),
         observed_at=_stamp(item.observed_at),
         sources=item.sources,
         replay=item.replay,
+        flag=item.flag,
     )
+
+
+# Rejections that say an observation is not a usable figure at all (never stored). Any other
+# rejection (an outlier, a jump, a peg break, ...) is a judgement: the publisher's figure is kept
+# and served under its publisher, flagged with the reason, and only kept out of the blend.
+NOT_A_FIGURE = frozenset(
+    {
+        "bad_date",
+        "future_dated",
+        "missing_kind",
+        "missing_observed_at",
+        "missing_source",
+        "non_positive",
+        "not_a_number",
+        "retired_currency",
+        "same_currency",
+        "unknown_currency",
+    }
+)
+
+
+def published_figures(observations: Sequence[Observation], outcome: BatchOutcome) -> list[Published]:
+    """Every reference figure of a batch as its publisher published it, flagged where judged."""
+    judged = {r.index: r.reason for r in outcome.rejections}
+    out: list[Published] = []
+    for i, obs in enumerate(observations):
+        reason = judged.get(i, "")
+        if obs.kind != REFERENCE or reason in NOT_A_FIGURE or obs.observed_at is None:
+            continue
+        out.append(
+            Published(
+                source=obs.source,
+                kind=REFERENCE,
+                currency=obs.quote,
+                value=obs.value,
+                day=dt.date.fromisoformat(obs.day),
+                observed_at=obs.observed_at,
+                sources=(obs.source,),
+                replay=obs.replay,
+                base=obs.base,
+                flag=reason,
+            )
+        )
+    return out
 
 
 def observations_from_proto(items: Sequence[validator_pb2.Observation]) -> list[Observation]:
@@ -264,6 +315,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
 
     async def _process(self, observations: list[Observation], now: dt.datetime) -> BatchOutcome:
         outcome = await asyncio.to_thread(self.engine.process, observations, now)
+        self._outbox.extend(published_figures(observations, outcome))
         self._outbox.extend(outcome.published)
         if len(self._outbox) > MAX_OUTBOX:
             log.error("outbox full, dropping the oldest", extra={"dropped": len(self._outbox) - MAX_OUTBOX})

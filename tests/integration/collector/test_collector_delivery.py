@@ -148,7 +148,7 @@ async def test_collector_killed_mid_batch_loses_and_doubles_nothing(
         await first.stop(0)
     # Killed after the first day was acknowledged: that day is stored, the rest is not.
     assert await stored(rates_service) == {dt.date(2025, 1, 13): EXPECTED[dt.date(2025, 1, 13)]}
-    assert crashing.results[0].inserted == 5
+    assert crashing.results[0].inserted == 10  # 5 ECB figures as published + 5 blended
     # Nothing was recorded as done, so the restarted collector fetches and delivers it all again.
     assert not (tmp_path / "state" / "ecb-90d.json").exists()
 
@@ -161,7 +161,7 @@ async def test_collector_killed_mid_batch_loses_and_doubles_nothing(
         await second.stop(0)
     assert await stored(rates_service) == EXPECTED
     # The repeated day was a no-op downstream (idempotent keys); the others were new.
-    assert [(r.inserted, r.updated) for r in recording.results] == [(0, 0), (5, 0), (5, 0)]
+    assert [(r.inserted, r.updated) for r in recording.results] == [(0, 0), (10, 0), (10, 0)]
     assert json.loads((tmp_path / "state" / "ecb-90d.json").read_text())["last_day"] == "2025-01-15"
     assert len(provider.hits(HIST_90D)) == 2
 

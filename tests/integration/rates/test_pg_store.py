@@ -78,7 +78,7 @@ async def test_migrate_command(pg_dsn: str, db: asyncpg.Connection) -> None:
         timeout=60,
     )
     assert first.returncode == 0, first.stderr
-    assert "applied [1]" in first.stdout
+    assert "applied [1, 2]" in first.stdout
     second = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "kurs_rates", "migrate"],

@@ -44,7 +44,7 @@ def accepted(
     ts = Timestamp()
     ts.FromDatetime(observed)
     return ingest_pb2.AcceptedRate(
-        source=source if kind == "live" else "ecb",
+        source=source if kind == "live" else "blend",
         kind=ingest_pb2.RATE_KIND_LIVE if kind == "live" else ingest_pb2.RATE_KIND_REFERENCE,
         base="EUR",
         currency=currency,

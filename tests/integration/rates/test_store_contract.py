@@ -95,7 +95,11 @@ async def test_rewrite_is_unchanged_and_a_different_value_is_a_correction(store:
     assert result.changed == (fix, ref("2025-01-16", "USD", "1.0900"))
     assert await store.rates_on("ecb", dt.date(2025, 1, 15)) == {"GBP": "0.83380", "USD": "1.0831"}
     corrected = await store.latest_reference("ecb")
-    assert [(r.currency, r.value) for r in corrected] == [("USD", "1.0900")]
+    # The newest figure of each currency: GBP, not published on the 16th, is carried with its own date.
+    assert [(r.currency, r.value, r.day.isoformat()) for r in corrected] == [
+        ("GBP", "0.83380", "2025-01-15"),
+        ("USD", "1.0900", "2025-01-16"),
+    ]
     series = await store.series("ecb", dt.date(2025, 1, 15), dt.date(2025, 1, 15))
     assert series == {dt.date(2025, 1, 15): {"GBP": "0.83380", "USD": "1.0831"}}
 

@@ -135,4 +135,5 @@ async def test_one_refused_rate_does_not_drop_the_others(tmp_path: object) -> No
     request = validator_pb2.SubmitObservationsRequest(observations=[o.to_proto() for o in batch])
     await servicer.SubmitObservations(request, _Context())
     store.close()
-    assert sorted(rates.stored) == ["GBP", "USD"]
+    # Each figure travels twice (as the ECB published it, and in the blend); both JPY refused.
+    assert sorted(rates.stored) == ["GBP", "GBP", "USD", "USD"]

@@ -67,9 +67,14 @@ async def test_rates_down_keeps_the_published_rates_for_the_retry(tmp_path: Path
     assert caught.value.code == grpc.StatusCode.UNAVAILABLE
     rates.down = False
     reply = await servicer.SubmitObservations(request, Context())
-    assert (reply.accepted, reply.duplicates, reply.published, reply.inserted) == (3, 3, 0, 3)
-    assert [r.value for r in rates.received] == ["1.10", "1.11", "1.12"]
-    assert all(r.base == "EUR" and list(r.sources) == ["ecb"] for r in rates.received)
+    # The kept blend rows, the kept figures as published, and the figures of the repeated batch
+    # again (idempotent downstream: the real store counts those unchanged; this stub counts rows).
+    assert (reply.accepted, reply.duplicates, reply.published, reply.inserted) == (3, 3, 0, 9)
+    blend = [r for r in rates.received if r.source == "blend"]
+    figures = [r for r in rates.received if r.source == "ecb"]
+    assert [r.value for r in blend] == ["1.10", "1.11", "1.12"]
+    assert all(r.base == "EUR" and list(r.sources) == ["ecb"] for r in blend)
+    assert [r.value for r in figures] == ["1.10", "1.11", "1.12"] * 2
     assert store.get_quality("reference", "USD", None) is not None
     store.close()
 

@@ -29,6 +29,24 @@ Symbols = Annotated[
     list[Annotated[str, StringConstraints(pattern=CODES)]],
     Query(description="Currencies to return: comma list and/or repeated parameter; all when absent"),
 ]
+Source = Annotated[
+    str | None,
+    Query(
+        description=(
+            "A publisher id (see /sources): its own figures exactly as published, in its own base "
+            "(another base is one division). Absent: the blended reference series."
+        ),
+        examples=["boe"],
+        pattern=r"^\s*[A-Za-z0-9][A-Za-z0-9_-]{0,31}\s*$",
+    ),
+]
+Expand = Annotated[
+    str | None,
+    Query(
+        description="`providers`: add, per currency, the sources its figure came from and its date",
+        pattern=r"^providers$",
+    ),
+]
 Snapshot = Annotated[LiveSnapshot, Depends(deps.snapshot)]
 Cache = Annotated[BodyCache, Depends(deps.cache)]
 Stub = Annotated[rates_pb2_grpc.RatesServiceStub, Depends(deps.rates_stub)]
@@ -51,29 +69,46 @@ def _json(
 
 @router.get(
     "/rates/latest",
-    dependencies=[Depends(only("base", "symbols"))],
+    dependencies=[Depends(only("base", "symbols", "source", "expand"))],
     responses={200: {"content": {"application/json": {"example": RATES_EXAMPLE}}}},
 )
 async def latest(
     request: Request,
     snapshot: Snapshot,
+    stub: Stub,
     cache: Cache,
+    settings: Settings,
     base: Base = "USD",
     symbols: Symbols = [],  # noqa: B006
+    source: Source = None,
+    expand: Expand = None,
 ) -> Response:
-    """The newest rate of every currency (or of `symbols`) against `base`, from memory.
+    """The newest rate of every currency (or of `symbols`) against `base`.
 
-    With base EUR the ECB's published figures come back digit for digit; other bases are cross
-    rates rounded to 10 significant digits.
+    The blended series comes from memory: each currency's freshest live tick, else its newest
+    blended fixing (its own date shown with `expand=providers`). With base EUR the ECB's
+    published figures come back digit for digit; other bases are cross rates rounded to 10
+    significant digits. With `source`, that publisher's newest figures as published.
     """
+    if source is not None:
+        code = views.require_currency_shape("base", base)
+        reply = await stub.GetLatestRates(
+            rates_pb2.GetLatestRatesRequest(
+                base=code, symbols=views.require_symbols_shape(symbols), source=source.strip().lower()
+            ),
+            timeout=settings.upstream_timeout_seconds,
+        )
+        body = views.reply_body(reply.base, reply.date, reply.rates, providers=expand is not None)
+        return _json(request, cache, body, live=False)
     generation = snapshot.generation
     code, _, rates = views.latest_rates(snapshot.entries, base, symbols)
-    return _json(
-        request, cache, views.latest_body(code, rates, snapshot.sequence), live=True, generation=generation
-    )
+    body = views.latest_body(code, rates, snapshot.sequence)
+    if expand is not None:
+        body["providers"] = views.providers(rates)
+    return _json(request, cache, body, live=True, generation=generation)
 
 
-@router.get("/rates/historical", dependencies=[Depends(only("date", "base", "symbols"))])
+@router.get("/rates/historical", dependencies=[Depends(only("date", "base", "symbols", "source", "expand"))])
 async def historical(
     request: Request,
     stub: Stub,
@@ -87,19 +122,30 @@ async def historical(
     ],
     base: Base = "USD",
     symbols: Symbols = [],  # noqa: B006
+    source: Source = None,
+    expand: Expand = None,
 ) -> Response:
-    """Rates of one business date (`date` in the answer) for the date asked (`requested_date`)."""
+    """Rates of one business date (`date` in the answer) for the date asked (`requested_date`).
+
+    The blended series answers each currency with its newest figure of the week up to that
+    date (one publisher's holiday hides no other's currency; `expand=providers` shows each
+    figure's own date and contributors); with `source`, that publisher's figures as published.
+    """
     validation.date("date", date)
     code = views.require_currency_shape("base", base)
     wanted = views.require_symbols_shape(symbols)
     reply = await stub.GetHistoricalRates(
-        rates_pb2.GetHistoricalRatesRequest(date=date, base=code, symbols=wanted),
+        rates_pb2.GetHistoricalRatesRequest(
+            date=date, base=code, symbols=wanted, source=(source or "").strip().lower()
+        ),
         timeout=settings.upstream_timeout_seconds,
     )
-    return _json(request, cache, views.historical_body(reply), live=False)
+    return _json(request, cache, views.historical_body(reply, providers=expand is not None), live=False)
 
 
-@router.get("/rates/timeseries", dependencies=[Depends(only("start_date", "end_date", "base", "symbols"))])
+@router.get(
+    "/rates/timeseries", dependencies=[Depends(only("start_date", "end_date", "base", "symbols", "source"))]
+)
 async def timeseries(
     request: Request,
     stub: Stub,
@@ -112,19 +158,26 @@ async def timeseries(
     ],
     base: Base = "USD",
     symbols: Symbols = [],  # noqa: B006
+    source: Source = None,
 ) -> Response:
-    """Rates for every publication day between the two dates."""
+    """Rates for every publication day between the two dates (with `source`, that publisher's)."""
     validation.date_range("start_date", start_date, "end_date", end_date)
     code = views.require_currency_shape("base", base)
     wanted = views.require_symbols_shape(symbols)
     reply = await stub.GetTimeSeries(
-        rates_pb2.GetTimeSeriesRequest(start_date=start_date, end_date=end_date, base=code, symbols=wanted),
+        rates_pb2.GetTimeSeriesRequest(
+            start_date=start_date,
+            end_date=end_date,
+            base=code,
+            symbols=wanted,
+            source=(source or "").strip().lower(),
+        ),
         timeout=settings.upstream_timeout_seconds,
     )
     return _json(request, cache, views.timeseries_body(reply), live=False)
 
 
-@router.get("/rates/convert", dependencies=[Depends(only("from", "to", "amount", "date"))])
+@router.get("/rates/convert", dependencies=[Depends(only("from", "to", "amount", "date", "source"))])
 async def convert(
     request: Request,
     snapshot: Snapshot,
@@ -141,6 +194,7 @@ async def convert(
         ),
     ],
     date: Annotated[str | None, Query(description="YYYY-MM-DD; latest when absent", pattern=DATE)] = None,
+    source: Source = None,
 ) -> Response:
     """`amount` of `from` in `to`; result rounded to 6 decimal places (half-even)."""
     src = views.require_currency_shape("from", from_)
@@ -149,10 +203,17 @@ async def convert(
         value = money.parse_amount(amount)
     except money.DecimalFormatError as exc:
         raise InvalidArgument("amount", str(exc)) from exc
-    if date is not None:
-        validation.date("date", date)
+    if date is not None or source is not None:
+        if date is not None:
+            validation.date("date", date)
         reply = await stub.Convert(
-            rates_pb2.ConvertRequest(from_currency=src, to_currency=dst, amount=amount.strip(), date=date),
+            rates_pb2.ConvertRequest(
+                from_currency=src,
+                to_currency=dst,
+                amount=amount.strip(),
+                date=date or "",
+                source=(source or "").strip().lower(),
+            ),
             timeout=settings.upstream_timeout_seconds,
         )
         return _json(request, cache, views.convert_body(reply), live=False)

@@ -44,7 +44,12 @@ Global___RateKind: _TypeAlias = RateKind  # noqa: Y015
 
 @_typing.final
 class AcceptedRate(_message.Message):
-    """AcceptedRate is one validated figure, quoted against the platform pivot."""
+    """AcceptedRate is one validated figure. Two series travel in it:
+    * a publisher's figure exactly as published (`source` = the publisher, `base` and `currency`
+      as it quotes them, `value` its own string), kept and served under that publisher;
+    * the blended reference series (`source` = "blend", `base` = the pivot EUR): one figure per
+      currency and date, chosen by the validator's consensus, `sources` its contributors.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -57,17 +62,24 @@ class AcceptedRate(_message.Message):
     OBSERVED_AT_FIELD_NUMBER: _builtins.int
     SOURCES_FIELD_NUMBER: _builtins.int
     REPLAY_FIELD_NUMBER: _builtins.int
+    FLAG_FIELD_NUMBER: _builtins.int
     source: _builtins.str
     """The publisher: "ecb", "replay", ..."""
     kind: Global___RateKind.ValueType
     base: _builtins.str
-    """Must equal the platform pivot (EUR)."""
+    """The currency `value` is quoted against: the pivot EUR for the blend, the publisher's own
+    base for its figures.
+    """
     currency: _builtins.str
     value: _builtins.str
     """Units of `currency` per one `base`, decimal string."""
     date: _builtins.str
     """Business date, YYYY-MM-DD."""
     replay: _builtins.bool
+    flag: _builtins.str
+    """Why the validator kept this published figure out of the blend ("peg_break", "outlier", ...);
+    empty when it was not excluded. The figure is stored and served under its publisher anyway.
+    """
     @_builtins.property
     def observed_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -86,10 +98,11 @@ class AcceptedRate(_message.Message):
         observed_at: _timestamp_pb2.Timestamp | None = ...,
         sources: _abc.Iterable[_builtins.str] | None = ...,
         replay: _builtins.bool = ...,
+        flag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["observed_at", b"observed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "currency", b"currency", "date", b"date", "kind", b"kind", "observed_at", b"observed_at", "replay", b"replay", "source", b"source", "sources", b"sources", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "currency", b"currency", "date", b"date", "flag", b"flag", "kind", b"kind", "observed_at", b"observed_at", "replay", b"replay", "source", b"source", "sources", b"sources", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

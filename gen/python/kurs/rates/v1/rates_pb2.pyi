@@ -37,6 +37,7 @@ class Rate(_message.Message):
     DATE_FIELD_NUMBER: _builtins.int
     SOURCES_FIELD_NUMBER: _builtins.int
     REPLAY_FIELD_NUMBER: _builtins.int
+    FLAG_FIELD_NUMBER: _builtins.int
     currency: _builtins.str
     """ISO 4217 code of the quoted currency."""
     value: _builtins.str
@@ -45,6 +46,10 @@ class Rate(_message.Message):
     """The business date (YYYY-MM-DD) the figure belongs to."""
     replay: _builtins.bool
     """True when the figure was republished by the replay source."""
+    flag: _builtins.str
+    """A publisher's figure the validator kept out of the blend, and why ("peg_break", ...);
+    empty otherwise. Only answers with a `source` carry such figures.
+    """
     @_builtins.property
     def observed_at(self) -> _timestamp_pb2.Timestamp:
         """When the underlying figure was observed (a fixing's publication time)."""
@@ -62,10 +67,11 @@ class Rate(_message.Message):
         date: _builtins.str = ...,
         sources: _abc.Iterable[_builtins.str] | None = ...,
         replay: _builtins.bool = ...,
+        flag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["observed_at", b"observed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "date", b"date", "observed_at", b"observed_at", "replay", b"replay", "sources", b"sources", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "date", b"date", "flag", b"flag", "observed_at", b"observed_at", "replay", b"replay", "sources", b"sources", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -77,8 +83,13 @@ class GetLatestRatesRequest(_message.Message):
 
     BASE_FIELD_NUMBER: _builtins.int
     SYMBOLS_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     base: _builtins.str
     """ISO 4217 code; empty means USD."""
+    source: _builtins.str
+    """A publisher id ("boe", "nbp", ...): that publisher's own figures exactly as published, in
+    its own base (another base is one division). Empty: the blended reference series.
+    """
     @_builtins.property
     def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Currencies to return; empty means all."""
@@ -88,10 +99,11 @@ class GetLatestRatesRequest(_message.Message):
         *,
         base: _builtins.str = ...,
         symbols: _abc.Iterable[_builtins.str] | None = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "symbols", b"symbols"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "source", b"source", "symbols", b"symbols"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -135,9 +147,14 @@ class GetHistoricalRatesRequest(_message.Message):
     DATE_FIELD_NUMBER: _builtins.int
     BASE_FIELD_NUMBER: _builtins.int
     SYMBOLS_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     date: _builtins.str
     """The date asked for, YYYY-MM-DD."""
     base: _builtins.str
+    source: _builtins.str
+    """A publisher id ("boe", "nbp", ...): that publisher's own figures exactly as published, in
+    its own base (another base is one division). Empty: the blended reference series.
+    """
     @_builtins.property
     def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -146,10 +163,11 @@ class GetHistoricalRatesRequest(_message.Message):
         date: _builtins.str = ...,
         base: _builtins.str = ...,
         symbols: _abc.Iterable[_builtins.str] | None = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "date", b"date", "symbols", b"symbols"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "date", b"date", "source", b"source", "symbols", b"symbols"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -193,9 +211,14 @@ class GetTimeSeriesRequest(_message.Message):
     END_DATE_FIELD_NUMBER: _builtins.int
     BASE_FIELD_NUMBER: _builtins.int
     SYMBOLS_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     start_date: _builtins.str
     end_date: _builtins.str
     base: _builtins.str
+    source: _builtins.str
+    """A publisher id ("boe", "nbp", ...): that publisher's own figures exactly as published, in
+    its own base (another base is one division). Empty: the blended reference series.
+    """
     @_builtins.property
     def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -205,10 +228,11 @@ class GetTimeSeriesRequest(_message.Message):
         end_date: _builtins.str = ...,
         base: _builtins.str = ...,
         symbols: _abc.Iterable[_builtins.str] | None = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "end_date", b"end_date", "start_date", b"start_date", "symbols", b"symbols"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "end_date", b"end_date", "source", b"source", "start_date", b"start_date", "symbols", b"symbols"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -302,6 +326,7 @@ class ConvertRequest(_message.Message):
     TO_CURRENCY_FIELD_NUMBER: _builtins.int
     AMOUNT_FIELD_NUMBER: _builtins.int
     DATE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
     from_currency: _builtins.str
     """Field names avoid the Python keyword `from`."""
     to_currency: _builtins.str
@@ -309,6 +334,10 @@ class ConvertRequest(_message.Message):
     """A positive decimal string."""
     date: _builtins.str
     """Optional YYYY-MM-DD; empty means latest."""
+    source: _builtins.str
+    """A publisher id ("boe", "nbp", ...): that publisher's own figures exactly as published, in
+    its own base (another base is one division). Empty: the blended reference series.
+    """
     def __init__(
         self,
         *,
@@ -316,10 +345,11 @@ class ConvertRequest(_message.Message):
         to_currency: _builtins.str = ...,
         amount: _builtins.str = ...,
         date: _builtins.str = ...,
+        source: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "date", b"date", "from_currency", b"from_currency", "to_currency", b"to_currency"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "date", b"date", "from_currency", b"from_currency", "source", b"source", "to_currency", b"to_currency"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -551,3 +581,96 @@ class StreamRatesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___StreamRatesResponse: _TypeAlias = StreamRatesResponse  # noqa: Y015
+
+@_typing.final
+class ListPublishersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPublishersRequest: _TypeAlias = ListPublishersRequest  # noqa: Y015
+
+@_typing.final
+class PublisherCurrency(_message.Message):
+    """PublisherCurrency is one currency a publisher quotes, with the dates it was published."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    FIRST_DATE_FIELD_NUMBER: _builtins.int
+    LAST_DATE_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    first_date: _builtins.str
+    last_date: _builtins.str
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        first_date: _builtins.str = ...,
+        last_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "first_date", b"first_date", "last_date", b"last_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PublisherCurrency: _TypeAlias = PublisherCurrency  # noqa: Y015
+
+@_typing.final
+class Publisher(_message.Message):
+    """Publisher is one source of reference figures ("ecb", "boe", ...) as stored."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    FIRST_DATE_FIELD_NUMBER: _builtins.int
+    LAST_DATE_FIELD_NUMBER: _builtins.int
+    CURRENCIES_FIELD_NUMBER: _builtins.int
+    source: _builtins.str
+    first_date: _builtins.str
+    last_date: _builtins.str
+    @_builtins.property
+    def currencies(self) -> _containers.RepeatedCompositeFieldContainer[Global___PublisherCurrency]: ...
+    def __init__(
+        self,
+        *,
+        source: _builtins.str = ...,
+        first_date: _builtins.str = ...,
+        last_date: _builtins.str = ...,
+        currencies: _abc.Iterable[Global___PublisherCurrency] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currencies", b"currencies", "first_date", b"first_date", "last_date", b"last_date", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Publisher: _TypeAlias = Publisher  # noqa: Y015
+
+@_typing.final
+class ListPublishersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PUBLISHERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def publishers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Publisher]: ...
+    def __init__(
+        self,
+        *,
+        publishers: _abc.Iterable[Global___Publisher] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["publishers", b"publishers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPublishersResponse: _TypeAlias = ListPublishersResponse  # noqa: Y015

@@ -65,6 +65,11 @@ class RatesServiceStub:
                 request_serializer=kurs_dot_rates_dot_v1_dot_rates__pb2.StreamRatesRequest.SerializeToString,
                 response_deserializer=kurs_dot_rates_dot_v1_dot_rates__pb2.StreamRatesResponse.FromString,
                 _registered_method=True)
+        self.ListPublishers = channel.unary_unary(
+                '/kurs.rates.v1.RatesService/ListPublishers',
+                request_serializer=kurs_dot_rates_dot_v1_dot_rates__pb2.ListPublishersRequest.SerializeToString,
+                response_deserializer=kurs_dot_rates_dot_v1_dot_rates__pb2.ListPublishersResponse.FromString,
+                _registered_method=True)
 
 
 class RatesServiceServicer:
@@ -113,6 +118,13 @@ class RatesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPublishers(self, request, context):
+        """Every publisher whose figures are stored, with the currencies it publishes and their dates.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RatesServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -145,6 +157,11 @@ def add_RatesServiceServicer_to_server(servicer, server):
                     servicer.StreamRates,
                     request_deserializer=kurs_dot_rates_dot_v1_dot_rates__pb2.StreamRatesRequest.FromString,
                     response_serializer=kurs_dot_rates_dot_v1_dot_rates__pb2.StreamRatesResponse.SerializeToString,
+            ),
+            'ListPublishers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPublishers,
+                    request_deserializer=kurs_dot_rates_dot_v1_dot_rates__pb2.ListPublishersRequest.FromString,
+                    response_serializer=kurs_dot_rates_dot_v1_dot_rates__pb2.ListPublishersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -310,6 +327,33 @@ class RatesService:
             '/kurs.rates.v1.RatesService/StreamRates',
             kurs_dot_rates_dot_v1_dot_rates__pb2.StreamRatesRequest.SerializeToString,
             kurs_dot_rates_dot_v1_dot_rates__pb2.StreamRatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPublishers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kurs.rates.v1.RatesService/ListPublishers',
+            kurs_dot_rates_dot_v1_dot_rates__pb2.ListPublishersRequest.SerializeToString,
+            kurs_dot_rates_dot_v1_dot_rates__pb2.ListPublishersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,8 @@ class RatesServiceStub:
     """Every currency served, with its ISO 4217 name and the dates available."""
     StreamRates: _grpc.UnaryStreamMultiCallable[_rates_pb2.StreamRatesRequest, _rates_pb2.StreamRatesResponse]
     """A snapshot first, then one message for every change, filtered by symbols."""
+    ListPublishers: _grpc.UnaryUnaryMultiCallable[_rates_pb2.ListPublishersRequest, _rates_pb2.ListPublishersResponse]
+    """Every publisher whose figures are stored, with the currencies it publishes and their dates."""
 
 @_typing.type_check_only
 class RatesServiceAsyncStub(RatesServiceStub):
@@ -69,6 +71,8 @@ class RatesServiceAsyncStub(RatesServiceStub):
     """Every currency served, with its ISO 4217 name and the dates available."""
     StreamRates: _aio.UnaryStreamMultiCallable[_rates_pb2.StreamRatesRequest, _rates_pb2.StreamRatesResponse]  # type: ignore[assignment]
     """A snapshot first, then one message for every change, filtered by symbols."""
+    ListPublishers: _aio.UnaryUnaryMultiCallable[_rates_pb2.ListPublishersRequest, _rates_pb2.ListPublishersResponse]  # type: ignore[assignment]
+    """Every publisher whose figures are stored, with the currencies it publishes and their dates."""
 
 class RatesServiceServicer(metaclass=_abc_1.ABCMeta):
     """RatesService answers rate queries and streams live changes."""
@@ -120,5 +124,13 @@ class RatesServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_rates_pb2.StreamRatesResponse], _abc.AsyncIterator[_rates_pb2.StreamRatesResponse]]:
         """A snapshot first, then one message for every change, filtered by symbols."""
+
+    @_abc_1.abstractmethod
+    def ListPublishers(
+        self,
+        request: _rates_pb2.ListPublishersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rates_pb2.ListPublishersResponse, _abc.Awaitable[_rates_pb2.ListPublishersResponse]]:
+        """Every publisher whose figures are stored, with the currencies it publishes and their dates."""
 
 def add_RatesServiceServicer_to_server(servicer: RatesServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -213,7 +213,9 @@ class SubmitObservationsResponse(_message.Message):
     PUBLISHED_FIELD_NUMBER: _builtins.int
     accepted: _builtins.int
     inserted: _builtins.int
-    """What the rates service reported for the accepted part."""
+    """What the rates service reported for the accepted part: rows of the publishers' own figures
+    and of the blended series together (one ECB figure that the blend takes is two rows).
+    """
     updated: _builtins.int
     unchanged: _builtins.int
     held: _builtins.int
