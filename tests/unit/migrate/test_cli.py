@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from kurs_migrate.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "runa"
