@@ -1,5 +1,5 @@
 """Run a grpc.aio server the same way in every service: health checking, reflection,
-tracing, port 0 for tests, and a graceful drain on SIGTERM/SIGINT."""
+tracing (and metrics when given), port 0 for tests, and a graceful drain on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from kurs_common.metrics import ServiceMetrics
 from kurs_common.telemetry import ClientTracingInterceptor, ServerTracingInterceptor
 
 log = logging.getLogger(__name__)
@@ -43,13 +44,18 @@ class RunningServer:
 async def start_server(
     address: str,
     register: Callable[[grpc.aio.Server], Iterable[str]],
+    metrics: ServiceMetrics | None = None,
 ) -> RunningServer:
     """Create, register and start a server on `address` ("127.0.0.1:0" picks a free port).
 
     `register` adds the servicers and returns their full service names, which are then
-    published through health checking and reflection.
+    published through health checking and reflection. With `metrics`, every call is also
+    timed and counted (kurs_common.metrics).
     """
-    server = grpc.aio.server(interceptors=[ServerTracingInterceptor()], options=CHANNEL_OPTIONS)
+    interceptors: list[grpc.aio.ServerInterceptor] = [ServerTracingInterceptor()]
+    if metrics is not None:
+        interceptors.append(metrics.server_interceptor())
+    server = grpc.aio.server(interceptors=interceptors, options=CHANNEL_OPTIONS)
     names = tuple(register(server))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -80,8 +86,10 @@ async def wait_for_shutdown_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
-def insecure_channel(target: str) -> grpc.aio.Channel:
-    """A client channel with our message limits, keepalive and trace propagation."""
-    return grpc.aio.insecure_channel(
-        target, options=CHANNEL_OPTIONS, interceptors=[ClientTracingInterceptor()]
-    )
+def insecure_channel(target: str, metrics: ServiceMetrics | None = None) -> grpc.aio.Channel:
+    """A client channel with our message limits, keepalive and trace propagation (and, with
+    `metrics`, the duration and status of every unary call)."""
+    interceptors: list[grpc.aio.ClientInterceptor] = [ClientTracingInterceptor()]
+    if metrics is not None:
+        interceptors.append(metrics.client_interceptor())
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)

@@ -12,13 +12,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grpc_health.v1 import health_pb2
+from prometheus_client import Histogram
+from prometheus_client.core import Metric
 
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_common.grpcserver import RunningServer, start_server
+from kurs_common.metrics import (
+    LAG_BUCKETS,
+    MetricsEndpoint,
+    ServiceMetrics,
+    gauge,
+    labelled_gauge,
+    start_metrics_endpoint,
+)
+from kurs_common.timeutil import utcnow
 from kurs_rates.book import LatestBook
 from kurs_rates.fanout import RedisFanout
 from kurs_rates.ingest import Ingestor
@@ -61,6 +73,7 @@ class RatesService:
     ingestor: Ingestor
     fanout: RedisFanout | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    metrics: MetricsEndpoint | None = None
 
     @property
     def port(self) -> int:
@@ -74,6 +87,8 @@ class RatesService:
                     await task
             await self.grpc.stop(grace)
             await self.ingestor.stop(drain_seconds=grace)
+            if self.metrics is not None:
+                await self.metrics.stop()
         finally:
             try:
                 if self.fanout is not None:
@@ -110,6 +125,56 @@ async def _watch_health(
                     },
                 )
         await asyncio.sleep(HEALTH_INTERVAL)
+
+
+def build_metrics(
+    book: LatestBook, ingestor: Ingestor, store: RateStore, fanout: RedisFanout | None
+) -> tuple[ServiceMetrics, Histogram]:
+    """The rates service's metrics: RPCs (interceptor), the latest book, the store and its pool,
+    Redis, and the publication lag (observed -> published), read at scrape time."""
+    metrics = ServiceMetrics("rates")
+    lag = Histogram(
+        "kurs_rates_publish_lag_seconds",
+        "Age of each figure when it changed the latest rates (observation -> stored and published)",
+        ["kind"],
+        registry=metrics.registry,
+        buckets=LAG_BUCKETS,
+    )
+
+    def collect() -> Iterator[Metric]:
+        effective = book.effective()
+        yield gauge(
+            "kurs_rates_sequence", "Sequence number of the newest published change set", book.sequence
+        )
+        yield gauge("kurs_rates_latest_currencies", "Currencies in the latest rates", len(effective))
+        newest = max((r.observed_at for r in effective.values()), default=None)
+        if newest is not None:
+            age = (utcnow() - newest).total_seconds()
+            yield gauge("kurs_rates_latest_observation_age_seconds", "Age of the newest latest rate", age)
+        yield gauge("kurs_rates_write_buffer_rates", "Rates accepted but not yet written", ingestor.buffered)
+        yield gauge("kurs_rates_store_up", "1 while the store takes writes", float(ingestor.store_healthy))
+        if fanout is not None:
+            yield gauge("kurs_rates_redis_up", "1 while Redis is reachable", float(fanout.healthy))
+        pool = getattr(store, "_pool", None)  # PostgreSQL only (asyncpg pool)
+        if pool is not None:
+            idle = pool.get_idle_size()
+            rows = [(["busy"], pool.get_size() - idle), (["idle"], idle)]
+            yield labelled_gauge(
+                "kurs_rates_store_pool_connections", "Store pool connections", ["state"], rows
+            )
+            yield gauge("kurs_rates_store_pool_max_connections", "Store pool size limit", pool.get_max_size())
+
+    metrics.add_callback(collect)
+    return metrics, lag
+
+
+async def _measure_publish_lag(book: LatestBook, lag: Histogram) -> None:
+    with book.subscribe() as changes:
+        while True:
+            change = await changes.queue.get()
+            now = utcnow()
+            for rate in change.rates:
+                lag.labels(rate.kind.value).observe(max(0.0, (now - rate.observed_at).total_seconds()))
 
 
 async def start(settings: RatesSettings, store: RateStore | None = None) -> RatesService:
@@ -153,7 +218,10 @@ async def _start_on(settings: RatesSettings, store: RateStore) -> RatesService:
                 ingest_pb2.DESCRIPTOR.services_by_name["RatesIngestService"].full_name,
             ]
 
-        running = await start_server(settings.address, register)
+        metrics, lag = (
+            build_metrics(book, ingestor, store, fanout) if settings.metrics_address else (None, None)
+        )
+        running = await start_server(settings.address, register, metrics)
         await running.health.set(STORE_HEALTH, health_pb2.HealthCheckResponse.SERVING)
         if fanout is not None:
             redis_state = (
@@ -163,6 +231,17 @@ async def _start_on(settings: RatesSettings, store: RateStore) -> RatesService:
             )
             await running.health.set(REDIS_HEALTH, redis_state)
         watcher = asyncio.create_task(_watch_health(running, ingestor, store, fanout), name="rates-health")
+        tasks = [watcher]
+        endpoint: MetricsEndpoint | None = None
+        if metrics is not None and lag is not None:
+            tasks.append(asyncio.create_task(_measure_publish_lag(book, lag), name="rates-publish-lag"))
+            try:
+                endpoint = await start_metrics_endpoint(settings.metrics_address, metrics)
+            except BaseException:
+                for task in tasks:
+                    task.cancel()
+                await running.stop(0)
+                raise
         log.info(
             "rates service ready",
             extra={
@@ -172,7 +251,7 @@ async def _start_on(settings: RatesSettings, store: RateStore) -> RatesService:
                 "redis": bool(fanout),
             },
         )
-        return RatesService(store, book, running, ingestor, fanout, [watcher])
+        return RatesService(store, book, running, ingestor, fanout, tasks, endpoint)
     except BaseException:
         if ingestor is not None:
             await ingestor.stop()

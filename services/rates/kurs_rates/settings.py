@@ -43,4 +43,8 @@ class RatesSettings(BaseSettings):
     reference_source: str = "blend"
     log_level: str = "INFO"
     otel_exporter: str = "none"
+    # OTLP/gRPC collector for otel_exporter=otlp ("host:port"); empty: OTEL_EXPORTER_OTLP_ENDPOINT.
+    otel_endpoint: str = ""
+    # Prometheus exposition at http://<metrics_address>/metrics ("0.0.0.0:9464"); empty: off.
+    metrics_address: str = ""
     shutdown_grace_seconds: float = 5.0

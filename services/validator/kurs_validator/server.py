@@ -7,15 +7,27 @@ import contextlib
 import datetime as dt
 import gc
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import grpc
+from prometheus_client import Counter
+from prometheus_client.core import Metric
 
 from kurs.rates.v1 import ingest_pb2_grpc
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_common.grpcserver import RunningServer, insecure_channel, start_server
+from kurs_common.metrics import (
+    MetricsEndpoint,
+    ServiceMetrics,
+    labelled_counter,
+    labelled_gauge,
+    start_metrics_endpoint,
+)
+from kurs_common.timeutil import utcnow
 from kurs_validator.engine import ValidationEngine
 from kurs_validator.hub import AnomalyHub
+from kurs_validator.model import Anomaly
 from kurs_validator.policy import Policy
 from kurs_validator.servicer import ValidatorServicer
 from kurs_validator.settings import ValidatorSettings
@@ -31,6 +43,7 @@ class ValidatorService:
     servicer: ValidatorServicer
     store: ValidatorStore
     maintenance: asyncio.Task[None]
+    metrics: MetricsEndpoint | None = None
 
     @property
     def port(self) -> int:
@@ -41,6 +54,8 @@ class ValidatorService:
         with contextlib.suppress(asyncio.CancelledError):
             await self.maintenance
         await self.grpc.stop(grace)
+        if self.metrics is not None:
+            await self.metrics.stop()
         await self.channel.close()
         await asyncio.to_thread(self.store.close)
 
@@ -82,15 +97,77 @@ async def _maintain(servicer: ValidatorServicer, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+class CountingHub(AnomalyHub):
+    """The anomaly fan-out, also counting every newly stored anomaly by reason, source and kind."""
+
+    def __init__(self, counter: Counter) -> None:
+        super().__init__()
+        self.counter = counter
+
+    def publish_all(self, anomalies: Iterable[Anomaly]) -> None:
+        items = list(anomalies)
+        for a in items:
+            self.counter.labels(a.reason, a.source, a.kind).inc()
+        super().publish_all(items)
+
+
+def build_metrics(engine: ValidationEngine) -> tuple[ServiceMetrics, CountingHub]:
+    """RPCs (interceptor), anomalies as they are stored, and per-source freshness at scrape time."""
+    metrics = ServiceMetrics("validator")
+    anomalies = Counter(
+        "kurs_validator_anomalies",
+        "Anomalies stored (rejected observations, flagged sources)",
+        ["reason", "source", "kind"],
+        registry=metrics.registry,
+    )
+
+    def collect() -> Iterator[Metric]:
+        now = utcnow()
+        states = engine.source_states(now)
+        labels = ["source", "kind"]
+        yield labelled_gauge(
+            "kurs_validator_source_stale",
+            "1 when the source's newest observation is older than its publication window",
+            labels,
+            (((s.source, s.kind), float(s.stale)) for s in states),
+        )
+        yield labelled_gauge(
+            "kurs_validator_source_age_seconds",
+            "Age of the source's newest observation",
+            labels,
+            (((s.source, s.kind), (now - s.last_observed_at).total_seconds()) for s in states),
+        )
+        yield labelled_gauge(
+            "kurs_validator_source_window_seconds",
+            "The source's expected publication window",
+            labels,
+            (((s.source, s.kind), s.window.total_seconds()) for s in states),
+        )
+        yield labelled_counter(
+            "kurs_validator_observations",
+            "Observations checked, by outcome",
+            [*labels, "outcome"],
+            [
+                *(((s.source, s.kind, "accepted"), float(s.accepted)) for s in states),
+                *(((s.source, s.kind, "rejected"), float(s.rejected)) for s in states),
+            ],
+        )
+
+    metrics.add_callback(collect)
+    return metrics, CountingHub(anomalies)
+
+
 async def start(settings: ValidatorSettings) -> ValidatorService:
     store = build_store(settings)
     await asyncio.to_thread(store.open)
-    channel = insecure_channel(settings.rates_address)
+    engine = ValidationEngine(Policy(priority=dict(settings.source_priority)))
+    metrics, hub = build_metrics(engine) if settings.metrics_address else (None, AnomalyHub())
+    channel = insecure_channel(settings.rates_address, metrics)
     servicer = ValidatorServicer(
         ingest_pb2_grpc.RatesIngestServiceStub(channel),
-        ValidationEngine(Policy(priority=dict(settings.source_priority))),
+        engine,
         store,
-        AnomalyHub(),
+        hub,
         settings.forward_batch,
         settings.forward_timeout_seconds,
     )
@@ -99,6 +176,13 @@ async def start(settings: ValidatorSettings) -> ValidatorService:
         validator_pb2_grpc.add_ValidatorServiceServicer_to_server(servicer, server)
         return [validator_pb2.DESCRIPTOR.services_by_name["ValidatorService"].full_name]
 
-    running = await start_server(settings.address, register)
+    running = await start_server(settings.address, register, metrics)
     task = asyncio.create_task(_maintain(servicer, settings.maintenance_interval_seconds))
-    return ValidatorService(channel, running, servicer, store, task)
+    service = ValidatorService(channel, running, servicer, store, task)
+    if metrics is not None:
+        try:
+            service.metrics = await start_metrics_endpoint(settings.metrics_address, metrics)
+        except BaseException:
+            await service.stop(0)
+            raise
+    return service
