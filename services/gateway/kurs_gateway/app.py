@@ -18,6 +18,7 @@ from kurs_gateway import problems
 from kurs_gateway.fastpath import BodyCache, FastPath
 from kurs_gateway.guard import Guard
 from kurs_gateway.routes import analysis as analysis_routes
+from kurs_gateway.routes import bulk as bulk_routes
 from kurs_gateway.routes import compat, exchangerate_api, graphql, health, quality, rates, runa, stream
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.shadow import Shadow
@@ -83,6 +84,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     app.include_router(exchangerate_api.router)
     app.include_router(shadow_router)
     app.include_router(analysis_routes.router)
+    app.include_router(bulk_routes.router)
     app.state.graphql_schema = graphql.build()
     front: ASGIApp = FastPath(app, cache)
     app.state.shadow = None
