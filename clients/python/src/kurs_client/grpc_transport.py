@@ -52,7 +52,12 @@ TRANSIENT = {
 
 
 def service_config(config: ClientConfig) -> str:
-    """The channel's service config: per-method timeout backstop and the retry policy."""
+    """The channel's service config: the retry policy of every RatesService method.
+
+    Deadlines are not put here: every call passes its own (`timeout=`), which gRPC turns into an
+    absolute deadline sent to the server. (With grpcio 1.85 under asyncio, a service-config
+    `timeout` of a few seconds expired calls that took milliseconds, so it is not used.)
+    """
     retry = {
         "maxAttempts": max(2, config.retry_attempts),
         "initialBackoff": "0.05s",
@@ -60,19 +65,7 @@ def service_config(config: ClientConfig) -> str:
         "backoffMultiplier": 2,
         "retryableStatusCodes": ["UNAVAILABLE"],
     }
-    return json.dumps(
-        {
-            "methodConfig": [
-                {"name": [{"service": SERVICE}], "timeout": f"{config.timeout}s", "retryPolicy": retry},
-                {
-                    "name": [{"service": SERVICE, "method": "StreamRates"}],
-                    "timeout": f"{config.stream_deadline}s",
-                    "retryPolicy": retry,
-                },
-                {"name": [{"service": "grpc.health.v1.Health"}], "timeout": f"{config.health_timeout}s"},
-            ]
-        }
-    )
+    return json.dumps({"methodConfig": [{"name": [{"service": SERVICE}], "retryPolicy": retry}]})
 
 
 def _rate(r: rates_pb2.Rate) -> Rate:
@@ -111,6 +104,11 @@ class GrpcTransport:
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_permit_without_calls", 1),
+            # Reconnect quickly after an outage (grpc's default backoff grows to 120 s): the pool
+            # probes a recovered endpoint again after down_seconds and should find it connected.
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 2_000),
             *config.extra_channel_options,
         ]
 

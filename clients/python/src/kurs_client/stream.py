@@ -43,13 +43,17 @@ class StreamView:
         self.sequence = since
         self.view: dict[str, Rate] | None = None  # None: unknown (a caller-given `since`, or new)
         self._fresh_connection = False
+        self._connections = 0
         self._behind = 0
 
     def connected(self) -> None:
+        """A new stream call begins (the first, or a resume)."""
+        self._connections += 1
         self._fresh_connection = True
 
     def accept(self, message: StreamMessage, endpoint: str) -> RateEvent | None:
-        resumed, self._fresh_connection = self._fresh_connection, False
+        resumed = self._fresh_connection and self._connections > 1
+        self._fresh_connection = False
         previous = self.sequence
         if message.kind == "snapshot":
             if self.sequence and message.sequence < self.sequence and self._behind < RESYNC_ATTEMPTS:

@@ -12,7 +12,7 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import threading
-from collections.abc import Coroutine, Iterable, Iterator
+from collections.abc import Coroutine, Generator, Iterable
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -123,7 +123,7 @@ class KursClient:
 
     def stream_rates(
         self, base: str = "USD", symbols: str | Iterable[str] = (), *, since: int = 0
-    ) -> Iterator[RateEvent]:
+    ) -> Generator[RateEvent, None, None]:
         """Blocking iterator over the resumable stream; closing it (or breaking out of a for
         loop and dropping it) ends the subscription."""
         loop, client = self._start()
