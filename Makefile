@@ -24,8 +24,10 @@ $(VENV)/.run-installed: requirements/run.txt pyproject.toml $(VENV)/.build-insta
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.dev-installed: requirements/dev.txt $(VENV)/.run-installed
+# Also installs the Python SDK (clients/python, kurs-client); its dependencies are pinned in run.txt.
+$(VENV)/.dev-installed: requirements/dev.txt clients/python/pyproject.toml $(VENV)/.run-installed
 	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e clients/python
 	touch $@
 
 .PHONY: install
