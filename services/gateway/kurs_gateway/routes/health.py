@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ from google.protobuf.json_format import MessageToDict
 from starlette.responses import Response
 
 from kurs.collector.v1 import collector_pb2, collector_pb2_grpc
+from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs_gateway import deps, views
 from kurs_gateway.params import only
 from kurs_gateway.problems import problem
@@ -54,11 +56,26 @@ async def readyz(
 @router.get("/sources", dependencies=[Depends(only())])
 async def sources(
     stub: Annotated[collector_pb2_grpc.CollectorServiceStub, Depends(deps.collector_stub)],
+    rates: Annotated[rates_pb2_grpc.RatesServiceStub, Depends(deps.rates_stub)],
     settings: Annotated[GatewaySettings, Depends(deps.settings)],
 ) -> Response:
-    """Per-source health as the collector reports it (last success, last error, latency, state)."""
-    reply = await stub.ListSources(
-        collector_pb2.ListSourcesRequest(), timeout=settings.upstream_timeout_seconds
+    """Per-feed health as the collector reports it (last success, last error, latency, state),
+    and every publisher with stored figures: the currencies it publishes and their first and
+    last dates (what `source=` accepts on the rate routes)."""
+    health, published = await asyncio.gather(
+        stub.ListSources(collector_pb2.ListSourcesRequest(), timeout=settings.upstream_timeout_seconds),
+        rates.ListPublishers(rates_pb2.ListPublishersRequest(), timeout=settings.upstream_timeout_seconds),
     )
-    body = MessageToDict(reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    body = MessageToDict(health, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    body["publishers"] = [
+        {
+            "source": p.source,
+            "first_date": p.first_date,
+            "last_date": p.last_date,
+            "currencies": {
+                c.code: {"first_date": c.first_date, "last_date": c.last_date} for c in p.currencies
+            },
+        }
+        for p in published.publishers
+    ]
     return Response(views.dumps(body), media_type="application/json")

@@ -111,7 +111,7 @@ def stuck(st: State, publication: Iterable[Observation], time: int) -> bool:
 def check_peg(st: State, item: Item, pol: KindPolicy) -> None:
     """Pegs: raise `peg_break` when a pegged currency is outside its band (plus the kind's slack)."""
     peg = st.pegs.get(item.subject)
-    if peg is None or item.day < peg.since:
+    if peg is None or item.day < peg.since or item.nearby_cross:
         return
     if peg.anchor == PIVOT:
         level: Decimal | None = Decimal(item.per_eur_text) if item.per_eur_text else None

@@ -183,6 +183,11 @@ def admit(
     if item.obs.kind == REFERENCE:
         if slot is None:
             slot = slot_of(st, item.subject, item.day)
+        mine = slot.contribs.get(own.source)
+        if mine is not None and mine.direct and not own.direct:
+            # A publisher quoting a currency both per EUR and per USD (BoC EUR/CAD and USD/CAD):
+            # its own per-EUR figure stands; the one derived through its USD cross does not replace it.
+            own = mine
         slot.contribs[own.source] = own
         slot.excluded.pop(own.source, None)
         if item.subject == COMPARISON and item.comparison is not None:

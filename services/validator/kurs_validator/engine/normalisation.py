@@ -42,6 +42,7 @@ def normalise(
     """The subject, comparison value and per-EUR text of one observation (raises `no_pivot_cross`)."""
     base, quote = obs.base, obs.quote
     factor: Decimal | None
+    nearby: dict[str, Decimal] | None = None  # set when normalised through a nearby day's cross
     if {base, quote} == {PIVOT, COMPARISON}:
         # The pivot cross itself is compared as USD per EUR.
         subject, other = COMPARISON, PIVOT
@@ -54,6 +55,8 @@ def normalise(
         else:
             subject, other = quote, base
             known = cross_table(st, obs.source, obs.kind, time, pol)
+            if obs.kind == REFERENCE and (known is None or (quote not in known and base not in known)):
+                known = nearby_cross(st, obs.source, time, pol, quote) or known
             if known is not None and quote in known and base not in known:
                 # Quoted in the source's home currency (BoC AUD/CAD, CNB USD/CZK, NBP THB/PLN, ...):
                 # the base is what is priced, through the source's own cross for its home currency.
@@ -70,6 +73,12 @@ def normalise(
                 # (Fixings wait for their own source's cross instead: see kinds.settle.)
                 usd_per_eur = consensus_usd_per_eur(st, obs.kind, time, pol)
                 factor = ONE / usd_per_eur if usd_per_eur is not None else None
+            if factor is None and obs.kind == REFERENCE and PIVOT not in (base, quote):
+                # No cross of its own on this date (NBP's weekly table B without table A of the
+                # day): the source's own nearest cross within max_age stands in. (A figure per
+                # EUR needs none to be stored; it waits for its own day's cross to be compared.)
+                nearby = nearby_cross(st, obs.source, time, pol, other)
+                factor = nearby.get(other) if nearby is not None else None
     comparison = None
     if factor is not None:
         comparison = value * factor if sign == 1 else factor / value
@@ -79,13 +88,17 @@ def normalise(
         per_eur_text = per_eur_inverse(value)
     else:
         usd_per_eur = usd_per_eur_of(st, obs.source, obs.kind, time, pol)
+        if usd_per_eur is None and nearby is not None and PIVOT in nearby:
+            usd_per_eur = ONE / nearby[PIVOT]  # the same nearby day's crosses as its comparison
         if comparison is not None and usd_per_eur is not None:
             per_eur_text = per_eur(comparison * usd_per_eur)
         elif comparison is not None and obs.kind == REFERENCE:
             per_eur_text = ""  # the source's EUR cross may come later the same day (see kinds.settle)
         else:
             raise no_cross(obs)
-    return Item(index, st.batch, obs, time, day, value, subject, sign, factor, comparison, per_eur_text)
+    item = Item(index, st.batch, obs, time, day, value, subject, sign, factor, comparison, per_eur_text)
+    item.nearby_cross = nearby is not None
+    return item
 
 
 def cross_table(st: State, source: str, kind: str, time: int, pol: KindPolicy) -> dict[str, Decimal] | None:
@@ -145,6 +158,9 @@ def cross_holds(st: State, item: Item) -> bool:
     other = item.obs.base if item.subject == item.obs.quote else item.obs.quote
     if item.obs.kind == LIVE and other == PIVOT and (table is None or PIVOT not in table):
         return True  # a tick compared through the consensus EUR/USD, not a cross of its source
+    if item.obs.kind == REFERENCE and (table is None or other not in table):
+        # normalised through its nearby own cross (see normalise)
+        return nearby_cross(st, item.obs.source, item.time, st.policy.kinds[REFERENCE], other) is not None
     return other == COMPARISON or (table is not None and other in table)
 
 
@@ -154,6 +170,16 @@ def consensus_usd_per_eur(st: State, kind: str, time: int, pol: KindPolicy) -> D
     if last is not None and abs(time - last[0]) <= pol.max_age // MICRO:
         return last[1]
     return None
+
+
+def nearby_cross(st: State, source: str, time: int, pol: KindPolicy, need: str) -> dict[str, Decimal] | None:
+    """A fixing source's nearest own crosses holding `need`, within the kind's `max_age`: only for
+    a figure that has none within `cross_tolerance` (a weekly table without the daily one)."""
+    tables = st.crosses.get((source, REFERENCE))
+    if not tables:
+        return None
+    near = [t for t, table in tables.items() if need in table and abs(t - time) <= pol.max_age // MICRO]
+    return tables[min(near, key=lambda t: abs(t - time))] if near else None
 
 
 def usd_per_eur_of(st: State, source: str, kind: str, time: int, pol: KindPolicy) -> Decimal | None:

@@ -20,7 +20,7 @@ from kurs_validator import consensus
 from kurs_validator.consensus import Point
 from kurs_validator.engine.exactness import text
 from kurs_validator.model import Contribution
-from kurs_validator.policy import Peg, Policy
+from kurs_validator.policy import PIVOT, Peg, Policy
 
 CROSS_TIMES = 32  # crosses kept per source
 SLOTS = 8  # reference slots (dates) kept per currency
@@ -43,6 +43,9 @@ class Item:
     per_eur_text: str
     history_checked: bool = False
     peg_checked: bool = False
+    # Normalised through its source's cross of a nearby day (no cross of its own day): its
+    # per-EUR and comparison values carry that cross's movement, so no peg judges it.
+    nearby_cross: bool = False
 
 
 @dataclass(slots=True)
@@ -79,6 +82,7 @@ class Contrib:
     per_eur_text: str
     replay: bool
     comparison_text: str = ""
+    direct: bool = False  # the publisher's own figure against EUR (not derived through a cross)
 
 
 @dataclass(slots=True)
@@ -165,4 +169,5 @@ def contrib_of(item: Item) -> Contrib:
         item.per_eur_text,
         item.obs.replay,
         text(item.comparison) if item.comparison is not None else "",
+        PIVOT in (item.obs.base, item.obs.quote),
     )
