@@ -80,6 +80,9 @@ async def start_mesh(data_dir: Path, env_extra: dict[str, str] | None = None) ->
         if mesh.banner or proc.returncode is not None:
             break
         await asyncio.sleep(0.1)
+    if not mesh.banner:
+        with contextlib.suppress(ProcessLookupError, TimeoutError):
+            await stop_mesh(mesh)  # never leave four services running behind a failed start
     assert mesh.banner, "mesh did not become ready:\n" + "\n".join(mesh.log[-40:])
     print(mesh.banner)  # the time from an empty data directory to serving all history
     return mesh
@@ -251,8 +254,14 @@ async def test_ctrl_c_stops_all_and_restart_adds_no_duplicates(mesh: MeshProcess
     db = mesh.data_dir / "kurs.sqlite3"
 
     def count() -> int:
+        """The ECB's figures as published; the blended series must hold one row for each too."""
         with contextlib.closing(sqlite3.connect(db)) as conn:
-            return int(conn.execute("SELECT count(*) FROM reference_rates").fetchone()[0])
+            ecb, blend = (
+                int(conn.execute("SELECT count(*) FROM reference_rates WHERE source = ?", (s,)).fetchone()[0])
+                for s in ("ecb", "blend")
+            )
+        assert ecb == blend
+        return ecb
 
     assert count() == expected_rows
     again = await start_mesh(mesh.data_dir)

@@ -96,16 +96,24 @@ _DOCUMENTED = {
 }
 
 
+# Route tags whose errors are another API's JSON shape rather than RFC 9457 problems.
+FOREIGN_ERROR_TAGS = frozenset({"exchangerate-api"})
+
+
 def document(schema: dict[str, Any]) -> dict[str, Any]:
     """Replace FastAPI's generic 422 with the problem responses the API really returns."""
     schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     problem_ref = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    # Compatibility routes answer errors in the shape of the API they stand in for (ExchangeRate-API:
+    # `{"result": "error", "error-type": ...}` as application/json), not as problem details.
+    foreign = {"application/json": {"schema": {"type": "object"}}}
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
+            content = foreign if FOREIGN_ERROR_TAGS & set(operation.get("tags", ())) else problem_ref
             for code, description in _DOCUMENTED.items():
-                responses.setdefault(code, {"description": description, "content": problem_ref})
+                responses.setdefault(code, {"description": description, "content": content})
     for name in ("HTTPValidationError", "ValidationError"):
         schema["components"]["schemas"].pop(name, None)
     return schema
