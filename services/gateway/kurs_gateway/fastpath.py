@@ -43,11 +43,19 @@ class BodyCache:
         self.max_body = max_body  # a larger body is not cached
         self.size = 0
         self._entries: OrderedDict[tuple[str, bytes], _Cached] = OrderedDict()
+        # Read by the gateway's metrics at scrape time (plain ints: nothing on the hot path).
+        self.hits = 0
+        self.misses = 0
+        self.stores = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def lookup(self, path: str, query: bytes) -> bytes | None:
         key = (path, query)
         item = self._entries.get(key)
         if item is None:
+            self.misses += 1
             return None
         if item.generation is not None:
             valid = item.generation == self.snapshot.generation
@@ -55,7 +63,9 @@ class BodyCache:
             valid = item.day == self.snapshot.day and item.expires > time.monotonic()
         if not valid:
             self.size -= len(self._entries.pop(key).body)
+            self.misses += 1
             return None
+        self.hits += 1
         return item.body
 
     def store(
@@ -63,6 +73,7 @@ class BodyCache:
     ) -> None:
         if len(body) > self.max_body:
             return
+        self.stores += 1
         if live:
             item = _Cached(body, self.snapshot.generation if generation is None else generation, None, 0.0)
         else:

@@ -1,0 +1,261 @@
+"""The gateway's metrics: an ASGI front that times every request (the cached fast path included)
+and traces it, and GET /metrics.
+
+* `http_server_request_duration_seconds{http_request_method, http_route, http_response_status_code}`
+  (OpenTelemetry semantic-convention names): one histogram per route template, so its `_count`
+  is the request rate and its buckets the latency. A fast-path hit is labelled with the template
+  of the route that built the cached body (remembered per path), so `/rates/latest` is one
+  series whichever way it was answered.
+* `kurs_gateway_websocket_connections`, `kurs_gateway_websocket_messages_sent_total`.
+* At scrape time: the body cache (hits, misses, stores, entries, bytes), the live snapshot
+  (sequence, currencies, age of the newest rate: the served end of the ingest lag), and whether
+  the rates stream is connected. Upstream gRPC calls: `rpc_client_call_duration_seconds`.
+
+With an exporter configured (`KURS_GATEWAY_OTEL_EXPORTER`), every HTTP request and every
+WebSocket connection is a SERVER span continuing the caller's W3C trace context (`traceparent`
+header, on the WebSocket handshake too); the gRPC calls made while handling it carry it on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
+from prometheus_client.core import Metric
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kurs_common.metrics import LATENCY_BUCKETS, ServiceMetrics, gauge, labelled_counter
+from kurs_common.telemetry import extract_headers
+from kurs_common.timeutil import utcnow
+from kurs_gateway.fastpath import BodyCache
+from kurs_gateway.params import only
+from kurs_gateway.snapshot import LiveSnapshot
+
+router = APIRouter(tags=["operations"])
+
+UNMATCHED = "(unmatched)"
+MAX_REMEMBERED_PATHS = 10_000
+HTTP_LABELS = ("http_request_method", "http_route", "http_response_status_code")
+
+
+class GatewayMetrics:
+    """The gateway's registry: HTTP and WebSocket instruments plus scrape-time state."""
+
+    def __init__(self, snapshot: LiveSnapshot, cache: BodyCache, state: Any) -> None:
+        self.service = ServiceMetrics("gateway")
+        registry = self.service.registry
+        self.started = time.time()
+        self.http = Histogram(
+            "http_server_request_duration_seconds",
+            "HTTP requests answered, by route template, method and status: duration",
+            HTTP_LABELS,
+            registry=registry,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.websockets = Gauge(
+            "kurs_gateway_websocket_connections",
+            "WebSocket clients connected",
+            ["http_route"],
+            registry=registry,
+        )
+        self.websocket_messages = Counter(
+            "kurs_gateway_websocket_messages_sent",
+            "Messages sent to WebSocket clients",
+            ["http_route"],
+            registry=registry,
+        )
+
+        def collect() -> Iterator[Metric]:
+            yield labelled_counter(
+                "kurs_gateway_cache_lookups",
+                "Prebuilt-body lookups of GET requests (hit: answered without entering FastAPI)",
+                ["result"],
+                [(("hit",), float(cache.hits)), (("miss",), float(cache.misses))],
+            )
+            yield labelled_counter(
+                "kurs_gateway_cache_stores", "Bodies stored in the cache", [], [((), cache.stores)]
+            )
+            yield gauge("kurs_gateway_cache_entries", "Bodies cached", len(cache))
+            yield gauge("kurs_gateway_cache_bytes", "Bytes of all cached bodies", cache.size)
+            yield gauge("kurs_gateway_snapshot_sequence", "Sequence of the live snapshot", snapshot.sequence)
+            yield gauge(
+                "kurs_gateway_snapshot_currencies", "Currencies in the live snapshot", len(snapshot.entries)
+            )
+            newest = max((e.observed_at for e in snapshot.entries.values()), default=None)
+            if newest is not None:
+                age = (utcnow() - newest).total_seconds()
+                yield gauge("kurs_gateway_snapshot_age_seconds", "Age of the newest rate being served", age)
+            feed = getattr(state, "feed", None)
+            connected = bool(feed is not None and feed.connected)
+            yield gauge(
+                "kurs_gateway_rates_stream_connected", "1 while the StreamRates feed is connected", connected
+            )
+
+        self.service.add_callback(collect)
+
+    def exposition(self) -> bytes:
+        return self.service.exposition()
+
+
+def leaf_routes(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
+    """The routes themselves, also inside routers included by FastAPI (which wraps each router)."""
+    out: list[BaseRoute] = []
+    for route in routes:
+        inner = getattr(getattr(route, "original_router", None), "routes", None)
+        if inner is not None:
+            out.extend(leaf_routes(inner))
+        else:
+            out.append(route)
+    return out
+
+
+class HttpMetrics:
+    """Outermost ASGI front: labels, times and (optionally) traces every request."""
+
+    def __init__(
+        self, app: ASGIApp, metrics: GatewayMetrics, routes: Sequence[BaseRoute], tracing: bool
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.routes = leaf_routes(routes)
+        self.tracing = tracing
+        self._templates: dict[str, str] = {}
+        self._children: dict[tuple[str, str, int], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if self.tracing:
+                await self._traced_http(scope, receive, send)
+            else:
+                await self._http(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    def template(self, scope: Scope, status: int) -> str:
+        """The route template of a request (bounded label values)."""
+        path: str = scope["path"]
+        route = scope.get("route")
+        if route is not None:
+            template = str(getattr(route, "path", UNMATCHED))
+            if path not in self._templates:
+                if len(self._templates) >= MAX_REMEMBERED_PATHS:
+                    self._templates.clear()
+                self._templates[path] = template
+            return template
+        known = self._templates.get(path)
+        if known is not None:
+            return known
+        if status >= 400:  # refused before routing (auth, rate limit) or not found: no matching cost
+            return UNMATCHED
+        for candidate in self.routes:
+            match, _ = candidate.matches(scope)
+            if match is Match.FULL:
+                return str(getattr(candidate, "path", UNMATCHED))
+        return UNMATCHED
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> str:
+        template = self.template(scope, status)
+        key = (scope["method"], template, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.metrics.http.labels(scope["method"], template, str(status))
+        child.observe(seconds)
+        return template
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self._observe(scope, status, time.perf_counter() - started)
+
+    async def _traced_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        status = 500
+        tracer = trace.get_tracer("kurs.http")
+        method = scope["method"]
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        parent = extract_headers(scope["headers"])
+        with tracer.start_as_current_span(method, context=parent, kind=SpanKind.SERVER) as span:
+            span.set_attributes(
+                {
+                    "http.request.method": method,
+                    "url.path": scope["path"],
+                    "url.scheme": scope.get("scheme", "http"),
+                }
+            )
+            try:
+                await self.app(scope, receive, send_status)
+            finally:
+                template = self._observe(scope, status, time.perf_counter() - started)
+                span.update_name(f"{method} {template}")
+                span.set_attribute("http.route", template)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.template(scope, 0)
+        connected = self.metrics.websockets.labels(route)
+        sent = self.metrics.websocket_messages.labels(route)
+        messages = 0
+
+        async def counting_send(message: Message) -> None:
+            nonlocal messages
+            if message["type"] == "websocket.send":
+                messages += 1
+                sent.inc()
+            await send(message)
+
+        connected.inc()
+        try:
+            if not self.tracing:
+                await self.app(scope, receive, counting_send)
+                return
+            tracer = trace.get_tracer("kurs.http")
+            parent = extract_headers(scope["headers"])
+            with tracer.start_as_current_span(f"WS {route}", context=parent, kind=SpanKind.SERVER) as span:
+                span.set_attributes(
+                    {
+                        "network.protocol.name": "websocket",
+                        "url.path": scope["path"],
+                        "url.scheme": scope.get("scheme", "ws"),
+                        "http.route": route,
+                    }
+                )
+                try:
+                    await self.app(scope, receive, counting_send)
+                finally:
+                    span.set_attribute("kurs.websocket.messages_sent", messages)
+        finally:
+            connected.dec()
+
+
+@router.get("/metrics", dependencies=[Depends(only())], include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus text exposition of the gateway's metrics."""
+    registry: GatewayMetrics = request.app.state.metrics
+    return Response(registry.exposition(), media_type=CONTENT_TYPE_LATEST)
