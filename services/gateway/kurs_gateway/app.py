@@ -20,6 +20,8 @@ from kurs_gateway.guard import Guard
 from kurs_gateway.routes import analysis as analysis_routes
 from kurs_gateway.routes import bulk as bulk_routes
 from kurs_gateway.routes import compat, exchangerate_api, graphql, health, quality, rates, runa, stream
+from kurs_gateway.routes import dashboard as dashboard_routes
+from kurs_gateway.routes import metrics as metrics_routes
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.shadow import Shadow
 from kurs_gateway.shadow import router as shadow_router
@@ -40,9 +42,9 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rates_channel = insecure_channel(settings.rates_address)
-        collector_channel = insecure_channel(settings.collector_address)
-        validator_channel = insecure_channel(settings.validator_address)
+        rates_channel = insecure_channel(settings.rates_address, metrics.service)
+        collector_channel = insecure_channel(settings.collector_address, metrics.service)
+        validator_channel = insecure_channel(settings.validator_address, metrics.service)
         feed = SnapshotFeed(rates_pb2_grpc.RatesServiceStub(rates_channel), snapshot)
         app.state.rates_stub = rates_pb2_grpc.RatesServiceStub(rates_channel)
         app.state.collector_stub = collector_pb2_grpc.CollectorServiceStub(collector_channel)
@@ -63,6 +65,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     app.state.settings = settings
     app.state.snapshot = snapshot
     app.state.cache = cache
+    metrics = app.state.metrics = metrics_routes.GatewayMetrics(snapshot, cache, app.state)
     app.state.usage = UsageCounter(settings.v6_plan_quota, settings.v6_quota_refresh_day)
     problems.install(app)
 
@@ -83,6 +86,8 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     app.include_router(runa.router)
     app.include_router(exchangerate_api.router)
     app.include_router(shadow_router)
+    app.include_router(metrics_routes.router)
+    app.include_router(dashboard_routes.router)
     app.include_router(analysis_routes.router)
     app.include_router(bulk_routes.router)
     app.state.graphql_schema = graphql.build()
@@ -108,4 +113,6 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
         settings.v6_documentation_url,
         settings.v6_terms_url,
     )
-    return front
+    # Outermost: every request is timed (and traced when an exporter is set), fast path included.
+    tracing = settings.otel_exporter != "none"
+    return metrics_routes.HttpMetrics(front, metrics, app.router.routes, tracing)

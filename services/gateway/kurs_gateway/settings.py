@@ -18,6 +18,8 @@ class GatewaySettings(BaseSettings):
     validator_address: str = "127.0.0.1:50052"
     log_level: str = "INFO"
     otel_exporter: str = "none"
+    # OTLP/gRPC collector for otel_exporter=otlp ("host:port"); empty: OTEL_EXPORTER_OTLP_ENDPOINT.
+    otel_endpoint: str = ""
     # Deadline for a gRPC call made on behalf of one HTTP request.
     upstream_timeout_seconds: float = 5.0
     # Readiness fails once the rates stream has been down this long (latest rates may be stale).
