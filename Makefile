@@ -59,6 +59,10 @@ format: install-dev ## Apply ruff's fixes and formatting
 services: ## Make sure PostgreSQL and Redis run on 127.0.0.1 (installs them when missing)
 	bash tools/ensure_services.sh
 
+.PHONY: chromium
+chromium: ## Install headless Chromium when missing (Debian package), for the dashboard's browser test
+	bash tools/ensure_chromium.sh
+
 .PHONY: c-deps
 c-deps: ## Install the C client's Debian packages when missing (libcurl, cJSON, valgrind)
 	bash tools/ensure_c_deps.sh
@@ -73,7 +77,7 @@ test-c: install-dev c-deps ## The C client's tests under valgrind against a mesh
 	$(BIN)/pytest -q tests/integration/gateway/test_c_client.py
 
 .PHONY: test
-test: install-dev services c-deps ## Install everything and run the whole test suite
+test: install-dev services c-deps chromium ## Install everything and run the whole test suite
 	$(BIN)/pytest
 
 .PHONY: test-unit
