@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Iterable
 from decimal import Decimal
@@ -129,9 +130,9 @@ class AsyncKursClient:
         v6: Callable[[float], Awaitable[R]] | None,
         timeout: float | None,
     ) -> R:
-        fresh: R | None = self.cache.fresh(key)
+        fresh: R | None = self.cache.fresh(key)  # stored already marked as a cache answer
         if fresh is not None:
-            return fresh.marked(Origin.CACHE, stale=False)  # type: ignore[no-any-return]
+            return fresh
         budget = timeout or self.config.timeout
         failures: list[str] = []
         unsupported: UnsupportedCurrencyError | None = None
@@ -147,7 +148,7 @@ class AsyncKursClient:
                 unavailable = True
                 failures.append(f"{name}: {exc}")
             else:
-                self.cache.put(key, result)
+                self.cache.put(key, result.marked(Origin.CACHE, stale=False))
                 return result
         last = self.cache.last_good(key) if unavailable else None
         if last is not None:
@@ -160,10 +161,8 @@ class AsyncKursClient:
         self, base: str = "USD", symbols: str | Iterable[str] = (), *, source: str | None = None
     ) -> Rates | None:
         """A fresh cached latest() answer without any I/O (thread-safe), or None."""
-        fresh: Rates | None = self.cache.fresh(
-            ("latest", code("base", base), codes("symbols", symbols), source_id(source))
-        )
-        return fresh.marked(Origin.CACHE, stale=False) if fresh is not None else None
+        fresh: Rates | None = self.cache.fresh(_latest_key(base, symbols, source))
+        return fresh
 
     # -- calls -------------------------------------------------------------------------------
     async def latest(
@@ -175,7 +174,11 @@ class AsyncKursClient:
         timeout: float | None = None,
     ) -> Rates:
         """The newest rate of every currency (or of `symbols`) per one `base`."""
-        b, s, src = code("base", base), codes("symbols", symbols), source_id(source)
+        key = _latest_key(base, symbols, source)
+        fresh: Rates | None = self.cache.fresh(key)  # the hot path: no closure, no coroutine below
+        if fresh is not None:
+            return fresh
+        _, b, s, src = key
         v6 = self._v6
 
         async def kurs(t: float) -> Rates:
@@ -185,7 +188,7 @@ class AsyncKursClient:
             assert v6 is not None
             return await rates_with_triangulation(lambda b2, s2: v6.latest(b2, s2, t), b, s)
 
-        return await self._resolve(("latest", b, s, src), kurs, fallback if v6 and not src else None, timeout)
+        return await self._resolve(key, kurs, fallback if v6 and not src else None, timeout)
 
     async def historical(
         self,
@@ -316,6 +319,22 @@ async def _convert_or_triangulate(
         origin=usd.origin,
         via=PIVOT,
     )
+
+
+def _latest_key(
+    base: str, symbols: str | Iterable[str], source: str | None
+) -> tuple[str, str, tuple[str, ...], str]:
+    return _normalized_latest_key(
+        base, symbols if isinstance(symbols, str | tuple) else tuple(symbols), source
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _normalized_latest_key(
+    base: str, symbols: str | tuple[str, ...], source: str | None
+) -> tuple[str, str, tuple[str, ...], str]:
+    """The cache key of latest(): checked and normalized once per distinct argument tuple."""
+    return ("latest", code("base", base), codes("symbols", symbols), source_id(source))
 
 
 def _date(field: str, value: dt.date | str) -> dt.date:
