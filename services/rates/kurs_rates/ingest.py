@@ -86,6 +86,8 @@ class Ingestor:
 
     # -- the ingest path -----------------------------------------------------------------
     async def ingest(self, rates: list[StoredRate]) -> IngestOutcome:
+        if not rates:  # every rate of the batch was refused field by field
+            return IngestOutcome(0, 0, 0, 0, self.book.sequence)
         async with self._lock:
             if not self._pending:
                 try:

@@ -8,6 +8,7 @@ from typing import NoReturn, TypeVar
 
 import grpc
 
+from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound, QueryError, Unavailable
@@ -309,10 +310,19 @@ class IngestServicer(ingest_pb2_grpc.RatesIngestServiceServicer):
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, f"rates: at most {MAX_INGEST_BATCH} per batch"
             )
-        try:
-            rates = [_to_stored(i, r) for i, r in enumerate(request.rates)]
-        except QueryError as exc:
-            await abort_for(context, exc)
+        rates: list[StoredRate] = []
+        rejections: list[common_pb2.ItemRejection] = []
+        for i, rate in enumerate(request.rates):
+            try:
+                rates.append(_to_stored(i, rate))
+            except InvalidArgument as exc:
+                field = exc.field.rpartition(".")[2]
+                rejections.append(common_pb2.ItemRejection(index=i, field=field, reason=exc.reason))
+        if rejections:
+            log.warning(
+                "rates refused",
+                extra={"count": len(rejections), "first": f"{rejections[0].index}.{rejections[0].field}"},
+            )
         outcome = await guarded(context, lambda: self.ingestor.ingest(rates))
         return ingest_pb2.IngestRatesResponse(
             inserted=outcome.inserted,
@@ -320,4 +330,5 @@ class IngestServicer(ingest_pb2_grpc.RatesIngestServiceServicer):
             unchanged=outcome.unchanged,
             sequence=outcome.sequence,
             buffered=outcome.buffered,
+            rejections=rejections,
         )

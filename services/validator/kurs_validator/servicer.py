@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import functools
 import logging
-import re
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
@@ -34,7 +33,6 @@ from kurs_validator.store import AnomalyFilter, ValidatorStore
 
 log = logging.getLogger(__name__)
 
-_REJECTED_INDEX = re.compile(r"^rates\[(\d+)\]")
 MAX_BATCH = 50_000
 DEFAULT_PAGE = 100
 MAX_PAGE = 1_000
@@ -266,29 +264,30 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
                     # Kept in the outbox: the collector retries (its batch is now a duplicate) and the
                     # outbox goes out first.
                     code = exc.code()
+                    await recording
                     if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
-                        # Drop only the rate rates named ("rates[7].value: ..."), keep the others.
-                        bad = _REJECTED_INDEX.match(exc.details() or "")
-                        if bad is not None and int(bad.group(1)) < len(chunk):
-                            dropped = self._outbox.pop(int(bad.group(1)))
-                            log.error(
-                                "rates refused a validated rate; dropped it",
-                                extra={
-                                    "currency": dropped.currency,
-                                    "value": dropped.value,
-                                    "detail": exc.details(),
-                                },
-                            )
-                            continue
-                        await recording
+                        # The batch as a whole was refused (rates refuses single rates one by one,
+                        # in `rejections`): it can never be taken, so it is not kept.
                         del self._outbox[: len(chunk)]
                         await context.abort(
                             grpc.StatusCode.INTERNAL, f"rates rejected a validated batch: {exc.details()}"
                         )
-                    await recording
                     await context.abort(
                         grpc.StatusCode.UNAVAILABLE, f"rates service: {exc.details() or code.name}"
                     )
+                for refused in reply.rejections:
+                    if refused.index < len(chunk):
+                        dropped = chunk[refused.index]
+                        log.error(
+                            "rates refused a validated rate; dropped it",
+                            extra={
+                                "source": dropped.source,
+                                "currency": dropped.currency,
+                                "value": dropped.value,
+                                "field": refused.field,
+                                "reason": refused.reason,
+                            },
+                        )
                 del self._outbox[: len(chunk)]
                 inserted += reply.inserted
                 updated += reply.updated

@@ -70,3 +70,9 @@ def test_cross_rate_is_within_rounding_of_exact(a: Decimal, b: Decimal) -> None:
     got = Decimal(money.cross_rate(str(a), str(b)))
     exact = b / a
     assert abs(got - exact) <= abs(exact) * Decimal("1e-9")
+
+
+@pytest.mark.parametrize("text", ["١.٥", "１.５", "1.5\n", "1.5 "])
+def test_decimals_are_ascii_only(text: str) -> None:
+    with pytest.raises(money.DecimalFormatError):
+        money.parse_rate(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -9,8 +10,11 @@ import grpc
 import pytest
 from unit.validator.helpers import NOW, business_days, engine, fixing
 
+from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import ingest_pb2
 from kurs.validator.v1 import validator_pb2
+from kurs_common.observation import REFERENCE, Observation
+from kurs_validator.engine import ValidationEngine
 from kurs_validator.hub import AnomalyHub
 from kurs_validator.servicer import ValidatorServicer, observations_from_proto
 from kurs_validator.store import AnomalyFilter, ValidatorStore
@@ -99,3 +103,44 @@ def test_observations_from_proto_matches_the_shared_mapping() -> None:
     obs = fixing("ecb", "USD", "1.1172", business_days(1)[0])
     (back,) = observations_from_proto([obs.to_proto()])
     assert back == type(obs).from_proto(obs.to_proto()) == obs
+
+
+class _RefusingRates:
+    """A rates stub that refuses every JPY rate by its typed per-item rejection, like the real service."""
+
+    def __init__(self) -> None:
+        self.stored: list[str] = []
+
+    async def IngestRates(
+        self, request: ingest_pb2.IngestRatesRequest, **_: object
+    ) -> ingest_pb2.IngestRatesResponse:
+        refused = [
+            common_pb2.ItemRejection(index=i, field="value", reason="refused")
+            for i, rate in enumerate(request.rates)
+            if rate.currency == "JPY"
+        ]
+        taken = [r.currency for r in request.rates if r.currency != "JPY"]
+        self.stored += taken
+        return ingest_pb2.IngestRatesResponse(inserted=len(taken), rejections=refused)
+
+
+class _Context:
+    async def abort(self, code: object, details: str) -> None:
+        raise RuntimeError(details)
+
+
+async def test_one_refused_rate_does_not_drop_the_others(tmp_path: object) -> None:
+    store = ValidatorStore(f"sqlite:///{tmp_path}/v.sqlite3")
+    store.open()
+    rates = _RefusingRates()
+    servicer = ValidatorServicer(rates, ValidationEngine(), store, AnomalyHub(), forward_batch=10, timeout=5)  # type: ignore[arg-type]
+    at = dt.datetime(2025, 1, 15, 15, tzinfo=dt.UTC)
+    batch = [
+        Observation("ecb", "t", REFERENCE, "EUR", code, value, "2025-01-15", at)
+        for code, value in (("USD", "1.0316"), ("JPY", "162.5"), ("GBP", "0.8424"))
+    ]
+    request = validator_pb2.SubmitObservationsRequest(observations=[o.to_proto() for o in batch])
+    await servicer.SubmitObservations(request, _Context())
+    store.close()
+    # Each figure travels twice (as the ECB published it, and in the blend); both JPY refused.
+    assert sorted(rates.stored) == ["GBP", "GBP", "USD", "USD"]

@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from kurs.common.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -137,6 +138,7 @@ class IngestRatesResponse(_message.Message):
     UNCHANGED_FIELD_NUMBER: _builtins.int
     SEQUENCE_FIELD_NUMBER: _builtins.int
     BUFFERED_FIELD_NUMBER: _builtins.int
+    REJECTIONS_FIELD_NUMBER: _builtins.int
     inserted: _builtins.int
     """Rows written for the first time."""
     updated: _builtins.int
@@ -149,6 +151,13 @@ class IngestRatesResponse(_message.Message):
     """Rows accepted while the store was unreachable: held in the rates service's bounded write
     buffer and written (idempotently) when the store answers again. Not yet counted above.
     """
+    @_builtins.property
+    def rejections(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ItemRejection]:
+        """Rates refused one by one (a field that is not valid); every other rate of the batch was
+        taken. The batch as a whole fails only when it cannot be taken at all (too many rates, the
+        store unavailable and the buffer full).
+        """
+
     def __init__(
         self,
         *,
@@ -157,10 +166,11 @@ class IngestRatesResponse(_message.Message):
         unchanged: _builtins.int = ...,
         sequence: _builtins.int = ...,
         buffered: _builtins.int = ...,
+        rejections: _abc.Iterable[_common_pb2.ItemRejection] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["buffered", b"buffered", "inserted", b"inserted", "sequence", b"sequence", "unchanged", b"unchanged", "updated", b"updated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buffered", b"buffered", "inserted", b"inserted", "rejections", b"rejections", "sequence", b"sequence", "unchanged", b"unchanged", "updated", b"updated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
