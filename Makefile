@@ -39,16 +39,19 @@ install-dev: $(VENV)/.dev-installed ## Also install the pinned development and t
 .PHONY: generate
 generate: install-dev ## Regenerate the gRPC stubs in gen/python from protos/
 	$(PY) tools/generate_protos.py
+	$(PY) clients/python/tools/generate_stubs.py
 
 .PHONY: check-generated
 check-generated: install-dev ## Fail when the committed stubs differ from a fresh generation
 	$(PY) tools/generate_protos.py --check
+	$(PY) clients/python/tools/generate_stubs.py --check
 
 .PHONY: lint
 lint: install-dev ## Ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	cd clients/python && $(abspath $(BIN))/mypy
 
 .PHONY: format
 format: install-dev ## Apply ruff's fixes and formatting
