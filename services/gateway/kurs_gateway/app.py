@@ -15,8 +15,10 @@ from kurs.rates.v1 import rates_pb2_grpc
 from kurs.validator.v1 import validator_pb2_grpc
 from kurs_common.grpcserver import insecure_channel
 from kurs_gateway import problems
+from kurs_gateway.alerts import engine as alerts_engine
 from kurs_gateway.fastpath import BodyCache, FastPath
 from kurs_gateway.guard import Guard
+from kurs_gateway.routes import alerts as alerts_routes
 from kurs_gateway.routes import analysis as analysis_routes
 from kurs_gateway.routes import bulk as bulk_routes
 from kurs_gateway.routes import compat, exchangerate_api, graphql, health, quality, rates, runa, stream
@@ -90,6 +92,8 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     app.include_router(dashboard_routes.router)
     app.include_router(analysis_routes.router)
     app.include_router(bulk_routes.router)
+    app.include_router(alerts_routes.router)
+    alerts_engine.install(app, settings)
     app.state.graphql_schema = graphql.build()
     front: ASGIApp = FastPath(app, cache)
     app.state.shadow = None

@@ -54,3 +54,12 @@ class GatewaySettings(BaseSettings):
     shadow_tolerance: Decimal = Decimal("0.0001")
     shadow_timeout_seconds: float = 2.0
     shadow_max_pending: int = 32
+    # Alerts (#12): the rules and delivery outbox database (sqlite:///path; empty = alerts off),
+    # rules per API key, and webhook delivery: deadline per attempt, attempts before the
+    # dead-letter list, and the backoff between attempts (base x 2^(n-1), capped, jittered).
+    alerts_database_url: str = ""
+    alerts_max_rules_per_key: int = 1000
+    alerts_webhook_timeout_seconds: float = 5.0
+    alerts_max_attempts: int = 8
+    alerts_retry_base_seconds: float = 1.0
+    alerts_retry_max_seconds: float = 300.0

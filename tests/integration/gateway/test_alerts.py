@@ -1,0 +1,253 @@
+"""Alerts end to end: rules over REST, real ECB fixings published into a real rates service, the
+real gateway evaluating them, webhooks to a local receiver that fails, times out and recovers
+(every alert arrives, none twice), the dead-letter list, and the WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import itertools
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import pytest_asyncio
+import uvicorn
+import websockets
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from conftest import ingest_fixing, serve_gateway
+from kurs_rates import server as rates_server
+from kurs_rates.server import RatesService
+from kurs_rates.settings import RatesSettings
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+DAYS = [f"2025-01-{d:02d}" for d in (15, 16, 17, 20, 21, 22, 23, 24, 27, 28, 29, 30, 31)]
+
+
+def published(history_csv: str, day: str) -> dict[str, str]:
+    lines = history_csv.splitlines()
+    header = lines[0].split(",")
+    row = next(line for line in lines if line.startswith(day)).split(",")
+    return {c: v for c, v in zip(header[1:], row[1:], strict=False) if c and v not in ("", "N/A")}
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver: /ok answers 200; /flaky 500 twice per event, then 200; /slow sleeps past
+    the gateway's deadline on an event's first attempt; /down 503 until `down` is cleared."""
+
+    url: str = ""
+    down: bool = True
+    attempts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    acted: set[tuple[str, str]] = field(default_factory=set)  # keys acted on (a key only once)
+    answered_ok: Counter[tuple[str, str]] = field(default_factory=Counter)  # 2xx answers per key
+    bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    signatures: dict[str, str] = field(default_factory=dict)
+    bad_signatures: int = 0
+    secrets: dict[str, str] = field(default_factory=dict)  # rule id -> secret
+
+    async def handle(self, request: Request) -> Response:
+        path = request.url.path
+        key = request.headers["idempotency-key"]
+        body = await request.body()
+        self.attempts[(path, key)] += 1
+        event = orjson.loads(body)
+        expected = (
+            "sha256=" + hmac.new(self.secrets[event["rule_id"]].encode(), body, hashlib.sha256).hexdigest()
+        )
+        if not hmac.compare_digest(expected, request.headers["x-kurs-signature"]):
+            self.bad_signatures += 1
+            return Response(status_code=401)
+        if path == "/flaky" and self.attempts[(path, key)] <= 2:
+            return Response(status_code=500)
+        if path == "/down" and self.down:
+            return Response(status_code=503)
+        if (path, key) not in self.acted:  # what a receiver keeping idempotency keys does
+            self.acted.add((path, key))
+            self.bodies[key] = event
+        self.answered_ok[(path, key)] += 1
+        if path == "/slow" and self.attempts[(path, key)] == 1:
+            await asyncio.sleep(1.5)  # acted on, but the answer comes after the deadline
+        return Response(status_code=204)
+
+
+@contextlib.asynccontextmanager
+async def serve_receiver(receiver: Receiver) -> AsyncIterator[str]:
+    app = Starlette(
+        routes=[Route(p, receiver.handle, methods=["POST"]) for p in ("/ok", "/flaky", "/slow", "/down")]
+    )
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", access_log=False, log_config=None))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@dataclass
+class Setup:
+    rates: RatesService
+    client: httpx.AsyncClient
+    receiver: Receiver
+    gateway_url: str
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def setup(history_csv: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup]:
+    tmp: Path = tmp_path_factory.mktemp("alerts")
+    rates = await rates_server.start(
+        RatesSettings(address="127.0.0.1:0", database_url=f"sqlite:///{tmp / 'rates.sqlite3'}")
+    )
+    receiver = Receiver()
+    try:
+        await ingest_fixing(rates.port, DAYS[0], published(history_csv, DAYS[0]))
+        async with (
+            serve_receiver(receiver) as receiver_url,
+            serve_gateway(
+                rates.port,
+                0,
+                heartbeat_seconds=0.5,
+                alerts_database_url=f"sqlite:///{tmp / 'alerts.sqlite3'}",
+                alerts_webhook_timeout_seconds=0.5,
+                alerts_retry_base_seconds=0.05,
+                alerts_retry_max_seconds=0.2,
+                alerts_max_attempts=4,
+            ) as url,
+            httpx.AsyncClient(base_url=url, timeout=10, headers={"x-api-key": "k1"}) as client,
+        ):
+            receiver.url = receiver_url
+            yield Setup(rates, client, receiver, url)
+    finally:
+        await rates.stop(0)
+
+
+async def create(setup: Setup, **fields: Any) -> dict[str, Any]:
+    reply = await setup.client.post("/alerts/rules", content=orjson.dumps(fields))
+    assert reply.status_code == 201, reply.text
+    body: dict[str, Any] = reply.json()
+    setup.receiver.secrets[body["id"]] = body["secret"]
+    return body
+
+
+async def settled(setup: Setup, seconds: float = 20) -> None:
+    for _ in range(int(seconds / 0.05)):
+        pending = (await setup.client.get("/alerts/deliveries", params={"state": "pending"})).json()
+        if not pending["deliveries"]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"deliveries still pending: {pending}")
+
+
+async def test_crud_validation(setup: Setup) -> None:
+    bad = await setup.client.post(
+        "/alerts/rules", content=b'{"kind": "threshold", "base": "EUR", "symbol": "USD"}'
+    )
+    assert bad.status_code == 400
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert bad.json()["invalid_params"][0]["name"] == "threshold"
+    unknown = await setup.client.post(
+        "/alerts/rules", content=b'{"kind": "threshold", "base": "EUR", "symbol": "ZZZ", "threshold": "1"}'
+    )
+    assert unknown.json()["invalid_params"][0]["name"] == "symbol"
+    assert (await setup.client.post("/alerts/rules", content=b"{")).json()["invalid_params"][0][
+        "name"
+    ] == "body"
+    rule = await create(setup, kind="threshold", base="EUR", symbol="GBP", threshold="5", direction="above")
+    assert "secret" not in (await setup.client.get(f"/alerts/rules/{rule['id']}")).json()
+    other = await setup.client.get(f"/alerts/rules/{rule['id']}", headers={"x-api-key": "k2"})
+    assert other.status_code == 404
+    assert rule["id"] in [r["id"] for r in (await setup.client.get("/alerts/rules")).json()["rules"]]
+    assert (await setup.client.delete(f"/alerts/rules/{rule['id']}")).status_code == 204
+    assert (await setup.client.delete(f"/alerts/rules/{rule['id']}")).status_code == 404
+    state = await setup.client.get("/alerts/deliveries", params={"state": "lost"})
+    assert state.json()["invalid_params"][0]["name"] == "state"
+
+
+async def test_webhooks_fail_time_out_recover_and_none_is_lost_or_doubled(
+    setup: Setup, history_csv: str
+) -> None:
+    values = [Decimal(published(history_csv, day)["USD"]) for day in DAYS]
+    threshold = sorted(values)[len(values) // 2]  # the median: the series crosses it
+    threshold += Decimal("0.00005")  # never equal to a published figure
+    sides = [v > threshold for v in values]
+    crossings = sum(1 for a, b in itertools.pairwise(sides) if a != b)
+    assert crossings >= 2
+    rules = {}
+    for path in ("/ok", "/flaky", "/slow", "/down"):
+        rules[path] = await create(
+            setup,
+            kind="threshold",
+            base="EUR",
+            symbol="USD",
+            threshold=str(threshold),
+            direction="either",
+            webhook_url=setup.receiver.url + path,
+        )
+    ws_rule = await create(setup, kind="threshold", base="EUR", symbol="USD", threshold=str(threshold))
+    ws_url = setup.gateway_url.replace("http://", "ws://") + "/ws/alerts?api_key=k1"
+    async with websockets.connect(ws_url) as ws:
+        for day in DAYS[1:]:
+            await ingest_fixing(setup.rates.port, day, published(history_csv, day))
+        seen: list[dict[str, Any]] = []
+        while len([e for e in seen if e["rule_id"] == ws_rule["id"]]) < crossings:
+            message = orjson.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+            if message["type"] == "alert":
+                seen.append(message)
+    assert {e["rule_id"] for e in seen} == {ws_rule["id"], *(r["id"] for r in rules.values())}
+    await settled(setup)
+    receiver = setup.receiver
+    assert receiver.bad_signatures == 0
+    for path in ("/ok", "/flaky", "/slow"):
+        acted = {key for p, key in receiver.acted if p == path}
+        assert len(acted) == crossings, path  # every alert arrived, each under its own key
+        assert all(key.startswith(rules[path]["id"] + ":") for key in acted)
+        answered = {key: n for (p, key), n in receiver.answered_ok.items() if p == path}
+        # no event is sent again once answered 2xx in time; the slow one was retried under the
+        # same key after its deadline, and the receiver's idempotency check kept it to one action
+        assert set(answered.values()) == ({2} if path == "/slow" else {1}), (path, answered)
+    assert max(n for (p, _), n in receiver.attempts.items() if p == "/flaky") == 3
+    assert (
+        max(n for (p, _), n in receiver.attempts.items() if p == "/slow") == 2
+    )  # the retry after the timeout
+    # /down never answered 2xx: four attempts each, then the dead-letter list
+    dead = (await setup.client.get("/alerts/deliveries", params={"state": "dead"})).json()["deliveries"]
+    assert sorted(d["event_id"] for d in dead) == sorted(k for (p, k) in receiver.attempts if p == "/down")
+    assert len(dead) == crossings
+    assert all(d["attempts"] == 4 and d["last_error"] == "HTTP 503" for d in dead)
+    # the receiver recovers; the dead letters are put back and arrive once
+    receiver.down = False
+    for d in dead:
+        reply = await setup.client.post(f"/alerts/deliveries/{d['event_id']}/retry")
+        assert reply.status_code == 200
+    await settled(setup)
+    assert {k for (p, k) in receiver.acted if p == "/down"} == {d["event_id"] for d in dead}
+    delivered = (
+        await setup.client.get("/alerts/deliveries", params={"state": "delivered", "limit": 1000})
+    ).json()
+    assert len(delivered["deliveries"]) == 4 * crossings
+    events = [receiver.bodies[k] for (p, k) in receiver.acted if p == "/ok"]
+    assert sorted(Decimal(e["rate"]) for e in events) == sorted(
+        v for a, b, v in zip(sides, sides[1:], values[1:], strict=False) if a != b
+    )
