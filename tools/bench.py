@@ -345,7 +345,7 @@ def main() -> int:
             ports = stack.enter_context(mesh(tmp / "var", env))
             baseline = http_suite(label, ports, ns.seconds, baseline)
     if not ns.skip_components:
-        for script in ("bench_store.py", "bench_validator.py", "bench_live.py"):
+        for script in ("bench_store.py", "bench_validator.py", "bench_live.py", "bench_sdk.py"):
             path = ROOT / "tools" / script
             if path.exists():
                 print(f"--- tools/{script}", flush=True)

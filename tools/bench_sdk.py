@@ -32,9 +32,9 @@ from pathlib import Path
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from kurs_client import AsyncKursClient, ClientConfig, Endpoint, KursClient
 
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
+from kurs_client import AsyncKursClient, ClientConfig, Endpoint, KursClient
 
 FIXING = {
     "USD": "1.1672", "JPY": "178.55", "BGN": "1.9558", "CZK": "24.315", "DKK": "7.4612", "GBP": "0.8838",

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from integration.rates.conftest import TcpProxy
+
 from kurs_client import AsyncKursClient, ClientConfig, Endpoint, Origin, UnavailableError
 from kurs_client.models import cross
 

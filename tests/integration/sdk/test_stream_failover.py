@@ -11,9 +11,9 @@ import itertools
 from collections.abc import Awaitable, Callable
 
 import pytest
-from kurs_client import AsyncKursClient, ClientConfig, Endpoint, RateEvent
 
 from conftest import serve_gateway
+from kurs_client import AsyncKursClient, ClientConfig, Endpoint, RateEvent
 
 from .conftest import FIXING2, SdkMesh, accepted, ingest
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from grpc_health.v1 import health_pb2
+
 from kurs_client import (
     AsyncKursClient,
     ClientConfig,

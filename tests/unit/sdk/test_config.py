@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from kurs_client import ClientConfig, Endpoint, InvalidArgumentError
 from kurs_client.config import parse_endpoints
 

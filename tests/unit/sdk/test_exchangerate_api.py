@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+
 from kurs_client import NotFoundError, Origin, UnsupportedCurrencyError
 from kurs_client.exchangerate_api import ExchangeRateApi, ExchangeRateApiError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from kurs_client import ClientConfig, Endpoint, UnavailableError
 from kurs_client.pool import EndpointPool, TransientError
 

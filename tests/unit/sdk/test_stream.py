@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 
 import pytest
+
 from kurs_client import ClientConfig, Endpoint, RateEvent
 from kurs_client.models import Rate, StreamMessage
 from kurs_client.pool import EndpointPool, TransientError

@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+
 from kurs_client import Rate, Rates, UnsupportedCurrencyError
 from kurs_client.triangulate import rates_with_triangulation
 
