@@ -17,18 +17,29 @@ from kurs_common.grpcserver import insecure_channel
 from kurs_gateway import problems
 from kurs_gateway.alerts import engine as alerts_engine
 from kurs_gateway.fastpath import BodyCache, FastPath
-from kurs_gateway.guard import Guard
+from kurs_gateway.keys.access import Access
+from kurs_gateway.routes import admin as admin_routes
 from kurs_gateway.routes import alerts as alerts_routes
 from kurs_gateway.routes import analysis as analysis_routes
 from kurs_gateway.routes import bulk as bulk_routes
-from kurs_gateway.routes import compat, exchangerate_api, graphql, health, quality, rates, runa, stream
+from kurs_gateway.routes import (
+    compat,
+    exchangerate_api,
+    graphql,
+    graphql_ws,
+    health,
+    quality,
+    rates,
+    runa,
+    stream,
+)
 from kurs_gateway.routes import dashboard as dashboard_routes
 from kurs_gateway.routes import metrics as metrics_routes
+from kurs_gateway.routes import usage as usage_routes
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.shadow import Shadow
 from kurs_gateway.shadow import router as shadow_router
 from kurs_gateway.snapshot import LiveSnapshot, SnapshotFeed
-from kurs_gateway.usage import UsageCounter, V6Front
 
 DESCRIPTION = """
 Exchange rates as exact decimal strings. Reference data: the European Central Bank's daily
@@ -53,6 +64,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
         app.state.validator_stub = validator_pb2_grpc.ValidatorServiceStub(validator_channel)
         app.state.feed = feed
         task = asyncio.create_task(feed.run(), name="rates-stream")
+        await access.start()
         try:
             yield
         finally:
@@ -62,13 +74,14 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             await rates_channel.close()
             await collector_channel.close()
             await validator_channel.close()
+            await access.stop()
 
     app = FastAPI(title="Kurs", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.snapshot = snapshot
     app.state.cache = cache
     metrics = app.state.metrics = metrics_routes.GatewayMetrics(snapshot, cache, app.state)
-    app.state.usage = UsageCounter(settings.v6_plan_quota, settings.v6_quota_refresh_day)
+    access = app.state.access = Access(settings)
     problems.install(app)
 
     def openapi() -> dict[str, Any]:
@@ -87,6 +100,9 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     app.include_router(graphql.router)
     app.include_router(runa.router)
     app.include_router(exchangerate_api.router)
+    app.include_router(usage_routes.router)
+    app.include_router(admin_routes.router)
+    app.include_router(graphql_ws.router)
     app.include_router(shadow_router)
     app.include_router(metrics_routes.router)
     app.include_router(dashboard_routes.router)
@@ -107,16 +123,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             settings.shadow_timeout_seconds,
             settings.shadow_max_pending,
         )
-    if settings.api_keys or settings.rate_limit_per_second > 0:
-        front = Guard(front, settings.api_keys, settings.rate_limit_per_second, settings.rate_limit_burst)
-    front = V6Front(
-        front,
-        settings.api_keys,
-        settings.v6_inactive_keys,
-        app.state.usage,
-        settings.v6_documentation_url,
-        settings.v6_terms_url,
-    )
+    front = access.wrap(front)  # keys, scopes, limits and quotas; then the v6 path-key front
     # Outermost: every request is timed (and traced when an exporter is set), fast path included.
     tracing = settings.otel_exporter != "none"
     return metrics_routes.HttpMetrics(front, metrics, app.router.routes, tracing)

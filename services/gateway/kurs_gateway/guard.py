@@ -1,27 +1,37 @@
-"""Optional API keys and per-client rate limits, applied in front of every route (fast path too).
+"""API keys, scopes, rate limits and quotas, applied in front of every route (fast path too).
 
-Both are off by default. With `api_keys` set, every request except the health and docs paths
-must carry one of the keys (`Authorization: Bearer <key>` or `X-API-Key: <key>`; a WebSocket may
-also pass `api_key=<key>` in its query string, since browsers cannot set headers there) or gets a
-401 problem. With `rate_limit_per_second` > 0 each client (its API key, else its IP address) has
-a token bucket of `rate_limit_burst` requests refilled at that rate; an empty bucket answers 429
-with Retry-After.
+Off by default. With keys required (KURS_GATEWAY_AUTH=keys, or a static KURS_GATEWAY_API_KEYS
+list), every request except the health and docs paths must carry a key (`Authorization: Bearer
+<key>` or `X-API-Key: <key>`; a WebSocket may also pass `api_key=<key>` in its query string, and
+GraphQL over WebSocket in its `connection_init` payload) or gets a 401 problem; a key without the
+scope its route needs (keys/model.py `route_class`) gets 403. Each key then spends from its token
+bucket and its daily/monthly quotas, shared by every gateway through the meter (keys/meter.py);
+an empty bucket or a used-up quota answers 429 with Retry-After. Wrong keys are throttled per
+client address before the slow hash check. Without keys, `rate_limit_per_second` > 0 limits each
+client address with a token bucket of its own in this process.
 """
 
 from __future__ import annotations
 
-import hmac
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from urllib.parse import parse_qsl
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from kurs_gateway.keys.meter import Meter, Verdict
+from kurs_gateway.keys.model import route_class
+from kurs_gateway.keys.registry import UNKNOWN, KeyRegistry, Principal
+from kurs_gateway.usage import V6_STATUS, v6_error_body, v6_key
+
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+UNCOUNTED = frozenset({"/usage"})  # any valid key may ask; not counted against its quota
 MAX_CLIENTS = 100_000
+PRINCIPAL = "kurs_principal"  # the ASGI scope["state"] entry routes read the caller from
 
 
 class TokenBuckets:
@@ -49,11 +59,17 @@ class TokenBuckets:
             self._buckets.popitem(last=False)
         return wait
 
+    def wait(self, client: str) -> float:
+        """Seconds until `client` has a token, without spending one."""
+        tokens, last = self._buckets.get(client, (self.burst, self._clock()))
+        tokens = min(self.burst, tokens + (self._clock() - last) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
 
 def _problem(
     status: int, detail: str, headers: Iterable[tuple[bytes, bytes]] = ()
 ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
-    titles = {401: "Unauthorized", 429: "Too many requests"}
+    titles = {401: "Unauthorized", 403: "Forbidden", 429: "Too many requests"}
     body = orjson.dumps({"type": "about:blank", "title": titles[status], "status": status, "detail": detail})
     return body, [
         (b"content-type", b"application/problem+json"),
@@ -62,62 +78,146 @@ def _problem(
     ]
 
 
+def presented_key(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-api-key":
+            return str(value.decode("latin-1"))
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            return str(value[7:].decode("latin-1").strip())
+    if scope["type"] == "websocket":
+        for name, value in parse_qsl(scope["query_string"].decode("latin-1")):
+            if name == "api_key":
+                return str(value)
+    return None
+
+
+REFUSALS = {
+    "rate": "rate limit exceeded; retry later",
+    "day": "daily quota used up; it resets at 00:00 UTC",
+    "month": "monthly quota used up; it resets at the start of the next period",
+}
+
+
 class Guard:
-    def __init__(self, app: ASGIApp, api_keys: Iterable[str], rate: float, burst: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        registry: KeyRegistry | None,
+        meter: Meter,
+        *,
+        ip_rate: float = 0.0,
+        ip_burst: int = 100,
+        failure_rate: float = 1.0,
+        failure_burst: int = 20,
+        v6_plan_quota: int | None = None,
+        v6_links: tuple[str, str] = ("/docs", "/docs"),
+    ) -> None:
         self.app = app
-        self.keys = [k.encode() for k in api_keys if k]
-        self.buckets = TokenBuckets(rate, burst) if rate > 0 else None
+        self.registry = registry
+        self.meter = meter
+        self.ip_buckets = TokenBuckets(ip_rate, ip_burst) if ip_rate > 0 else None
+        self.failures = TokenBuckets(failure_rate, failure_burst)
+        self.v6_plan_quota = v6_plan_quota
+        self.v6_links = v6_links
+        self._classes: dict[str, str] = {}
 
-    def _key(self, scope: Scope) -> str | None:
-        for name, value in scope["headers"]:
-            if name == b"x-api-key":
-                return str(value.decode("latin-1"))
-            if name == b"authorization" and value[:7].lower() == b"bearer ":
-                return str(value[7:].decode("latin-1").strip())
-        if scope["type"] == "websocket":
-            for name, value in parse_qsl(scope["query_string"].decode("latin-1")):
-                if name == "api_key":
-                    return str(value)
-        return None
-
-    def _valid(self, key: str | None) -> bool:
-        if key is None:
-            return False
-        candidate = key.encode()
-        # Compare against every key so timing does not tell which prefix matched.
-        return any([hmac.compare_digest(candidate, k) for k in self.keys])  # noqa: C419
+    def _class(self, path: str) -> str:
+        klass = self._classes.get(path)
+        if klass is None:
+            klass = route_class(path)
+            if len(self._classes) > 4096:
+                self._classes.clear()
+            self._classes[path] = klass
+        return klass
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
+        kind = scope["type"]
+        if (kind != "http" and kind != "websocket") or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        key = self._key(scope)
-        valid = bool(self.keys) and self._valid(key)
-        if self.keys and not valid:
+        if self.registry is None:
+            await self._by_address(scope, receive, send)
+            return
+        path = scope["path"]
+        key = presented_key(scope)
+        if key is None:
+            if kind == "websocket" and path == "/graphql":
+                # graphql-transport-ws clients send the key in connection_init; the route checks it.
+                await self.app(scope, receive, send)
+                return
             await self._deny(
                 scope, send, 401, "a valid API key is required", [(b"www-authenticate", b"Bearer")]
             )
             return
-        if self.buckets is not None:
-            # Only a configured key earns its own bucket; anything else a client sends could be
-            # rotated to dodge the limit, so those clients are limited by address.
+        found = self.registry.check(key)
+        now = time.time()
+        if found is UNKNOWN:
             address = (scope.get("client") or ("unknown", 0))[0]
-            wait = self.buckets.take(f"k:{key}" if valid else f"ip:{address}")
+            wait = self.failures.wait(address)
             if wait > 0:
-                retry = str(max(1, math.ceil(wait))).encode()
-                await self._deny(
-                    scope, send, 429, "rate limit exceeded; retry later", [(b"retry-after", retry)]
-                )
+                await self._deny(scope, send, 429, "too many failed keys; retry later", _retry(wait))
+                return
+            found = await self.registry.verify(key)
+        if not isinstance(found, Principal) or not found.usable(now):
+            self.failures.take((scope.get("client") or ("unknown", 0))[0])
+            detail = "a valid API key is required"
+            if isinstance(found, Principal):
+                detail = "this API key has been revoked" if found.revoked else "this API key has expired"
+            await self._deny(scope, send, 401, detail, [(b"www-authenticate", b"Bearer")])
+            return
+        klass = self._class(path)
+        if kind == "websocket" and klass == "read":
+            klass = "stream"  # GraphQL over WebSocket
+        counted: str | None = klass
+        limits = found.limits
+        if path in UNCOUNTED or (path.startswith("/v6/") and path.endswith("/quota")):
+            counted = None
+        elif klass not in found.scopes:
+            await self._deny(scope, send, 403, f"this API key lacks the {klass!r} scope", ())
+            return
+        if self.v6_plan_quota is not None and limits.per_month is None and path.startswith("/v6/"):
+            limits = replace(limits, per_month=self.v6_plan_quota)
+        verdict = self.meter.try_admit(found.client, limits, counted)
+        if verdict is None:
+            verdict = await self.meter.admit(found.client, limits, counted)
+        if not verdict.allowed:
+            await self._refuse(scope, send, verdict)
+            return
+        scope.setdefault("state", {})[PRINCIPAL] = found
+        await self.app(scope, receive, send)
+
+    async def _by_address(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.ip_buckets is not None:
+            address = (scope.get("client") or ("unknown", 0))[0]
+            wait = self.ip_buckets.take(f"ip:{address}")
+            if wait > 0:
+                await self._deny(scope, send, 429, REFUSALS["rate"], _retry(wait))
                 return
         await self.app(scope, receive, send)
 
-    @staticmethod
+    async def _refuse(self, scope: Scope, send: Send, verdict: Verdict) -> None:
+        if verdict.reason in ("day", "month") and v6_key(scope["path"]) is not None:
+            body = v6_error_body("quota-reached", *self.v6_links)
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send(
+                {"type": "http.response.start", "status": V6_STATUS["quota-reached"], "headers": headers}
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self._deny(scope, send, 429, REFUSALS[verdict.reason], _retry(verdict.retry_after))
+
     async def _deny(
-        scope: Scope, send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]]
+        self, scope: Scope, send: Send, status: int, detail: str, headers: Iterable[tuple[bytes, bytes]]
     ) -> None:
+        body, all_headers = _problem(status, detail, headers)
+        if status == 401 and scope["type"] == "http" and v6_key(scope["path"]) is not None:
+            body = v6_error_body("invalid-key", *self.v6_links)
+            all_headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
         if scope["type"] == "websocket":
             # Deny the handshake with an HTTP response (ASGI websocket denial response).
-            body, all_headers = _problem(status, detail, headers)
             if "websocket.http.response" in scope.get("extensions", {}):
                 await send(
                     {"type": "websocket.http.response.start", "status": status, "headers": all_headers}
@@ -126,6 +226,9 @@ class Guard:
             else:
                 await send({"type": "websocket.close", "code": 1008, "reason": detail})
             return
-        body, all_headers = _problem(status, detail, headers)
         await send({"type": "http.response.start", "status": status, "headers": all_headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _retry(wait: float) -> list[tuple[bytes, bytes]]:
+    return [(b"retry-after", str(max(1, math.ceil(wait))).encode())]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class GatewaySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KURS_GATEWAY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="KURS_GATEWAY_", extra="ignore", populate_by_name=True)
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -63,3 +64,29 @@ class GatewaySettings(BaseSettings):
     alerts_max_attempts: int = 8
     alerts_retry_base_seconds: float = 1.0
     alerts_retry_max_seconds: float = 300.0
+    # Hosts a webhook may point at (JSON list; "*" = any). Loopback only unless configured.
+    alerts_webhook_hosts: list[str] = ["127.0.0.1", "localhost", "::1"]
+    # Managed API keys (README "Keys and quotas"): "keys" requires a key on every request but the
+    # health and docs paths (static api_keys stay accepted beside them); "off" keeps the static list.
+    auth: Literal["off", "keys"] = "off"
+    # Where keys are stored (hashed): sqlite:///path or postgresql://... (KURS_DATABASE_URL, the
+    # rates' database, when set); Redis shares quotas and rate limits between gateways (empty:
+    # counted in this process).
+    database_url: str = Field(
+        default="sqlite:///var/gateway.sqlite3",
+        validation_alias=AliasChoices("KURS_GATEWAY_DATABASE_URL", "KURS_DATABASE_URL"),
+    )
+    redis_url: str = Field(
+        default="", validation_alias=AliasChoices("KURS_GATEWAY_REDIS_URL", "KURS_REDIS_URL")
+    )
+    redis_prefix: str = "kurs:gateway:"
+    # How often each gateway re-reads changed keys (revocations take effect within this).
+    keys_refresh_seconds: float = 2.0
+    # Requests per key a gateway admits before its counts reach Redis (overshoot <= gateways x
+    # this), and the longest wait before they are sent.
+    limit_batch: int = 64
+    limit_sync_seconds: float = 0.1
+    # Scopes of the static api_keys; wrong keys tolerated per client address (per second, burst).
+    static_key_scopes: list[str] = ["read", "stream", "bulk", "alerts"]
+    failed_auth_per_second: float = 1.0
+    failed_auth_burst: int = 20

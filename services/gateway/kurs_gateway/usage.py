@@ -1,43 +1,27 @@
-"""Request counts per API key for ExchangeRate-API v6 `/quota`, and the v6 key front.
+"""Usage figures for ExchangeRate-API v6 `/quota`, and the v6 key front.
 
-Counts live in the gateway process: two gateway replicas each count their own requests, and a
-restart starts from zero. That is documented as per-process until shared quotas exist. A
-period starts on `refresh_day` of each month at 00:00 UTC (a day past a short month's end
-means its last day); every count drops to zero when a new period begins.
+Requests are counted by the meter (keys/meter.py): in this process without Redis, shared by
+every gateway with it. A quota period starts on `refresh_day` of each month at 00:00 UTC (a day
+past a short month's end means its last day); counts drop to zero when a new period begins.
+With managed keys (KURS_GATEWAY_AUTH=keys) a v6 path key is one of them, and the guard checks
+and counts it like any other key; otherwise this front checks the path key against the static
+keys (if any) and counts it against `v6_plan_quota`, under a digest of the key.
 """
 
 from __future__ import annotations
 
-import calendar
-import datetime as dt
+import hashlib
 import hmac
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-MAX_KEYS = 100_000
+from kurs_gateway.keys.meter import Limits, Meter, period_start
 
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def period_start(moment: dt.datetime, refresh_day: int) -> dt.datetime:
-    """The start of the quota period holding `moment`."""
-
-    def start_in(year: int, month: int) -> dt.datetime:
-        day = min(refresh_day, calendar.monthrange(year, month)[1])
-        return dt.datetime(year, month, day, tzinfo=dt.UTC)
-
-    this_month = start_in(moment.year, moment.month)
-    if moment >= this_month:
-        return this_month
-    year, month = (moment.year, moment.month - 1) if moment.month > 1 else (moment.year - 1, 12)
-    return start_in(year, month)
+__all__ = ["V6_STATUS", "Quota", "V6Front", "period_start", "v6_client", "v6_error_body", "v6_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,47 +31,16 @@ class Quota:
     refresh_day_of_month: int
 
 
-class UsageCounter:
-    """Thread-safe counts of requests per key within the current quota period."""
+def v6_client(key: str) -> str:
+    """What a v6 path key's requests are counted under when keys are not managed (never the key)."""
+    return "v6:" + hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
-    def __init__(
-        self, plan_quota: int, refresh_day: int = 1, clock: Callable[[], dt.datetime] = _now
-    ) -> None:
-        if not 1 <= refresh_day <= 31:
-            raise ValueError("refresh_day must be 1..31")
-        self.plan_quota = plan_quota
-        self.refresh_day = refresh_day
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._period = period_start(clock(), refresh_day)
-        self._counts: dict[str, int] = {}
 
-    def _roll(self) -> None:
-        current = period_start(self._clock(), self.refresh_day)
-        if current != self._period:
-            self._period = current
-            self._counts.clear()
-
-    def spend(self, key: str) -> bool:
-        """Count one request for `key`; False (and not counted) once the plan quota is used up."""
-        with self._lock:
-            self._roll()
-            used = self._counts.get(key, 0)
-            if used >= self.plan_quota:
-                return False
-            if key not in self._counts and len(self._counts) >= MAX_KEYS:
-                self._counts.pop(next(iter(self._counts)))
-            self._counts[key] = used + 1
-            return True
-
-    def used(self, key: str) -> int:
-        with self._lock:
-            self._roll()
-            return self._counts.get(key, 0)
-
-    def quota(self, key: str) -> Quota:
-        used = self.used(key)
-        return Quota(self.plan_quota, max(0, self.plan_quota - used), self.refresh_day)
+def quota_of(plan: int, month_used: int, refresh_day: int, day_left: int | None = None) -> Quota:
+    remaining = max(0, plan - month_used)
+    if day_left is not None:
+        remaining = min(remaining, max(0, day_left))
+    return Quota(plan, remaining, refresh_day)
 
 
 # -- The v6 front: the key in the path, quotas, and v6-shaped refusals ------------------------
@@ -122,10 +75,12 @@ def v6_key(path: str) -> str | None:
 class V6Front:
     """ASGI front for `/v6/{key}/...`: checks the path's key and counts it against the quota.
 
-    With the gateway's API keys on, the path key must be one of them (else `invalid-key`) and is
-    handed on as `X-API-Key`, so the key guard and its rate limits treat it like a header key;
-    with keys off any key is accepted and counted. Keys in `inactive` answer `inactive-account`.
-    `/quota` itself is not counted.
+    `managed` (KURS_GATEWAY_AUTH=keys): the path key is handed on as `X-API-Key`, and the guard
+    checks it, its scopes and its limits (a key without a monthly quota of its own gets
+    `v6_plan_quota` on these routes). Otherwise, with static API keys the path key must be one of
+    them (else `invalid-key`), with keys off any key is accepted; either way it is counted here
+    against `plan_quota` and handed on. Keys in `inactive` answer `inactive-account`. `/quota`
+    itself is not counted.
     """
 
     def __init__(
@@ -133,16 +88,21 @@ class V6Front:
         app: ASGIApp,
         api_keys: Iterable[str],
         inactive: Iterable[str],
-        usage: UsageCounter,
+        meter: Meter,
+        plan_quota: int,
         documentation: str,
         terms: str,
+        *,
+        managed: bool = False,
     ) -> None:
         self.app = app
         self.keys = [k.encode() for k in api_keys if k]
         self.inactive = frozenset(inactive)
-        self.usage = usage
+        self.meter = meter
+        self.limits = Limits(per_month=plan_quota)
         self.documentation = documentation
         self.terms = terms
+        self.managed = managed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = v6_key(scope["path"]) if scope["type"] == "http" else None
@@ -152,14 +112,20 @@ class V6Front:
         if key in self.inactive:
             await self._refuse(send, "inactive-account")
             return
-        if self.keys:
-            candidate = key.encode()
-            if not any([hmac.compare_digest(candidate, k) for k in self.keys]):  # noqa: C419
-                await self._refuse(send, "invalid-key")
-                return
-        if not scope["path"].endswith("/quota") and not self.usage.spend(key):
-            await self._refuse(send, "quota-reached")
-            return
+        if not self.managed:
+            if self.keys:
+                candidate = key.encode()
+                if not any([hmac.compare_digest(candidate, k) for k in self.keys]):  # noqa: C419
+                    await self._refuse(send, "invalid-key")
+                    return
+            if not scope["path"].endswith("/quota"):
+                client = v6_client(key)
+                verdict = self.meter.try_admit(client, self.limits, "read")
+                if verdict is None:
+                    verdict = await self.meter.admit(client, self.limits, "read")
+                if not verdict.allowed:
+                    await self._refuse(send, "quota-reached")
+                    return
         headers = [(n, v) for n, v in scope["headers"] if n not in (b"x-api-key", b"authorization")]
         headers.append((b"x-api-key", key.encode("latin-1", "replace")))
         await self.app({**scope, "headers": headers}, receive, send)

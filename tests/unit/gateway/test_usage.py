@@ -1,4 +1,4 @@
-"""Per-key request counts, quota periods and the v6 path key."""
+"""Quota periods, v6 quota figures and the v6 path key (counting itself: test_keys_meter.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from kurs_gateway.usage import UsageCounter, period_start, v6_key
+from kurs_gateway.usage import Quota, period_start, quota_of, v6_client, v6_key
 
 
 def at(text: str) -> dt.datetime:
@@ -28,24 +28,18 @@ def test_period_start(moment: str, day: int, start: str) -> None:
     assert period_start(at(moment), day) == at(start)
 
 
-def test_counter_spends_until_the_quota_and_resets_with_the_period() -> None:
-    now = [at("2026-03-20T10:00:00")]
-    counter = UsageCounter(2, refresh_day=14, clock=lambda: now[0])
-    assert counter.spend("a")
-    assert counter.spend("a")
-    assert not counter.spend("a")
-    assert counter.spend("b")
-    assert counter.quota("a").requests_remaining == 0
-    assert counter.quota("b").requests_remaining == 1
-    now[0] = at("2026-04-14T00:00:00")
-    assert counter.used("a") == 0
-    assert counter.quota("a").requests_remaining == 2
-    assert counter.quota("a").refresh_day_of_month == 14
+def test_quota_is_what_is_left_of_the_plan_and_of_today() -> None:
+    assert quota_of(10, 3, 14) == Quota(10, 7, 14)
+    assert quota_of(10, 12, 1) == Quota(10, 0, 1)  # never negative
+    assert quota_of(10, 3, 1, day_left=2).requests_remaining == 2
+    assert quota_of(10, 3, 1, day_left=-1).requests_remaining == 0
 
 
-def test_counter_rejects_impossible_refresh_day() -> None:
-    with pytest.raises(ValueError, match="refresh_day"):
-        UsageCounter(10, refresh_day=0)
+def test_v6_client_never_holds_the_key() -> None:
+    client = v6_client("my-secret-key")
+    assert client.startswith("v6:")
+    assert "my-secret-key" not in client
+    assert client == v6_client("my-secret-key") != v6_client("other")
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@
 Keyed routes (`/v6/{key}/latest/{base}`, `/pair/{from}/{to}[/{amount}]`,
 `/history/{base}/{year}/{month}/{day}[/{amount}]`, `/codes`, `/quota`) and the open
 `/v6/latest/{base}` answer ExchangeRate-API's shapes field for field. The key is checked and
-counted by `usage.V6Front` before a request gets here; `/quota` reports this process's count.
+counted by `usage.V6Front` (or, with managed keys, the guard) before a request gets here;
+`/quota` reports the meter's figures (shared through Redis when configured).
 
 Rates are JSON numbers written with Kurs's exact decimal digits (never through a float). The
 base itself is in `conversion_rates` as 1. `time_last_update_*` is the newest observation time
@@ -33,10 +34,12 @@ from kurs_common.errors import QueryError
 from kurs_common.quotes import QuotedRate
 from kurs_common.timeutil import today_utc
 from kurs_gateway import views
+from kurs_gateway.keys.access import Access
 from kurs_gateway.routes.rates import Cache, Settings, Snapshot, Stub
+from kurs_gateway.routes.usage import caller
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot
-from kurs_gateway.usage import V6_STATUS, UsageCounter, v6_error_body
+from kurs_gateway.usage import V6_STATUS, quota_of, v6_client, v6_error_body
 
 router = APIRouter(tags=["exchangerate-api"])
 
@@ -281,9 +284,23 @@ async def v6_codes(request: Request, key: str, stub: Stub, cache: Cache, setting
 
 @router.get("/v6/{key}/quota")
 async def v6_quota(request: Request, key: str, settings: Settings) -> Response:
-    """This gateway process's count of the key's requests in the current period (never cached)."""
-    usage: UsageCounter = request.app.state.usage
-    quota = usage.quota(key)
+    """The key's requests in the current period, as counted by the meter (never cached).
+
+    With managed keys: the key's own monthly quota (else `v6_plan_quota`), and no more than its
+    daily quota has left today. Otherwise the path key's v6 requests against `v6_plan_quota`.
+    Shared by every gateway when Redis is configured; this process's count otherwise.
+    """
+    access: Access = request.app.state.access
+    principal = caller(request)
+    if access.managed and principal is not None:
+        today, month = await access.meter.usage(principal.client)
+        limits = principal.limits
+        day_left = None if limits.per_day is None else limits.per_day - today.get("_total", 0)
+        plan = limits.per_month or settings.v6_plan_quota
+        quota = quota_of(plan, month.get("_total", 0), settings.v6_quota_refresh_day, day_left)
+    else:
+        _, month = await access.meter.usage(v6_client(key))
+        quota = quota_of(settings.v6_plan_quota, month.get("_total", 0), settings.v6_quota_refresh_day)
     body = {
         "result": "success",
         **_links(settings),

@@ -8,6 +8,7 @@ validation error) is a 400 problem, per the GraphQL-over-HTTP convention.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import grpc
@@ -29,6 +30,7 @@ from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound, QueryError
 from kurs_gateway import deps, views
+from kurs_gateway.guard import PRINCIPAL
 from kurs_gateway.problems import problem
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot
@@ -37,18 +39,21 @@ router = APIRouter(tags=["graphql"])
 
 MAX_QUERY_BYTES = 16_384
 MAX_BODY_BYTES = 64 * 1024  # query + variables
+SOURCE = re.compile(r"^\s*[A-Za-z0-9][A-Za-z0-9_-]{0,31}\s*$")  # as the REST `source` parameter
 
 SDL = '''
 """Exchange rates; every rate is an exact decimal in a String."""
 type Query {
-  "Newest rates from the live snapshot."
-  latest(base: String = "USD", symbols: [String!]): Rates
+  "Newest rates from the live snapshot (with `source`, that publisher's newest figures)."
+  latest(base: String = "USD", symbols: [String!], source: String): Rates
   "Rates of the business day on or before `date`."
-  historical(date: String!, base: String = "USD", symbols: [String!]): Rates
+  historical(date: String!, base: String = "USD", symbols: [String!], source: String): Rates
   "Rates of every publication day in the range (at most 366 days)."
-  timeseries(startDate: String!, endDate: String!, base: String = "USD", symbols: [String!]): TimeSeries
+  timeseries(
+    startDate: String!, endDate: String!, base: String = "USD", symbols: [String!], source: String
+  ): TimeSeries
   "`amount` of `from` in `to`, at the latest rate or on `date`."
-  convert(from: String!, to: String!, amount: String!, date: String): Conversion
+  convert(from: String!, to: String!, amount: String!, date: String, source: String): Conversion
   "Every currency served."
   currencies: [Currency!]
 }
@@ -60,11 +65,27 @@ type Conversion {
   from: String! to: String! amount: String! rate: String! result: String! date: String! sources: [String!]!
 }
 type Currency { code: String! name: String! firstDate: String! lastDate: String! active: Boolean! }
+"""Live rates over WebSocket (graphql-transport-ws), as the WebSocket stream sends them."""
+type Subscription {
+  "The current rates first (kind snapshot), then the figures that changed (kind update)."
+  rates(base: String = "USD", symbols: [String!]): RatesUpdate!
+}
+"""`sequence` is the stream's change counter, a decimal integer in a String."""
+type RatesUpdate { kind: String! sequence: String! base: String! date: String rates: [Rate!]! }
 '''
 
 
 def build() -> GraphQLSchema:
     return build_schema(SDL)
+
+
+def source_of(source: str | None) -> str:
+    """The publisher id a `source` argument names ("" for the blended series)."""
+    if source is None:
+        return ""
+    if not SOURCE.match(source):
+        raise InvalidArgument("source", "a publisher id such as ecb (see /sources)")
+    return source.strip().lower()
 
 
 def _rates(values: dict[str, str]) -> list[dict[str, str]]:
@@ -93,10 +114,17 @@ def _grpc_error(exc: grpc.aio.AioRpcError) -> GraphQLError:
 class Root:
     """Root resolvers; graphql-core calls `root.<field>(info, **arguments)`."""
 
-    def __init__(self, snapshot: LiveSnapshot, stub: rates_pb2_grpc.RatesServiceStub, timeout: float) -> None:
+    def __init__(
+        self,
+        snapshot: LiveSnapshot,
+        stub: rates_pb2_grpc.RatesServiceStub,
+        timeout: float,
+        scopes: frozenset[str] | None = None,  # the calling key's; None: keys are off
+    ) -> None:
         self.snapshot = snapshot
         self.stub = stub
         self.timeout = timeout
+        self.scopes = scopes
 
     async def _guard(self, call: Any) -> Any:
         try:
@@ -106,8 +134,22 @@ class Root:
         except grpc.aio.AioRpcError as exc:
             raise _grpc_error(exc) from exc
 
-    async def latest(self, info: Any, base: str, symbols: list[str] | None = None) -> dict[str, Any]:
+    async def latest(
+        self, info: Any, base: str, symbols: list[str] | None = None, source: str | None = None
+    ) -> dict[str, Any]:
         async def run() -> dict[str, Any]:
+            publisher = source_of(source)
+            if publisher:
+                reply = await self.stub.GetLatestRates(
+                    rates_pb2.GetLatestRatesRequest(
+                        base=views.require_currency_shape("base", base),
+                        symbols=views.require_symbols_shape(symbols or []),
+                        source=publisher,
+                    ),
+                    timeout=self.timeout,
+                )
+                body = views.reply_body(reply.base, reply.date, reply.rates)
+                return {**body, "rates": _rates(body["rates"])}
             code, _, rates = views.latest_rates(self.snapshot.entries, base, symbols or [])
             return {
                 "base": code,
@@ -120,7 +162,12 @@ class Root:
         return result
 
     async def historical(
-        self, info: Any, date: str, base: str, symbols: list[str] | None = None
+        self,
+        info: Any,
+        date: str,
+        base: str,
+        symbols: list[str] | None = None,
+        source: str | None = None,
     ) -> dict[str, Any]:
         async def run() -> dict[str, Any]:
             validation.date("date", date)
@@ -129,6 +176,7 @@ class Root:
                     date=date,
                     base=views.require_currency_shape("base", base),
                     symbols=views.require_symbols_shape(symbols or []),
+                    source=source_of(source),
                 ),
                 timeout=self.timeout,
             )
@@ -151,7 +199,14 @@ class Root:
         endDate: str,
         base: str,
         symbols: list[str] | None = None,
+        source: str | None = None,
     ) -> dict[str, Any]:
+        if self.scopes is not None and "bulk" not in self.scopes:
+            raise GraphQLError(
+                "timeseries needs a key with the 'bulk' scope",
+                extensions={"code": "FORBIDDEN", "field": "timeseries"},
+            )
+
         async def run() -> dict[str, Any]:
             validation.date_range("startDate", startDate, "endDate", endDate)
             reply = await self.stub.GetTimeSeries(
@@ -160,6 +215,7 @@ class Root:
                     end_date=endDate,
                     base=views.require_currency_shape("base", base),
                     symbols=views.require_symbols_shape(symbols or []),
+                    source=source_of(source),
                 ),
                 timeout=self.timeout,
             )
@@ -177,12 +233,18 @@ class Root:
         return result
 
     async def convert(
-        self, info: Any, to: str, amount: str, date: str | None = None, **kwargs: str
+        self,
+        info: Any,
+        to: str,
+        amount: str,
+        date: str | None = None,
+        source: str | None = None,
+        **kwargs: str,
     ) -> dict[str, Any]:
-        source = kwargs["from"]
+        origin = kwargs["from"]
 
         async def run() -> dict[str, Any]:
-            views.require_currency_shape("from", source)
+            views.require_currency_shape("from", origin)
             views.require_currency_shape("to", to)
             try:
                 money.parse_amount(amount)
@@ -192,7 +254,11 @@ class Root:
                 validation.date("date", date)
             reply = await self.stub.Convert(
                 rates_pb2.ConvertRequest(
-                    from_currency=source, to_currency=to, amount=amount.strip(), date=date or ""
+                    from_currency=origin,
+                    to_currency=to,
+                    amount=amount.strip(),
+                    date=date or "",
+                    source=source_of(source),
                 ),
                 timeout=self.timeout,
             )
@@ -241,7 +307,16 @@ async def _execute(request: Request, document: Any, settings: GatewaySettings) -
     errors = validate(schema, ast)
     if errors:
         return problem(400, "; ".join(e.message for e in errors), param="query")
-    root = Root(request.app.state.snapshot, request.app.state.rates_stub, settings.upstream_timeout_seconds)
+    if any(
+        isinstance(d, OperationDefinitionNode) and d.operation is OperationType.SUBSCRIPTION
+        for d in ast.definitions
+    ):
+        return problem(400, "subscriptions are served over WebSocket (graphql-transport-ws)", param="query")
+    principal = request.scope.get("state", {}).get(PRINCIPAL)
+    scopes = getattr(principal, "scopes", None)
+    root = Root(
+        request.app.state.snapshot, request.app.state.rates_stub, settings.upstream_timeout_seconds, scopes
+    )
     result = await graphql(
         schema, query, root_value=root, variable_values=variables, operation_name=operation
     )

@@ -1,0 +1,1 @@
+"""Managed API keys: records and hashing, their store, the in-memory registry, shared limits."""
