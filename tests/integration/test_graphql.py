@@ -109,3 +109,29 @@ async def test_get_queries_and_refuses_mutations(client: httpx.AsyncClient) -> N
     refused = await client.get("/graphql", params={"query": "mutation { x }"})
     assert refused.status_code == 405
     assert refused.headers["allow"] == "POST"
+
+
+async def test_source_reaches_the_rates_service(client: httpx.AsyncClient, history_csv: str) -> None:
+    lines = history_csv.splitlines()
+    header = lines[0].split(",")
+    row = next(line for line in lines if line.startswith("2025-01-17")).split(",")
+    usd = row[header.index("USD")]
+    body = await gql(
+        client,
+        """{ h: historical(date: "2025-01-17", base: "EUR", symbols: ["USD"], source: "ecb") {
+               date rates { currency value } sources }
+             l: latest(base: "EUR", symbols: ["USD"], source: "ECB") { rates { currency } }
+             t: timeseries(startDate: "2025-01-16", endDate: "2025-01-17", base: "EUR", symbols: ["USD"],
+                           source: "ecb") { days { date } }
+             c: convert(from: "EUR", to: "USD", amount: "1", date: "2025-01-17", source: "ecb") { rate } }""",
+    )
+    assert "errors" not in body, body
+    assert body["data"]["h"]["rates"] == [{"currency": "USD", "value": usd}]
+    assert body["data"]["l"]["rates"] == [{"currency": "USD"}]
+    assert [d["date"] for d in body["data"]["t"]["days"]] == ["2025-01-16", "2025-01-17"]
+    assert body["data"]["c"]["rate"] == usd
+    unknown = await gql(client, '{ latest(base: "EUR", source: "no such!") { base } }')
+    assert unknown["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "source"}
+    missing = await gql(client, '{ historical(date: "2025-01-17", source: "nobody") { base } }')
+    assert missing["data"] == {"historical": None}
+    assert missing["errors"][0]["extensions"]["code"] in ("BAD_USER_INPUT", "NOT_FOUND")

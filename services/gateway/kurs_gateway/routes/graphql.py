@@ -76,7 +76,21 @@ type RatesUpdate { kind: String! sequence: String! base: String! date: String ra
 
 
 def build() -> GraphQLSchema:
-    return build_schema(SDL)
+    schema = build_schema(SDL)
+    assert schema.query_type is not None
+    for name, field in schema.query_type.fields.items():
+        field.resolve = _resolver(name)
+    return schema
+
+
+def _resolver(name: str) -> Any:
+    """Calls `root.<name>(info, **arguments)`: graphql-core's default resolver takes the parent
+    value as a parameter named `source`, which a `source` argument would collide with."""
+
+    def resolve(_parent: Any, _info: Any, **arguments: Any) -> Any:
+        return getattr(_parent, name)(_info, **arguments)
+
+    return resolve
 
 
 def source_of(source: str | None) -> str:
