@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from conftest import ingest_fixing, serve_gateway
 from kurs_gateway.keys import manage
@@ -22,6 +23,7 @@ from kurs_rates.settings import RatesSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
+PROTOCOL = Subprotocol("graphql-transport-ws")
 SUBSCRIPTION = """subscription($base: String, $symbols: [String!]) {
   rates(base: $base, symbols: $symbols) { kind sequence base date rates { currency value } }
 }"""
@@ -44,7 +46,7 @@ async def receive(ws: ClientConnection) -> dict[str, Any]:
 
 
 async def open_session(url: str, payload: dict[str, Any] | None = None) -> ClientConnection:
-    ws = await connect(url.replace("http://", "ws://") + "/graphql", subprotocols=["graphql-transport-ws"])
+    ws = await connect(url.replace("http://", "ws://") + "/graphql", subprotocols=[PROTOCOL])
     assert ws.subprotocol == "graphql-transport-ws"
     await ws.send(json.dumps({"type": "connection_init", "payload": payload or {}}))
     assert (await receive(ws))["type"] == "connection_ack"
@@ -125,9 +127,7 @@ async def test_keys_and_scopes_apply_to_subscriptions(rates: RatesService, tmp_p
     _, streamer = await manage.create(store, manage.checked(name="streamer", scopes="stream"))
     await store.close()
     async with serve_gateway(rates.port, 0, auth="keys", database_url=url_db) as url:
-        ws = await connect(
-            url.replace("http://", "ws://") + "/graphql", subprotocols=["graphql-transport-ws"]
-        )
+        ws = await connect(url.replace("http://", "ws://") + "/graphql", subprotocols=[PROTOCOL])
         await ws.send(json.dumps({"type": "connection_init", "payload": {"apiKey": "kurs_wrong"}}))
         with pytest.raises(ConnectionClosed) as info:
             await receive(ws)
