@@ -13,7 +13,9 @@ and traces it, and GET /metrics.
 
 With an exporter configured (`KURS_GATEWAY_OTEL_EXPORTER`), every HTTP request and every
 WebSocket connection is a SERVER span continuing the caller's W3C trace context (`traceparent`
-header, on the WebSocket handshake too); the gRPC calls made while handling it carry it on.
+header, on the WebSocket handshake too): FastAPI's own OpenTelemetry support traces what reaches
+it, this front traces what is answered before (the fast path); the gRPC calls made while
+handling a request carry its context on (kurs_common.telemetry).
 """
 
 from __future__ import annotations
@@ -187,10 +189,12 @@ class HttpMetrics:
             self._observe(scope, status, time.perf_counter() - started)
 
     async def _traced_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI traces what it handles (its native OpenTelemetry support: HTTP and WebSocket
+        server spans continuing the caller's `traceparent`). What is answered before FastAPI is
+        entered (fast-path hits, refused keys) gets its SERVER span here, after the fact."""
+        started_ns = time.time_ns()
         started = time.perf_counter()
         status = 500
-        tracer = trace.get_tracer("kurs.http")
-        method = scope["method"]
 
         async def send_status(message: Message) -> None:
             nonlocal status
@@ -198,58 +202,43 @@ class HttpMetrics:
                 status = message["status"]
             await send(message)
 
-        parent = extract_headers(scope["headers"])
-        with tracer.start_as_current_span(method, context=parent, kind=SpanKind.SERVER) as span:
-            span.set_attributes(
-                {
-                    "http.request.method": method,
-                    "url.path": scope["path"],
-                    "url.scheme": scope.get("scheme", "http"),
-                }
-            )
-            try:
-                await self.app(scope, receive, send_status)
-            finally:
-                template = self._observe(scope, status, time.perf_counter() - started)
-                span.update_name(f"{method} {template}")
-                span.set_attribute("http.route", template)
-                span.set_attribute("http.response.status_code", status)
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            template = self._observe(scope, status, time.perf_counter() - started)
+            if "app" not in scope:  # never reached FastAPI (Starlette sets scope["app"])
+                method = scope["method"]
+                span = trace.get_tracer("kurs.http").start_span(
+                    f"{method} {template}",
+                    context=extract_headers(scope["headers"]),
+                    kind=SpanKind.SERVER,
+                    start_time=started_ns,
+                    attributes={
+                        "http.request.method": method,
+                        "url.path": scope["path"],
+                        "url.scheme": scope.get("scheme", "http"),
+                        "http.route": template,
+                        "http.response.status_code": status,
+                        "kurs.fast_path": status == 200,
+                    },
+                )
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
+                span.end()
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.template(scope, 0)
         connected = self.metrics.websockets.labels(route)
         sent = self.metrics.websocket_messages.labels(route)
-        messages = 0
 
         async def counting_send(message: Message) -> None:
-            nonlocal messages
             if message["type"] == "websocket.send":
-                messages += 1
                 sent.inc()
             await send(message)
 
         connected.inc()
         try:
-            if not self.tracing:
-                await self.app(scope, receive, counting_send)
-                return
-            tracer = trace.get_tracer("kurs.http")
-            parent = extract_headers(scope["headers"])
-            with tracer.start_as_current_span(f"WS {route}", context=parent, kind=SpanKind.SERVER) as span:
-                span.set_attributes(
-                    {
-                        "network.protocol.name": "websocket",
-                        "url.path": scope["path"],
-                        "url.scheme": scope.get("scheme", "ws"),
-                        "http.route": route,
-                    }
-                )
-                try:
-                    await self.app(scope, receive, counting_send)
-                finally:
-                    span.set_attribute("kurs.websocket.messages_sent", messages)
+            await self.app(scope, receive, counting_send)
         finally:
             connected.dec()
 
