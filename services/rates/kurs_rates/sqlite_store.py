@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import sqlite3
@@ -79,11 +80,42 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE reference_rates_v2 RENAME TO reference_rates;
     CREATE INDEX reference_rates_by_currency ON reference_rates (source, currency, day);
     """,
+    # 3: first and last day per (source, base, currency), kept in the write transaction, so
+    # /currencies and /sources never aggregate the whole history (as in PostgreSQL).
+    """
+    CREATE TABLE reference_ranges (
+        source    TEXT NOT NULL,
+        base      TEXT NOT NULL,
+        currency  TEXT NOT NULL,
+        first_day TEXT NOT NULL,
+        last_day  TEXT NOT NULL,
+        PRIMARY KEY (source, base, currency)
+    ) WITHOUT ROWID;
+    INSERT INTO reference_ranges (source, base, currency, first_day, last_day)
+        SELECT source, base, currency, min(day), max(day) FROM reference_rates
+        GROUP BY source, base, currency;
+    """,
 )
 
 
 def _ts(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat()
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_list(items: tuple[str, ...]) -> str:
+    return json.dumps(list(items))
+
+
+def _ranges_of(rows: Sequence[tuple[str, ...]]) -> list[tuple[str, str, str, str, str]]:
+    """(source, day, base, currency, ...) rows -> (source, base, currency, first day, last day)."""
+    spans: dict[tuple[str, str, str], tuple[str, str]] = {}
+    for row in rows:
+        source, day, base, currency = row[0], row[1], row[2], row[3]
+        key = (source, base, currency)
+        known = spans.get(key)
+        spans[key] = (min(day, known[0]), max(day, known[1])) if known else (day, day)
+    return [(*key, first, last) for key, (first, last) in spans.items()]
 
 
 class SqliteRateStore:
@@ -142,7 +174,7 @@ class SqliteRateStore:
                 new_rows, upd_rows = [], []
                 for rate in reference:
                     key = (rate.source, rate.day.isoformat(), rate.base, rate.currency)
-                    row = (*key, rate.value, _ts(rate.observed_at), json.dumps(list(rate.sources)), rate.flag)
+                    row = (*key, rate.value, _ts(rate.observed_at), _json_list(rate.sources), rate.flag)
                     old = existing.get(key)
                     if old is None:
                         new_rows.append(row)
@@ -161,6 +193,13 @@ class SqliteRateStore:
                     "(source, day, base, currency, value, observed_at, sources, flag) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     new_rows,
+                )
+                await self.db.executemany(
+                    "INSERT INTO reference_ranges (source, base, currency, first_day, last_day) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, base, currency) DO UPDATE SET "
+                    "first_day = min(first_day, excluded.first_day), "
+                    "last_day = max(last_day, excluded.last_day)",
+                    _ranges_of(new_rows),
                 )
                 await self.db.executemany(
                     "UPDATE reference_rates SET value = ?, observed_at = ?, sources = ?, flag = ? "
@@ -218,7 +257,9 @@ class SqliteRateStore:
         return dt.date.fromisoformat(row[0]) if row and row[0] else None
 
     async def first_day(self, source: str) -> dt.date | None:
-        async with self.db.execute("SELECT min(day) FROM reference_rates WHERE source = ?", (source,)) as cur:
+        async with self.db.execute(
+            "SELECT min(first_day) FROM reference_ranges WHERE source = ?", (source,)
+        ) as cur:
             row = await cur.fetchone()
         return dt.date.fromisoformat(row[0]) if row and row[0] else None
 
@@ -245,7 +286,9 @@ class SqliteRateStore:
         }
 
     async def latest_reference(self, source: str) -> list[StoredRate]:
-        async with self.db.execute("SELECT max(day) FROM reference_rates WHERE source = ?", (source,)) as cur:
+        async with self.db.execute(
+            "SELECT max(last_day) FROM reference_ranges WHERE source = ?", (source,)
+        ) as cur:
             row = await cur.fetchone()
         if not row or not row[0]:
             return []
@@ -308,8 +351,7 @@ class SqliteRateStore:
 
     async def publishers(self) -> list[PublisherRange]:
         async with self.db.execute(
-            "SELECT source, base, currency, min(day), max(day) FROM reference_rates "
-            "GROUP BY source, base, currency ORDER BY source"
+            "SELECT source, base, currency, first_day, last_day FROM reference_ranges ORDER BY source"
         ) as cur:
             rows = await cur.fetchall()
         return publisher_ranges((str(a), str(b), str(c), str(d), str(e)) for a, b, c, d, e in rows)
@@ -341,8 +383,8 @@ class SqliteRateStore:
 
     async def currency_ranges(self, source: str) -> list[CurrencyRange]:
         async with self.db.execute(
-            "SELECT currency, min(day), max(day) FROM reference_rates WHERE source = ? AND base = 'EUR' "
-            "GROUP BY currency ORDER BY currency",
+            "SELECT currency, first_day, last_day FROM reference_ranges WHERE source = ? AND base = 'EUR' "
+            "ORDER BY currency",
             (source,),
         ) as cur:
             rows = await cur.fetchall()
