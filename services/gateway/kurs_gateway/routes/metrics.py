@@ -43,6 +43,7 @@ from kurs_gateway.snapshot import LiveSnapshot
 router = APIRouter(tags=["operations"])
 
 UNMATCHED = "(unmatched)"
+UNROUTED = frozenset({401, 403, 404, 429})  # answered without a route (auth, limits, unknown path)
 MAX_REMEMBERED_PATHS = 10_000
 HTTP_LABELS = ("http_request_method", "http_route", "http_response_status_code")
 
@@ -156,7 +157,7 @@ class HttpMetrics:
         known = self._templates.get(path)
         if known is not None:
             return known
-        if status >= 400:  # refused before routing (auth, rate limit) or not found: no matching cost
+        if status in UNROUTED:  # refused before routing, or not found: spare the matching
             return UNMATCHED
         for candidate in self.routes:
             match, _ = candidate.matches(scope)
