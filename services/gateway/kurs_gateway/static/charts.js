@@ -221,8 +221,8 @@ const KursCharts = (() => {
         const end = t.requests_per_month || 10 ** hi;
         const active = t.name === p.plan;
         el("rect", { x: x(start), y: y0 + 12, width: Math.max(2, x(end) - x(start) - 2), height: 30, rx: 4,
-          fill: active ? "#5aa9ff" : "#24304a", opacity: active ? 0.9 : 1 }, g);
-        label(g, x(start) + 6, y0 + 31, `${t.name} ${t.price}`, { style: `fill: ${active ? "#0b1220" : "#b9c7e6"}; font-weight: ${active ? 700 : 400}` });
+          fill: active ? "#2f6fd6" : "#24304a", stroke: active ? "#8cc4ff" : "none" }, g);
+        label(g, x(start) + 6, y0 + 31, `${t.name} ${t.price}`, { style: `fill: ${active ? "#ffffff" : "#b9c7e6"}; font-weight: ${active ? 700 : 400}; font-size: 12px` });
         start = end;
       });
     });
