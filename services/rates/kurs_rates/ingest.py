@@ -1,20 +1,19 @@
 """Accepting a batch: store it, update the latest book, fan the change out.
 
-When the store is unreachable (or times out) an accepted batch is kept in a bounded in-memory
-buffer (at most `buffer_limit` rates; beyond that the batch is refused with UNAVAILABLE so the
-caller retries) and written, in arrival order, as soon as the store answers again. Writes are
-idempotent (keys on source/day/currency and source/currency/observed_at), so a batch whose first
-attempt did reach the database before the connection broke is not stored twice. While batches
-are buffered, later batches queue behind them, so a correction never overtakes its original.
-The latest book (the hot path) is updated from the batch itself meanwhile.
+Durable before acknowledged: a batch is answered only once the store has committed it. When the
+store is unreachable (or times out) the batch is refused with UNAVAILABLE and nothing of it is
+published; the caller keeps it and retries (the validator's outbox, the collector's
+unacknowledged batch; see docs/architecture.md "Delivery guarantee"). The latest book keeps being
+served from memory meanwhile, without the refused figures. Writes are idempotent (keys on
+source/day/currency and source/currency/observed_at), so a batch whose first attempt did reach the
+database before the connection broke is not stored twice when retried. Batches are written one at
+a time, in arrival order, so a correction never overtakes its original.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,7 +26,6 @@ from kurs_rates.store import RateStore
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BUFFER_LIMIT = 200_000
 READ_YOUR_WRITES_SECONDS = 2.0
 
 
@@ -36,7 +34,7 @@ class IngestOutcome:
     inserted: int
     updated: int
     unchanged: int
-    buffered: int  # rates accepted while the store was down, written later
+    buffered: int  # always 0: nothing is acknowledged before it is stored
     sequence: int
 
 
@@ -48,72 +46,41 @@ class Ingestor:
         queries: RateQueries,
         reference_source: str,
         fanout: RedisFanout | None = None,
-        buffer_limit: int = DEFAULT_BUFFER_LIMIT,
     ) -> None:
         self.store = store
         self.book = book
         self.queries = queries
         self.reference_source = reference_source
         self.fanout = fanout
-        self.buffer_limit = buffer_limit
         self.store_healthy = True
         self._lock = asyncio.Lock()
-        self._pending: deque[list[StoredRate]] = deque()
-        self._pending_rates = 0
-        self._wake = asyncio.Event()
-        self._drained = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
 
     @property
     def buffered(self) -> int:
-        return self._pending_rates
-
-    def start(self) -> None:
-        self._flusher = asyncio.create_task(self._flush_loop(), name="rates-store-flusher")
-
-    async def stop(self, drain_seconds: float = 0.0) -> None:
-        if self._pending and drain_seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(drain_seconds):
-                    await self._drained.wait()
-        if self._pending:
-            log.error("stopping with unwritten buffered rates", extra={"rates": self._pending_rates})
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+        """Rates acknowledged but not yet stored: always 0 (nothing is acknowledged before it is
+        stored); kept for the `kurs_rates_write_buffer_rates` gauge and dashboards."""
+        return 0
 
     # -- the ingest path -----------------------------------------------------------------
     async def ingest(self, rates: list[StoredRate]) -> IngestOutcome:
+        """Store a batch, then publish it; raise StoreUnavailable (nothing acknowledged) if the
+        store cannot take it. Batches are written one at a time, in arrival order."""
         if not rates:  # every rate of the batch was refused field by field
             return IngestOutcome(0, 0, 0, 0, self.book.sequence)
         async with self._lock:
-            if not self._pending:
-                try:
-                    result = await self.store.write(rates)
-                except ValueError as exc:
-                    raise InvalidArgument("rates", str(exc)) from exc
-                except (Unavailable, TimeoutError) as exc:
-                    self._mark_store(False, exc)
-                else:
-                    self._mark_store(True)
-                    sequence = await self._after_write(result)
-                    return IngestOutcome(result.inserted, result.updated, result.unchanged, 0, sequence)
-            if self._pending_rates + len(rates) > self.buffer_limit:
-                raise StoreUnavailable(
-                    f"store unavailable and the write buffer is full ({self._pending_rates} rates buffered)"
+            try:
+                result = await self.store.write(rates)
+            except ValueError as exc:
+                raise InvalidArgument("rates", str(exc)) from exc
+            except (Unavailable, TimeoutError) as exc:
+                self.mark_store(False, exc)
+                log.warning(
+                    "store unavailable: batch refused, the caller retries", extra={"rates": len(rates)}
                 )
-            self._pending.append(rates)
-            self._pending_rates += len(rates)
-            self._drained.clear()
-            self._wake.set()
-            log.warning(
-                "store unavailable: batch buffered",
-                extra={"rates": len(rates), "buffered": self._pending_rates},
-            )
-            sequence = await self._publish(self._reference_from_batch(rates), self._ticks(rates))
-            return IngestOutcome(0, 0, 0, len(rates), sequence)
+                raise StoreUnavailable(f"batch not stored, retry it ({type(exc).__name__}: {exc})") from exc
+            self.mark_store(True)
+            sequence = await self._after_write(result)
+            return IngestOutcome(result.inserted, result.updated, result.unchanged, 0, sequence)
 
     async def _after_write(self, result: WriteResult) -> int:
         self.queries.note_published(r for r in result.changed if r.kind is RateKind.REFERENCE)
@@ -174,56 +141,7 @@ class Ingestor:
         self.fanout.defer(update)
         return self.book.sequence
 
-    # -- the write-behind buffer ---------------------------------------------------------
-    async def _flush_loop(self) -> None:
-        delay = 0.1
-        while True:
-            await self._wake.wait()
-            while self._pending:
-                batch = self._pending[0]
-                try:
-                    result = await self.store.write(batch)
-                except (Unavailable, TimeoutError) as exc:
-                    self._mark_store(False, exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                    continue
-                except ValueError:
-                    log.exception(
-                        "buffered batch rejected by the store; dropped", extra={"rates": len(batch)}
-                    )
-                    result = WriteResult()
-                except Exception as exc:  # unexpected: keep the batch (and the order), retry later
-                    log.exception("writing a buffered batch failed; will retry")
-                    self._mark_store(False, exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                    continue
-                delay = 0.1
-                async with self._lock:
-                    self._pending.popleft()
-                    self._pending_rates -= len(batch)
-                    self._mark_store(True)
-                    log.info(
-                        "buffered batch written",
-                        extra={
-                            "inserted": result.inserted,
-                            "updated": result.updated,
-                            "left": self._pending_rates,
-                        },
-                    )
-                    if not self._pending:
-                        # Re-read the exact newest reference set now that everything is stored.
-                        self.queries.invalidate()
-                        with contextlib.suppress(Unavailable, TimeoutError):
-                            latest = await self.store.latest_reference(self.reference_source)
-                            await self._publish(latest, [])
-            async with self._lock:
-                if not self._pending:
-                    self._wake.clear()
-                    self._drained.set()
-
-    def _mark_store(self, healthy: bool, exc: BaseException | None = None) -> None:
+    def mark_store(self, healthy: bool, exc: BaseException | None = None) -> None:
         if healthy != self.store_healthy:
             if healthy:
                 log.info("store reachable again")

@@ -2,7 +2,7 @@
 
 Health (grpc.health.v1): "kurs.rates.v1.RatesService" stays SERVING while the latest snapshot
 can be served. Two extra names report the backends:
-* "kurs.rates.store": NOT_SERVING while the database is unreachable (writes are buffered);
+* "kurs.rates.store": NOT_SERVING while the database is unreachable (ingest answers UNAVAILABLE);
 * "kurs.rates.redis": NOT_SERVING while Redis is unreachable (fan-out to other replicas degraded);
   only registered when a Redis URL is configured.
 """
@@ -86,7 +86,6 @@ class RatesService:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.grpc.stop(grace)
-            await self.ingestor.stop(drain_seconds=grace)
             if self.metrics is not None:
                 await self.metrics.stop()
         finally:
@@ -103,12 +102,15 @@ async def _watch_health(
     serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
     reported: dict[str, int] = {}
     while True:
-        store_ok = ingestor.store_healthy and not ingestor.buffered
-        if store_ok and isinstance(store, PostgresRateStore):
+        store_ok = ingestor.store_healthy
+        if isinstance(store, PostgresRateStore):
             try:
                 await store.ping()
             except Exception:  # any failure means "not reachable right now"
                 store_ok = False
+            else:
+                store_ok = True
+            ingestor.mark_store(store_ok)
         states = {STORE_HEALTH: serving if store_ok else not_serving}
         if fanout is not None:
             states[REDIS_HEALTH] = serving if fanout.healthy else not_serving
@@ -151,7 +153,11 @@ def build_metrics(
         if newest is not None:
             age = (utcnow() - newest).total_seconds()
             yield gauge("kurs_rates_latest_observation_age_seconds", "Age of the newest latest rate", age)
-        yield gauge("kurs_rates_write_buffer_rates", "Rates accepted but not yet written", ingestor.buffered)
+        yield gauge(
+            "kurs_rates_write_buffer_rates",
+            "Rates acknowledged but not yet stored (always 0: acknowledged only once stored)",
+            ingestor.buffered,
+        )
         yield gauge("kurs_rates_store_up", "1 while the store takes writes", float(ingestor.store_healthy))
         if fanout is not None:
             yield gauge("kurs_rates_redis_up", "1 while Redis is reachable", float(fanout.healthy))
@@ -190,7 +196,6 @@ async def start(settings: RatesSettings, store: RateStore | None = None) -> Rate
 async def _start_on(settings: RatesSettings, store: RateStore) -> RatesService:
     book = LatestBook(settings.replay_window)
     fanout: RedisFanout | None = None
-    ingestor: Ingestor | None = None
     try:
         book.load(await store.latest_reference(settings.reference_source), await store.latest_live())
         if settings.redis_url:
@@ -203,10 +208,7 @@ async def _start_on(settings: RatesSettings, store: RateStore) -> RatesService:
             await fanout.start()
         queries = RateQueries(store, book, settings.reference_source)
         book.on_reference_change.append(queries.invalidate)
-        ingestor = Ingestor(
-            store, book, queries, settings.reference_source, fanout, buffer_limit=settings.write_buffer_limit
-        )
-        ingestor.start()
+        ingestor = Ingestor(store, book, queries, settings.reference_source, fanout)
         rates = RatesServicer(queries, book)
         ingest = IngestServicer(ingestor)
 
@@ -253,8 +255,6 @@ async def _start_on(settings: RatesSettings, store: RateStore) -> RatesService:
         )
         return RatesService(store, book, running, ingestor, fanout, tasks, endpoint)
     except BaseException:
-        if ingestor is not None:
-            await ingestor.stop()
         if fanout is not None:
             await fanout.stop()
         raise

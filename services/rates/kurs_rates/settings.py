@@ -35,8 +35,6 @@ class RatesSettings(BaseSettings):
     pg_statement_timeout: float = 5.0
     pg_write_timeout: float = 60.0
     pg_connect_timeout: float = 2.0
-    # Rates accepted while the store is down, kept in memory until it is back (then UNAVAILABLE).
-    write_buffer_limit: int = 200_000
     # The series that answers latest, historical and time-series queries without `source=`: the
     # blended reference series (kurs_common.series.BLEND), or one publisher's id ("ecb") to
     # serve that publisher alone.

@@ -227,7 +227,7 @@ async def test_redis_outage_degrades_fan_out_and_loses_nothing(
     on_b.cancel()
 
 
-async def test_postgres_outage_buffers_writes_and_serves_the_snapshot(
+async def test_postgres_outage_refuses_writes_and_serves_the_snapshot(
     pg_dsn: str, pg_proxy: tuple[TcpProxy, str], replicas: Callable[..., Awaitable[Replica]]
 ) -> None:
     proxy, proxied_dsn = pg_proxy
@@ -247,18 +247,22 @@ async def test_postgres_outage_buffers_writes_and_serves_the_snapshot(
     assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
     # The latest snapshot keeps being served.
     assert await a.latest("USD", "GBP") == {"USD": "1.1600", "GBP": "0.8800"}
-    # Accepted rates are buffered, and visible on the hot path at once.
+    # Durable before acknowledged: a batch the store cannot take is refused (the caller keeps it
+    # and retries), and nothing of it is published.
     ticks = [
         accepted("USD", "1.1610", "2026-11-03T09:00:00+00:00"),
         accepted("USD", "1.1620", "2026-11-03T09:00:01+00:00"),
     ]
-    first = await a.ingest(ticks[0])
-    second = await a.ingest(ticks[1], *fixing("2026-11-03", GBP="0.8810", USD="1.1615"))
-    assert (first.inserted, first.buffered) == (0, 1)
-    assert (second.inserted, second.buffered) == (0, 3)
-    assert values(await next_message(on_a))["USD"] == "1.1610"
-    # (the 15:00 fixing is newer than the 09:00 ticks, so it is the effective USD rate)
-    assert await a.latest("USD", "GBP") == {"USD": "1.1615", "GBP": "0.8810"}
+    batches = [(ticks[0],), (ticks[1], *fixing("2026-11-03", GBP="0.8810", USD="1.1615"))]
+    for batch in batches:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await a.ingest(*batch)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "retry" in (refused.value.details() or "")
+    assert await a.latest("USD", "GBP") == {"USD": "1.1600", "GBP": "0.8800"}
+    reading = asyncio.ensure_future(next_message(on_a))
+    await asyncio.sleep(0.3)
+    assert not reading.done()  # no update for a batch that was not stored
 
     async def store_down() -> bool:
         return bool(await a.status(STORE_HEALTH) == NOT_SERVING)
@@ -268,10 +272,18 @@ async def test_postgres_outage_buffers_writes_and_serves_the_snapshot(
 
     await proxy.restore()
 
-    async def drained() -> bool:
-        return a.service.ingestor.buffered == 0 and await a.status(STORE_HEALTH) == SERVING
+    async def store_up() -> bool:
+        return bool(await a.status(STORE_HEALTH) == SERVING)
 
-    await until(drained, "buffer written after the database came back")
+    await until(store_up, "kurs.rates.store SERVING after the database came back")
+    # The caller's retry is stored, published and acknowledged.
+    first = await a.ingest(*batches[0])
+    second = await a.ingest(*batches[1])
+    assert (first.inserted, first.buffered) == (1, 0)
+    assert (second.inserted, second.buffered) == (3, 0)
+    assert values(await reading)["USD"] == "1.1610"
+    # (the 15:00 fixing is newer than the 09:00 ticks, so it is the effective USD rate)
+    assert await a.latest("USD", "GBP") == {"USD": "1.1615", "GBP": "0.8810"}
     conn = await asyncpg.connect(pg_dsn)
     try:
         live = await conn.fetch("SELECT currency, value, observed_at FROM live_rates ORDER BY observed_at")
@@ -279,8 +291,8 @@ async def test_postgres_outage_buffers_writes_and_serves_the_snapshot(
         assert await conn.fetchval("SELECT count(*) FROM reference_rates WHERE day = '2026-11-03'") == 2
     finally:
         await conn.close()
-    # Written exactly once: a retry of the same batch adds nothing.
-    again = await a.ingest(ticks[1], *fixing("2026-11-03", GBP="0.8810", USD="1.1615"))
+    # Written exactly once: a second retry of the same batch adds nothing.
+    again = await a.ingest(*batches[1])
     assert (again.inserted, again.updated, again.unchanged, again.buffered) == (0, 0, 3, 0)
     historical = await a.rates.GetHistoricalRates(
         rates_pb2.GetHistoricalRatesRequest(date="2026-11-03", base="EUR", symbols=["GBP"]), timeout=WAIT
@@ -324,30 +336,30 @@ async def test_embedded_store_resumes_from_a_sequence(
             call.cancel()
 
 
-async def test_a_full_write_buffer_refuses_with_unavailable(
-    pg_proxy: tuple[TcpProxy, str], replicas: Callable[..., Awaitable[Replica]]
+async def test_a_crash_during_a_store_outage_loses_no_acknowledged_rate(
+    pg_dsn: str, pg_proxy: tuple[TcpProxy, str], replicas: Callable[..., Awaitable[Replica]]
 ) -> None:
     proxy, proxied_dsn = pg_proxy
-    a = await replicas(proxied_dsn, write_buffer_limit=2)
-    await a.ingest(*fixing("2026-11-02", USD="1.1600"))
-    await proxy.cut()
-    buffered = await a.ingest(
-        accepted("USD", "1.1601", "2026-11-02T16:00:00+00:00"),
-        accepted("USD", "1.1602", "2026-11-02T16:00:01+00:00"),
+    a = await replicas(proxied_dsn)
+    acknowledged = await a.ingest(
+        *fixing("2026-11-02", USD="1.1600"), accepted("USD", "1.1601", "2026-11-02T16:00:00+00:00")
     )
-    assert buffered.buffered == 2
+    assert (acknowledged.inserted, acknowledged.buffered) == (2, 0)
+    await proxy.cut()
+    unacknowledged = accepted("USD", "1.1602", "2026-11-02T16:00:01+00:00")
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await a.ingest(accepted("USD", "1.1603", "2026-11-02T16:00:02+00:00"))
+        await a.ingest(unacknowledged)
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert "buffer is full" in (refused.value.details() or "")
+    # The process dies (nothing left to drain: the refused batch is the caller's to retry).
+    await a.close()
     await proxy.restore()
 
-    async def drained() -> bool:
-        return a.service.ingestor.buffered == 0
-
-    await until(drained, "buffer written")
-    retry = await a.ingest(accepted("USD", "1.1603", "2026-11-02T16:00:02+00:00"))
+    b = await replicas(pg_dsn)
+    # Every acknowledged rate is there; the refused one is not, until the caller retries it.
+    assert [r.value for r in await b.service.store.latest_live()] == ["1.1601"]
+    retry = await b.ingest(unacknowledged)
     assert (retry.inserted, retry.buffered) == (1, 0)
+    assert (await b.latest("USD"))["USD"] == "1.1602"
 
 
 async def test_a_gap_in_the_stream_resyncs_subscribers_with_a_snapshot(
