@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 import gc
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -24,10 +24,11 @@ from kurs_common.metrics import (
     labelled_gauge,
     start_metrics_endpoint,
 )
+from kurs_common.observation import Observation
 from kurs_common.timeutil import utcnow
-from kurs_validator.engine import ValidationEngine
+from kurs_validator.engine import ValidationEngine, history
 from kurs_validator.hub import AnomalyHub
-from kurs_validator.model import Anomaly
+from kurs_validator.model import Anomaly, BatchOutcome
 from kurs_validator.policy import Policy
 from kurs_validator.servicer import ValidatorServicer
 from kurs_validator.settings import ValidatorSettings
@@ -58,6 +59,41 @@ class ValidatorService:
             await self.metrics.stop()
         await self.channel.close()
         await asyncio.to_thread(self.store.close)
+
+
+class DurableHoldsEngine(ValidationEngine):
+    """The engine whose held figures survive a restart: after every batch that changed them they
+    are written to the store (committed before the batch is answered, so before the collector's
+    ack), and `restore` puts them back at start."""
+
+    def __init__(self, policy: Policy, store: ValidatorStore) -> None:
+        super().__init__(policy)
+        self.store = store
+        self._persisted: dict[history.SeriesKey, tuple[int, str]] = {}
+
+    def restore(self) -> int:
+        count = history.restore_held(self._state, self.store.load_held())
+        self._persisted = self._fingerprint()
+        return count
+
+    def _fingerprint(self) -> dict[history.SeriesKey, tuple[int, str]]:
+        return {
+            key: (s.pending.item.time, s.pending.item.obs.value)
+            for key, s in self._state.series.items()
+            if s.pending is not None
+        }
+
+    def process(self, observations: Sequence[Observation], now: dt.datetime) -> BatchOutcome:
+        outcome = super().process(observations, now)
+        held = self._fingerprint()
+        if held != self._persisted:
+            try:
+                self.store.replace_held(list(history.held_records(self._state).values()))
+            except Exception:
+                log.exception("could not persist held figures; retried after the next batch")
+            else:
+                self._persisted = held
+        return outcome
 
 
 GC_THRESHOLDS = (50_000, 20, 100)
@@ -160,7 +196,10 @@ def build_metrics(engine: ValidationEngine) -> tuple[ServiceMetrics, CountingHub
 async def start(settings: ValidatorSettings) -> ValidatorService:
     store = build_store(settings)
     await asyncio.to_thread(store.open)
-    engine = ValidationEngine(Policy(priority=dict(settings.source_priority)))
+    engine = DurableHoldsEngine(Policy(priority=dict(settings.source_priority)), store)
+    restored = await asyncio.to_thread(engine.restore)
+    if restored:
+        log.info("held figures restored", extra={"held": restored})
     metrics, hub = build_metrics(engine) if settings.metrics_address else (None, AnomalyHub())
     channel = insecure_channel(settings.rates_address, metrics)
     servicer = ValidatorServicer(

@@ -4,6 +4,8 @@ One connection, used from worker threads one call at a time (a lock serialises t
 Anomalies are idempotent: the same observation rejected for the same reason is stored once (a re-run
 of the history adds nothing). Quality records are keyed on (kind, currency, slot) — the slot is the
 fixing date of a reference rate, the instant of a live tick — and replaced when recomputed.
+Held figures (table `held`) are replaced as a whole after every batch that changed them and
+restored at start (see kurs_validator.engine.history).
 
 Retention (see docs/validation.md): anomalies older than `anomaly_retention` (by detection time)
 and beyond `anomaly_max_rows` (oldest first) are deleted; live quality records older than
@@ -69,6 +71,11 @@ CREATE TABLE IF NOT EXISTS quality (
   weight REAL,
   detail BLOB,
   PRIMARY KEY (kind, currency, slot)
+) WITHOUT ROWID;
+-- Figures held by the engine (a jump waiting for the source's next figure), one per series.
+CREATE TABLE IF NOT EXISTS held (
+  series TEXT PRIMARY KEY,
+  record BLOB NOT NULL
 ) WITHOUT ROWID;
 """
 
@@ -214,6 +221,27 @@ class ValidatorStore:
                 db.execute("ROLLBACK")
                 raise
         return new
+
+    def replace_held(self, records: Sequence[dict[str, Any]]) -> None:
+        """Replace the persisted held figures with these (one transaction, committed on return)."""
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN")
+            try:
+                db.execute("DELETE FROM held")
+                db.executemany(
+                    "INSERT INTO held (series, record) VALUES (?, ?)",
+                    [("/".join(r["key"]), orjson.dumps(r)) for r in records],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def load_held(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn().execute("SELECT record FROM held ORDER BY series").fetchall()
+        return [orjson.loads(row[0]) for row in rows]
 
     def purge(self, now: dt.datetime) -> int:
         """Apply the retention rules; returns the number of rows deleted."""

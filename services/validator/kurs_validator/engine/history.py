@@ -5,15 +5,21 @@ A figure is compared with the source's own previous figure of the same pair (wit
 history gap). Volatility is 1.4826 x the median absolute return over the last returns since the
 last gap; with too few returns only gross errors (25 %) are judged. An inverted or shifted figure is
 rejected at once; an uncorroborated jump is held until the source's next figure tells a lasting
-move from a one-off spike.
+move from a one-off spike. Held figures are acknowledged upstream, so they are persisted
+(`held_records`, written by the validator after every batch) and restored at start
+(`restore_held`), exactly as they were judged.
 """
 
 from __future__ import annotations
 
 import bisect
+import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from kurs_common import money
+from kurs_common.observation import Observation
 from kurs_validator import consensus
 from kurs_validator.engine.exactness import MICRO, ONE, pct
 from kurs_validator.engine.state import Held, Item, Series, State, stats_for
@@ -140,3 +146,83 @@ def hold(st: State, out: BatchOutcome, item: Item, series: Series, jump: Held) -
     out.held += 1
     stats_for(st, item.obs, item.day).accepted += 1
     return True
+
+
+# -- held figures across restarts ------------------------------------------------------------
+SeriesKey = tuple[str, str, str, str]  # (source, kind, base, quote)
+
+
+def held_records(st: State) -> dict[SeriesKey, dict[str, Any]]:
+    """Every held figure as a JSON-ready record (decimals and times as exact strings)."""
+    out: dict[SeriesKey, dict[str, Any]] = {}
+    for key, series in st.series.items():
+        if (held := series.pending) is None:
+            continue
+        item, obs = held.item, held.item.obs
+        out[key] = {
+            "key": list(key),
+            "obs": {
+                "source": obs.source,
+                "feed": obs.feed,
+                "kind": obs.kind,
+                "base": obs.base,
+                "quote": obs.quote,
+                "value": obs.value,
+                "day": obs.day,
+                "observed_at": obs.observed_at.isoformat() if obs.observed_at else None,
+                "fetched_at": obs.fetched_at.isoformat() if obs.fetched_at else None,
+                "bid": obs.bid,
+                "ask": obs.ask,
+                "replay": obs.replay,
+            },
+            "time": item.time,
+            "day": item.day.isoformat(),
+            "value": str(item.value),
+            "subject": item.subject,
+            "sign": item.sign,
+            "factor": None if item.factor is None else str(item.factor),
+            "comparison": None if item.comparison is None else str(item.comparison),
+            "per_eur_text": item.per_eur_text,
+            "flags": [item.history_checked, item.peg_checked, item.nearby_cross],
+            "prev": str(held.prev),
+            "deviation": str(held.deviation),
+            "threshold": str(held.threshold),
+        }
+    return out
+
+
+def _time(text: str | None) -> dt.datetime | None:
+    return None if text is None else dt.datetime.fromisoformat(text)
+
+
+def restore_held(st: State, records: Iterable[dict[str, Any]]) -> int:
+    """Put persisted held figures back into their series (a fresh state); returns how many."""
+    count = 0
+    for r in records:
+        o = r["obs"]
+        obs = Observation(
+            o["source"], o["feed"], o["kind"], o["base"], o["quote"], o["value"], o["day"],
+            _time(o["observed_at"]), _time(o["fetched_at"]), o["bid"], o["ask"], o["replay"],
+        )  # fmt: skip
+        checked, peg, nearby = r["flags"]
+        item = Item(
+            index=0,
+            batch=0,
+            obs=obs,
+            time=r["time"],
+            day=dt.date.fromisoformat(r["day"]),
+            value=Decimal(r["value"]),
+            subject=r["subject"],
+            sign=r["sign"],
+            factor=None if r["factor"] is None else Decimal(r["factor"]),
+            comparison=None if r["comparison"] is None else Decimal(r["comparison"]),
+            per_eur_text=r["per_eur_text"],
+            history_checked=checked,
+            peg_checked=peg,
+            nearby_cross=nearby,
+        )
+        series = st.series.setdefault((obs.source, obs.kind, obs.base, obs.quote), Series())
+        series.pending = Held(item, Decimal(r["prev"]), Decimal(r["deviation"]), Decimal(r["threshold"]))
+        stats_for(st, obs, item.day).accepted += 1  # as when it was held (undone if rejected)
+        count += 1
+    return count
