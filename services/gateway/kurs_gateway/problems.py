@@ -12,6 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Scope
 
 from kurs_common.errors import QueryError, Unavailable
 
@@ -90,6 +92,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 _DOCUMENTED = {
     "400": "Invalid parameter (named in invalid_params)",
+    "401": "An API key is required (when keys are on) or the key is not valid",
+    "403": "The key is valid but lacks the scope this route needs",
+    "429": "Rate limit or quota reached (Retry-After says when to try again)",
     "404": "No rates for what was asked (e.g. a date before the first observation)",
     "503": "A store or upstream service is unavailable",
     "504": "An upstream service did not answer in time",
@@ -166,9 +171,23 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return problem(exc.status_code, str(exc.detail), headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:
+            # Starlette names only the first route that matched the path; a path served by
+            # several routes (GET and POST declared apart) allows all of their methods.
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(app, request.scope))}
+        return problem(exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", extra={"path": request.url.path})
         return problem(500, "internal error; it has been logged")
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> list[str]:
+    """Every method some route of `app` serves at the request's path, sorted."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(scope["path"]):
+            methods |= route.methods
+    return sorted(methods)
