@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -210,7 +211,7 @@ async def _start_on(settings: RatesSettings, store: RateStore) -> RatesService:
         book.on_reference_change.append(queries.invalidate)
         ingestor = Ingestor(store, book, queries, settings.reference_source, fanout)
         rates = RatesServicer(queries, book)
-        ingest = IngestServicer(ingestor)
+        ingest = IngestServicer(ingestor, dt.timedelta(seconds=settings.max_future_skew_seconds))
 
         def register(server: object) -> list[str]:
             rates_pb2_grpc.add_RatesServiceServicer_to_server(rates, server)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import NoReturn, TypeVar
@@ -12,7 +13,7 @@ from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound, QueryError, Unavailable
-from kurs_common.timeutil import DateFormatError, from_timestamp, parse_date, to_timestamp
+from kurs_common.timeutil import DateFormatError, from_timestamp, parse_date, to_timestamp, utcnow
 from kurs_rates.book import LatestBook
 from kurs_rates.ingest import Ingestor
 from kurs_rates.model import BLEND, PIVOT, RateKind, StoredRate
@@ -257,7 +258,12 @@ class RatesServicer(rates_pb2_grpc.RatesServiceServicer):
                     snapshot_due = True
 
 
-def _to_stored(index: int, rate: ingest_pb2.AcceptedRate) -> StoredRate:
+# A business date may run ahead of UTC by the widest time zone offset (UTC+14).
+DATE_AHEAD_OF_UTC = dt.timedelta(hours=14)
+
+
+def _to_stored(index: int, rate: ingest_pb2.AcceptedRate, latest: dt.datetime) -> StoredRate:
+    """A validated rate; `latest` is the newest observation time accepted (now + clock skew)."""
     where = f"rates[{index}]"
     if rate.source == BLEND and rate.base != PIVOT:
         raise InvalidArgument(
@@ -285,13 +291,21 @@ def _to_stored(index: int, rate: ingest_pb2.AcceptedRate) -> StoredRate:
         raise InvalidArgument(f"{where}.kind", "must be REFERENCE or LIVE")
     if not rate.HasField("observed_at"):
         raise InvalidArgument(f"{where}.observed_at", "is required")
+    observed_at = from_timestamp(rate.observed_at)
+    if observed_at > latest:
+        raise InvalidArgument(
+            f"{where}.observed_at",
+            f"{observed_at.isoformat()} is in the future (accepted up to {latest.isoformat()})",
+        )
+    if day > (latest + DATE_AHEAD_OF_UTC).date():
+        raise InvalidArgument(f"{where}.date", f"{day.isoformat()} is in the future")
     return StoredRate(
         source=rate.source,
         kind=kind,
         currency=currency,
         value=rate.value,
         day=day,
-        observed_at=from_timestamp(rate.observed_at),
+        observed_at=observed_at,
         sources=tuple(rate.sources) or (rate.source,),
         replay=rate.replay,
         base=base,
@@ -300,8 +314,15 @@ def _to_stored(index: int, rate: ingest_pb2.AcceptedRate) -> StoredRate:
 
 
 class IngestServicer(ingest_pb2_grpc.RatesIngestServiceServicer):
-    def __init__(self, ingestor: Ingestor) -> None:
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        max_future_skew: dt.timedelta = dt.timedelta(minutes=5),
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
         self.ingestor = ingestor
+        self.max_future_skew = max_future_skew
+        self.clock = clock
 
     async def IngestRates(
         self, request: ingest_pb2.IngestRatesRequest, context: grpc.aio.ServicerContext
@@ -312,9 +333,10 @@ class IngestServicer(ingest_pb2_grpc.RatesIngestServiceServicer):
             )
         rates: list[StoredRate] = []
         rejections: list[common_pb2.ItemRejection] = []
+        latest = self.clock() + self.max_future_skew
         for i, rate in enumerate(request.rates):
             try:
-                rates.append(_to_stored(i, rate))
+                rates.append(_to_stored(i, rate, latest))
             except InvalidArgument as exc:
                 field = exc.field.rpartition(".")[2]
                 rejections.append(common_pb2.ItemRejection(index=i, field=field, reason=exc.reason))

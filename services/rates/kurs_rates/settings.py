@@ -35,6 +35,9 @@ class RatesSettings(BaseSettings):
     pg_statement_timeout: float = 5.0
     pg_write_timeout: float = 60.0
     pg_connect_timeout: float = 2.0
+    # IngestRates refuses a rate observed more than this many seconds in the future (clock skew
+    # allowance), per item: ItemRejection field "observed_at" (or "date" for its business date).
+    max_future_skew_seconds: float = 300.0
     # The series that answers latest, historical and time-series queries without `source=`: the
     # blended reference series (kurs_common.series.BLEND), or one publisher's id ("ecb") to
     # serve that publisher alone.
