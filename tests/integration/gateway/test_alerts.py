@@ -151,6 +151,15 @@ async def create(setup: Setup, **fields: Any) -> dict[str, Any]:
     return body
 
 
+async def seen_by_gateway(setup: Setup, sequence: int) -> None:
+    for _ in range(200):
+        latest = (await setup.client.get("/rates/latest", params={"base": "EUR", "symbols": "USD"})).json()
+        if latest["sequence"] >= sequence:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the gateway never saw sequence {sequence}")
+
+
 async def settled(setup: Setup, seconds: float = 20) -> None:
     for _ in range(int(seconds / 0.05)):
         pending = (await setup.client.get("/alerts/deliveries", params={"state": "pending"})).json()
@@ -209,12 +218,14 @@ async def test_webhooks_fail_time_out_recover_and_none_is_lost_or_doubled(
     ws_url = setup.gateway_url.replace("http://", "ws://") + "/ws/alerts?api_key=k1"
     async with websockets.connect(ws_url) as ws:
         for day in DAYS[1:]:
-            await ingest_fixing(setup.rates.port, day, published(history_csv, day))
+            sequence = await ingest_fixing(setup.rates.port, day, published(history_csv, day))
+            await seen_by_gateway(setup, sequence)  # one change at a time, as a day's fixing comes
         seen: list[dict[str, Any]] = []
-        while len([e for e in seen if e["rule_id"] == ws_rule["id"]]) < crossings:
-            message = orjson.loads(await asyncio.wait_for(ws.recv(), timeout=10))
-            if message["type"] == "alert":
-                seen.append(message)
+        async with asyncio.timeout(20):
+            while len([e for e in seen if e["rule_id"] == ws_rule["id"]]) < crossings:
+                message = orjson.loads(await ws.recv())
+                if message["type"] == "alert":
+                    seen.append(message)
     assert {e["rule_id"] for e in seen} == {ws_rule["id"], *(r["id"] for r in rules.values())}
     await settled(setup)
     receiver = setup.receiver

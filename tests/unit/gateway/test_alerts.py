@@ -138,3 +138,15 @@ def test_pct_move_fires_once_per_excursion_and_rearms() -> None:
     # the rate in effect 100 s earlier (t=110) is 1.0150: 1.0050 is -0.99 %, 1.0040 is -1.08 %
     assert at("1.0050", 210, 6) == []
     assert [e["direction"] for e in at("1.0040", 220, 7)] == ["down"]
+
+
+def test_webhook_hosts_are_limited_to_the_allowed_ones() -> None:
+    loopback = ("127.0.0.1", "localhost", "::1")
+    payload = {"kind": "threshold", "base": "EUR", "symbol": "USD", "threshold": "1"}
+    ok = parse_rule({**payload, "webhook_url": "http://127.0.0.1:9/hook"}, "k", None, loopback)
+    assert ok.webhook_url == "http://127.0.0.1:9/hook"
+    for url in ("http://example.com/hook", "http://10.0.0.1/", "http://[::1", "http://127.0.0.1:99999/"):
+        with pytest.raises(InvalidArgument) as info:
+            parse_rule({**payload, "webhook_url": url}, "k", None, loopback)
+        assert info.value.field == "webhook_url"
+    assert parse_rule({**payload, "webhook_url": "https://example.com/h"}, "k", None, ["*"]).webhook_url

@@ -89,3 +89,13 @@ def test_not_enough_history_is_refused(history_csv: str) -> None:
     series = ecb_series(history_csv, "USD", "2025-01-01", "2025-12-31")
     with pytest.raises(forecast.NotEnoughHistory):
         forecast.backtest(series, dt.date(2025, 6, 1))
+
+
+def test_a_peg_is_answered_honestly() -> None:
+    days = [dt.date(2020, 1, 1) + dt.timedelta(days=i) for i in range(400)]
+    series = Series(days, ["1.9558"] * len(days))
+    got = forecast.backtest(series, days[300])
+    assert got["random_walk"]["mae"] == 0.0
+    assert got["beats_random_walk"] is False
+    assert "did not move" in forecast.verdict(got)
+    assert forecast.next_value(series)["value"] == pytest.approx(1.9558)

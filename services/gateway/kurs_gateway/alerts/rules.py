@@ -18,10 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument
@@ -67,7 +68,27 @@ def _text(payload: Mapping[str, Any], name: str, *, required: bool = True) -> st
     return value.strip()
 
 
-def parse_rule(payload: Any, api_key: str, served: Iterable[str] | None) -> Rule:
+def webhook(url: str, allowed_hosts: Collection[str]) -> str:
+    """A webhook URL: http(s), a host in `allowed_hosts` ("*" allows any), bounded length."""
+    if not url.startswith(("http://", "https://")) or len(url) > MAX_URL or any(c.isspace() for c in url):
+        raise InvalidArgument("webhook_url", f"must be an http(s) URL of at most {MAX_URL} characters")
+    try:
+        host = urlsplit(url).hostname
+        _ = urlsplit(url).port
+    except ValueError as exc:
+        raise InvalidArgument("webhook_url", f"is not a valid URL: {exc}") from exc
+    if not host:
+        raise InvalidArgument("webhook_url", "has no host")
+    if "*" not in allowed_hosts and host.lower() not in allowed_hosts:
+        raise InvalidArgument(
+            "webhook_url", f"host {host} is not allowed here (KURS_GATEWAY_ALERTS_WEBHOOK_HOSTS)"
+        )
+    return url
+
+
+def parse_rule(
+    payload: Any, api_key: str, served: Iterable[str] | None, allowed_hosts: Collection[str] = ("*",)
+) -> Rule:
     """A Rule from a client's JSON object; InvalidArgument names the first bad field."""
     if not isinstance(payload, dict):
         raise InvalidArgument("body", "must be a JSON object")
@@ -110,8 +131,8 @@ def parse_rule(payload: Any, api_key: str, served: Iterable[str] | None) -> Rule
     except money.DecimalFormatError as exc:
         raise InvalidArgument("threshold" if kind == "threshold" else "percent", str(exc)) from exc
     url = _text(payload, "webhook_url", required=False)
-    if url is not None and (not url.startswith(("http://", "https://")) or len(url) > MAX_URL or " " in url):
-        raise InvalidArgument("webhook_url", f"must be an http(s) URL of at most {MAX_URL} characters")
+    if url is not None:
+        url = webhook(url, allowed_hosts)
     return Rule(
         id=secrets.token_hex(8),
         api_key=api_key,

@@ -43,7 +43,10 @@ class NotEnoughHistory(ValueError):
 
 
 def fit_ar1(returns: np.ndarray[Any, np.dtype[np.float64]]) -> tuple[float, float]:
-    """(c, phi) of r_t = c + phi r_t-1 fitted by statsmodels' AutoReg."""
+    """(c, phi) of r_t = c + phi r_t-1 fitted by statsmodels' AutoReg. A rate that did not move
+    (a peg) has no lag to fit: (mean, 0)."""
+    if float(np.ptp(returns[:-1])) == 0.0:
+        return float(np.mean(returns)), 0.0
     result = AutoReg(returns, lags=1, trend="c").fit()
     c, phi = (float(p) for p in result.params)
     return c, phi
@@ -93,7 +96,7 @@ def backtest(series: Series, first: dt.date) -> dict[str, Any]:
     predicted = previous * np.exp(predicted_log_return)
     model = _errors(actual, predicted)
     walk = _errors(actual, previous)
-    ratio = model["mae"] / walk["mae"] if walk["mae"] else math.nan
+    ratio = model["mae"] / walk["mae"] if walk["mae"] else None
     stat, p_value = diebold_mariano(np.abs(actual - predicted), np.abs(actual - previous))
     return {
         "start_date": series.dates[start].isoformat(),
@@ -123,6 +126,11 @@ def next_value(series: Series) -> dict[str, Any]:
 
 
 def verdict(result: dict[str, Any]) -> str:
+    if result["random_walk"]["mae"] == 0.0:
+        return (
+            "The rate did not move during the backtest (a peg): the random walk's forecast was "
+            "exact and no model can beat it."
+        )
     ratio = result["mae_ratio"]
     p_value = result["diebold_mariano"]["p_value"]
     if result["beats_random_walk"]:

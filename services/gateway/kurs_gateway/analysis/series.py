@@ -20,6 +20,14 @@ from kurs_common import validation
 from kurs_common.errors import InvalidArgument, NotFound
 
 MAX_ANALYSIS_DAYS = 3660  # ten years per request, paged in windows of MAX_RANGE_DAYS
+EARLIEST = dt.date(1900, 1, 1)  # warm-up and training windows never reach before this
+
+
+def before(day: dt.date, days: int) -> dt.date:
+    """`days` before `day`, but not before EARLIEST (no date arithmetic overflow)."""
+    if (day - EARLIEST).days <= days:
+        return min(day, EARLIEST)
+    return day - dt.timedelta(days=days)
 
 
 @dataclass(slots=True)
@@ -68,6 +76,7 @@ async def fetch(
     first: dt.date,
     last: dt.date,
     deadline: float,
+    field: str = "start_date",
 ) -> Fetched:
     """Every publication day of first..last for `symbols` (all when empty) against `base`.
 
@@ -105,7 +114,7 @@ async def fetch(
                 entry.dates.append(date)
                 entry.values.append(value)
     if not series:
-        raise NotFound("start_date", f"no rates between {first} and {last}")
+        raise NotFound(field, f"no rates between {first} and {last}")
     for entry in series.values():  # windows arrive in order, days within a reply too; be sure
         if any(b <= a for a, b in zip(entry.dates, entry.dates[1:], strict=False)):
             pairs = sorted(zip(entry.dates, entry.values, strict=True))

@@ -9,7 +9,7 @@
 
 The API key is the one the request authenticates with (`Authorization: Bearer`, `X-API-Key`,
 or `api_key=` on the WebSocket); without keys configured, a request without one acts as
-`anonymous`. 503 when alerts are not configured (KURS_GATEWAY_ALERTS_DATABASE_URL).
+`anonymous`. 404 while alerts are not enabled (KURS_GATEWAY_ALERTS_DATABASE_URL unset).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisc
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from kurs_common.errors import InvalidArgument, NotFound, Unavailable
+from kurs_common.errors import InvalidArgument, NotFound
 from kurs_gateway import deps, views
 from kurs_gateway.alerts.engine import AlertEngine
 from kurs_gateway.alerts.rules import parse_rule
@@ -49,7 +49,7 @@ def api_key(conn: HTTPConnection) -> str:
 def engine(conn: HTTPConnection) -> AlertEngine:
     value: AlertEngine | None = getattr(conn.app.state, "alerts", None)
     if value is None:
-        raise Unavailable("alerts are not configured on this gateway (KURS_GATEWAY_ALERTS_DATABASE_URL)")
+        raise NotFound("alerts", "alerts are not enabled on this gateway (KURS_GATEWAY_ALERTS_DATABASE_URL)")
     return value
 
 
@@ -61,7 +61,15 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(views.dumps(body), status_code=status, media_type="application/json")
 
 
-@router.post("/alerts/rules", status_code=201, dependencies=[Depends(only())])
+RULE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object", "description": "an alert rule"}}},
+    }
+}
+
+
+@router.post("/alerts/rules", status_code=201, dependencies=[Depends(only())], openapi_extra=RULE_BODY)
 async def create_rule(request: Request, alerts: Engine, key: Key, settings: Settings) -> Response:
     """Create a rule: `{"kind": "threshold", "base": "EUR", "symbol": "USD", "direction": "above",
     "threshold": "1.12", "webhook_url": "https://..."}` or `{"kind": "pct_move", ..., "percent":
@@ -71,7 +79,7 @@ async def create_rule(request: Request, alerts: Engine, key: Key, settings: Sett
     except orjson.JSONDecodeError as exc:
         raise InvalidArgument("body", f"not valid JSON: {exc}") from exc
     served = alerts.snapshot.entries.keys() if alerts.snapshot.entries else None
-    rule = parse_rule(payload, key, served)
+    rule = parse_rule(payload, key, served, settings.alerts_webhook_hosts)
     if await alerts.store.count_rules(key) >= settings.alerts_max_rules_per_key:
         raise InvalidArgument("body", f"at most {settings.alerts_max_rules_per_key} rules per API key")
     secret = await alerts.add(rule)

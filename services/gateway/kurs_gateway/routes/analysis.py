@@ -19,7 +19,7 @@ from kurs_common.timeutil import today_utc
 from kurs_gateway import views
 from kurs_gateway.analysis import forecast as forecasting
 from kurs_gateway.analysis import stats
-from kurs_gateway.analysis.series import MAX_ANALYSIS_DAYS, Fetched, analysis_range, fetch
+from kurs_gateway.analysis.series import MAX_ANALYSIS_DAYS, Fetched, analysis_range, before, fetch
 from kurs_gateway.fastpath import BodyCache
 from kurs_gateway.params import only
 from kurs_gateway.routes.rates import CODE, DATE, Base, Cache, Settings, Stub, Symbols
@@ -35,9 +35,9 @@ FORECAST_MAX_YEARS = 8
 RANGE_PARAMS = ("start_date", "end_date", "base", "symbols")
 
 
-def _warmup(points: int) -> dt.timedelta:
+def _warmup(points: int) -> int:
     """Calendar days that hold at least `points` publication days (5 a week, minus holidays)."""
-    return dt.timedelta(days=points * 7 // 5 + 20)
+    return points * 7 // 5 + 20
 
 
 async def _load(
@@ -46,7 +46,7 @@ async def _load(
     first, last = analysis_range("start_date", start, "end_date", end)
     code = views.require_currency_shape("base", base)
     wanted = views.require_symbols_shape(symbols)
-    origin = first - _warmup(warmup) if warmup else first
+    origin = before(first, _warmup(warmup)) if warmup else first
     fetched = await fetch(stub, code, wanted, origin, last, settings.upstream_timeout_seconds)
     missing = [c for c in wanted if c not in fetched.series or fetched.series[c].dates[-1] < first]
     return first, last, fetched, missing
@@ -216,9 +216,9 @@ async def forecast(
     if quote == code:
         raise InvalidArgument("symbol", "must differ from base")
     last = today_utc() if end_date is None else validation.date("end_date", end_date)
-    first = last - dt.timedelta(days=365 * years)
-    origin = first - dt.timedelta(days=forecasting.TRAIN_DAYS)
-    fetched = await fetch(stub, code, [quote], origin, last, settings.upstream_timeout_seconds)
+    first = before(last, 365 * years)
+    origin = before(first, forecasting.TRAIN_DAYS)
+    fetched = await fetch(stub, code, [quote], origin, last, settings.upstream_timeout_seconds, "end_date")
     series = fetched.series.get(quote)
     if series is None:
         raise NotFound("symbol", f"no rates of {quote} against {code}")

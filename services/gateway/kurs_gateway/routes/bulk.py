@@ -224,10 +224,34 @@ async def results(items: list[Any], latest: Rates | None, dated: DatedRates) -> 
         dated.cancel()
 
 
+BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": MAX_ITEMS,
+                    # items are checked one by one (a bad one gets its own problem line), so the
+                    # schema does not constrain them: {"amount": "100", "from": "USD", "to": "EUR",
+                    # "date": "2025-01-15"}
+                    "items": {},
+                }
+            }
+        },
+    }
+}
+
+
 @router.post(
     "/rates/convert/bulk",
     dependencies=[Depends(only())],
-    responses={200: {"content": {NDJSON: {}}, "description": "one JSON line per item, in input order"}},
+    openapi_extra=BODY,
+    responses={
+        200: {"content": {NDJSON: {}}, "description": "one JSON line per item, in input order"},
+        413: {"description": f"body over {MAX_BODY_BYTES} bytes"},
+    },
 )
 async def convert_bulk(request: Request, snapshot: Snapshot, stub: Stub, settings: Settings) -> Response:
     """Up to 10,000 `{amount, from, to, date?}` conversions; NDJSON lines in input order, each
