@@ -22,7 +22,7 @@ from prometheus_client import Histogram
 from prometheus_client.core import Metric
 
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
-from kurs_common.grpcserver import RunningServer, start_server
+from kurs_common.grpcserver import RunningServer, ServiceAuth, start_server
 from kurs_common.metrics import (
     LAG_BUCKETS,
     MetricsEndpoint,
@@ -43,6 +43,9 @@ from kurs_rates.sqlite_store import SqliteRateStore
 from kurs_rates.store import RateStore
 
 log = logging.getLogger(__name__)
+
+# Authorised for the validator only when a service secret is configured.
+INGEST_METHODS = "/kurs.rates.v1.RatesIngestService/"
 
 STORE_HEALTH = "kurs.rates.store"
 REDIS_HEALTH = "kurs.rates.redis"
@@ -224,7 +227,12 @@ async def _start_on(settings: RatesSettings, store: RateStore) -> RatesService:
         metrics, lag = (
             build_metrics(book, ingestor, store, fanout) if settings.metrics_address else (None, None)
         )
-        running = await start_server(settings.address, register, metrics)
+        auth = (
+            ServiceAuth(settings.service_secret, {INGEST_METHODS: frozenset({"validator"})})
+            if settings.service_secret
+            else None
+        )
+        running = await start_server(settings.address, register, metrics, auth)
         await running.health.set(STORE_HEALTH, health_pb2.HealthCheckResponse.SERVING)
         if fanout is not None:
             redis_state = (

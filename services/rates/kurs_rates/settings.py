@@ -49,3 +49,7 @@ class RatesSettings(BaseSettings):
     # Prometheus exposition at http://<metrics_address>/metrics ("0.0.0.0:9464"); empty: off.
     metrics_address: str = ""
     shutdown_grace_seconds: float = 5.0
+    # Shared secret of the service-to-service tokens (kurs_common.grpcserver.ServiceAuth): when
+    # set, IngestRates takes only calls signed as "validator" (set the validator's
+    # KURS_VALIDATOR_SERVICE_SECRET to the same value). Empty: ingest is not authenticated.
+    service_secret: str = ""

@@ -16,7 +16,7 @@ from prometheus_client.core import Metric
 
 from kurs.rates.v1 import ingest_pb2_grpc
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
-from kurs_common.grpcserver import RunningServer, insecure_channel, start_server
+from kurs_common.grpcserver import RunningServer, ServiceToken, insecure_channel, start_server
 from kurs_common.metrics import (
     MetricsEndpoint,
     ServiceMetrics,
@@ -201,7 +201,8 @@ async def start(settings: ValidatorSettings) -> ValidatorService:
     if restored:
         log.info("held figures restored", extra={"held": restored})
     metrics, hub = build_metrics(engine) if settings.metrics_address else (None, AnomalyHub())
-    channel = insecure_channel(settings.rates_address, metrics)
+    token = ServiceToken("validator", settings.service_secret) if settings.service_secret else None
+    channel = insecure_channel(settings.rates_address, metrics, token)
     servicer = ValidatorServicer(
         ingest_pb2_grpc.RatesIngestServiceStub(channel),
         engine,

@@ -20,6 +20,9 @@ class ValidatorSettings(BaseSettings):
     # Prometheus exposition at http://<metrics_address>/metrics ("0.0.0.0:9464"); empty: off.
     metrics_address: str = ""
     shutdown_grace_seconds: float = 5.0
+    # Shared secret of the service-to-service tokens (kurs_common.grpcserver.ServiceToken): when
+    # set, calls to the rates service carry a token signed as "validator". Empty: no token.
+    service_secret: str = ""
 
     # Anomalies and quality records: sqlite:///relative/path, sqlite:////absolute/path or sqlite:///:memory:
     database_url: str = "sqlite:///var/validator.sqlite3"
