@@ -148,8 +148,8 @@ class IngestRatesResponse(_message.Message):
     sequence: _builtins.int
     """The stream sequence after this batch."""
     buffered: _builtins.int
-    """Rows accepted while the store was unreachable: held in the rates service's bounded write
-    buffer and written (idempotently) when the store answers again. Not yet counted above.
+    """Always 0: a batch is acknowledged only once stored (a store outage answers UNAVAILABLE and
+    the caller keeps the batch). Kept for compatibility with older callers.
     """
     @_builtins.property
     def rejections(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ItemRejection]:
