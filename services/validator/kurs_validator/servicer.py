@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 50_000
 DEFAULT_PAGE = 100
 MAX_PAGE = 1_000
-# Published rates kept for a retry while the rates service cannot take them.
+# Published rates kept for a retry while the rates service cannot take them. At this size new
+# batches are refused (UNAVAILABLE, not acknowledged) until the outbox drains: never dropped.
+# Bounded at MAX_OUTBOX plus one batch's publications.
 MAX_OUTBOX = 2_000_000
 
 _RATE_KINDS = {REFERENCE: ingest_pb2.RATE_KIND_REFERENCE, LIVE: ingest_pb2.RATE_KIND_LIVE}
@@ -245,6 +247,13 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
             )
         observations = observations_from_proto(request.observations)
         async with self._lock:
+            if len(self._outbox) >= MAX_OUTBOX:
+                # Back-pressure instead of dropping what was validated: the batch is not taken
+                # (not acknowledged), the caller retries once the rates service catches up.
+                await context.abort(
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"{len(self._outbox)} published rates wait for the rates service; retry later",
+                )
             now = self.clock()
             # Shielded: once the engine has taken the batch into its state, its publications must
             # reach the outbox even if this call is cancelled (a client deadline); a retry of the
@@ -316,9 +325,6 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         outcome = await asyncio.to_thread(self.engine.process, observations, now)
         self._outbox.extend(published_figures(observations, outcome))
         self._outbox.extend(outcome.published)
-        if len(self._outbox) > MAX_OUTBOX:
-            log.error("outbox full, dropping the oldest", extra={"dropped": len(self._outbox) - MAX_OUTBOX})
-            del self._outbox[: len(self._outbox) - MAX_OUTBOX]
         return outcome
 
     async def _record(self, anomalies: Sequence[Anomaly], quality: Sequence[QualityRecord]) -> None:

@@ -144,3 +144,23 @@ async def test_one_refused_rate_does_not_drop_the_others(tmp_path: object) -> No
     store.close()
     # Each figure travels twice (as the ECB published it, and in the blend); both JPY refused.
     assert sorted(rates.stored) == ["GBP", "GBP", "USD", "USD"]
+
+
+async def test_a_full_outbox_refuses_new_batches_instead_of_dropping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kurs_validator.servicer as servicer_module
+
+    monkeypatch.setattr(servicer_module, "MAX_OUTBOX", 4)
+    rates = Rates()
+    servicer, store = _servicer(tmp_path, rates)
+    rates.down = True
+    with pytest.raises(Aborted):
+        await servicer.SubmitObservations(_request("1.10", "1.11", "1.12"), Context())
+    kept = list(servicer._outbox)
+    assert len(kept) >= 4
+    with pytest.raises(Aborted) as caught:
+        await servicer.SubmitObservations(_request("1.20"), Context())
+    assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+    assert servicer._outbox == kept  # nothing dropped, the new batch not taken
+    store.close()
