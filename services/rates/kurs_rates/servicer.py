@@ -262,6 +262,31 @@ class RatesServicer(rates_pb2_grpc.RatesServiceServicer):
 DATE_AHEAD_OF_UTC = dt.timedelta(hours=14)
 
 
+# Codes and dates repeat across every batch: each is validated once (both maps stay small: the
+# codes are ISO's and crypto tickers, the dates are cut at _MEMO entries).
+_CODES: dict[str, str] = {}
+_DAYS: dict[str, dt.date] = {}
+_MEMO = 100_000
+
+
+def _code(field: str, text: str) -> str:
+    code = validation.currency(field, text)
+    if text == code:
+        _CODES[text] = code
+    return code
+
+
+def _day(field: str, text: str) -> dt.date:
+    try:
+        day = parse_date(text)
+    except DateFormatError as exc:
+        raise InvalidArgument(field, str(exc)) from exc
+    if len(_DAYS) >= _MEMO:
+        _DAYS.clear()
+    _DAYS[text] = day
+    return day
+
+
 def _to_stored(index: int, rate: ingest_pb2.AcceptedRate, latest: dt.datetime) -> StoredRate:
     """A validated rate; `latest` is the newest observation time accepted (now + clock skew)."""
     where = f"rates[{index}]"
@@ -269,18 +294,15 @@ def _to_stored(index: int, rate: ingest_pb2.AcceptedRate, latest: dt.datetime) -
         raise InvalidArgument(
             f"{where}.base", f"the blend is quoted per the pivot {PIVOT}, got {rate.base!r}"
         )
-    base = validation.currency(f"{where}.base", rate.base)
-    currency = validation.currency(f"{where}.currency", rate.currency)
+    base = _CODES.get(rate.base) or _code(f"{where}.base", rate.base)
+    currency = _CODES.get(rate.currency) or _code(f"{where}.currency", rate.currency)
     if base == currency:
         raise InvalidArgument(f"{where}.currency", f"equals the base {base}")
     try:
         money.parse_rate(rate.value)
     except money.DecimalFormatError as exc:
         raise InvalidArgument(f"{where}.value", str(exc)) from exc
-    try:
-        day = parse_date(rate.date)
-    except DateFormatError as exc:
-        raise InvalidArgument(f"{where}.date", str(exc)) from exc
+    day = _DAYS.get(rate.date) or _day(f"{where}.date", rate.date)
     if not rate.source:
         raise InvalidArgument(f"{where}.source", "is required")
     if rate.kind == ingest_pb2.RATE_KIND_REFERENCE:
