@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import hmac
 import itertools
@@ -17,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import orjson
 import pytest
@@ -29,9 +31,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from conftest import ingest_fixing, serve_gateway
+from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
+from kurs_common.observation import REFERENCE, Observation
 from kurs_rates import server as rates_server
 from kurs_rates.server import RatesService
 from kurs_rates.settings import RatesSettings
+from kurs_validator import server as validator_server
+from kurs_validator.settings import ValidatorSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -112,6 +118,7 @@ class Setup:
     client: httpx.AsyncClient
     receiver: Receiver
     gateway_url: str
+    validator_port: int
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -119,6 +126,13 @@ async def setup(history_csv: str, tmp_path_factory: pytest.TempPathFactory) -> A
     tmp: Path = tmp_path_factory.mktemp("alerts")
     rates = await rates_server.start(
         RatesSettings(address="127.0.0.1:0", database_url=f"sqlite:///{tmp / 'rates.sqlite3'}")
+    )
+    validator = await validator_server.start(
+        ValidatorSettings(
+            address="127.0.0.1:0",
+            rates_address=f"127.0.0.1:{rates.port}",
+            database_url=f"sqlite:///{tmp / 'validator.sqlite3'}",
+        )
     )
     receiver = Receiver()
     try:
@@ -128,6 +142,7 @@ async def setup(history_csv: str, tmp_path_factory: pytest.TempPathFactory) -> A
             serve_gateway(
                 rates.port,
                 0,
+                validator.port,
                 heartbeat_seconds=0.5,
                 alerts_database_url=f"sqlite:///{tmp / 'alerts.sqlite3'}",
                 alerts_webhook_timeout_seconds=0.5,
@@ -138,8 +153,9 @@ async def setup(history_csv: str, tmp_path_factory: pytest.TempPathFactory) -> A
             httpx.AsyncClient(base_url=url, timeout=10, headers={"x-api-key": "k1"}) as client,
         ):
             receiver.url = receiver_url
-            yield Setup(rates, client, receiver, url)
+            yield Setup(rates, client, receiver, url, validator.port)
     finally:
+        await validator.stop(0)
         await rates.stop(0)
 
 
@@ -262,3 +278,29 @@ async def test_webhooks_fail_time_out_recover_and_none_is_lost_or_doubled(
     assert sorted(Decimal(e["rate"]) for e in events) == sorted(
         v for a, b, v in zip(sides, sides[1:], values[1:], strict=False) if a != b
     )
+
+
+async def test_a_data_quality_alert_reaches_the_webhook_and_the_websocket(setup: Setup) -> None:
+    rule = await create(setup, kind="anomaly", currency="CHF", webhook_url=setup.receiver.url + "/ok")
+    stale = await create(setup, kind="stale_source", source="ecb")
+    ws_url = setup.gateway_url.replace("http://", "ws://") + "/ws/alerts?api_key=k1"
+    at = dt.datetime(2025, 2, 3, 15, tzinfo=dt.UTC)
+    bad = Observation("ecb", "test", REFERENCE, "EUR", "CHF", "-0.94", "2025-02-03", at)
+    async with websockets.connect(ws_url) as ws:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{setup.validator_port}") as channel:
+            reply = await validator_pb2_grpc.ValidatorServiceStub(channel).SubmitObservations(
+                validator_pb2.SubmitObservationsRequest(observations=[bad.to_proto()])
+            )
+        assert [r.reason for r in reply.rejections] == ["non_positive"]
+        async with asyncio.timeout(10):
+            while True:
+                message = orjson.loads(await ws.recv())
+                if message["type"] == "alert":
+                    break
+    assert message["rule_id"] == rule["id"]
+    assert message["anomaly"]["reason"] == "non_positive"
+    assert message["anomaly"]["value"] == "-0.94"
+    await settled(setup)
+    delivered = [k for p, k in setup.receiver.acted if p == "/ok" and k.startswith(rule["id"] + ":anomaly:")]
+    assert delivered == [message["id"]]
+    assert not any(k.startswith(stale["id"]) for _, k in setup.receiver.acted)  # no stale source here

@@ -150,3 +150,53 @@ def test_webhook_hosts_are_limited_to_the_allowed_ones() -> None:
             parse_rule({**payload, "webhook_url": url}, "k", None, loopback)
         assert info.value.field == "webhook_url"
     assert parse_rule({**payload, "webhook_url": "https://example.com/h"}, "k", None, ["*"]).webhook_url
+
+
+def test_anomaly_rules_match_their_filters_and_bursts() -> None:
+    evaluator = Evaluator()
+    every = parse_rule({"kind": "anomaly", "currency": "jpy"}, "k", None)
+    stale = parse_rule({"kind": "stale_source", "source": "ECB"}, "k", None)
+    burst = parse_rule({"kind": "anomaly", "reason": "outlier", "count": 3, "window_seconds": 60}, "k", None)
+    for r in (every, stale, burst):
+        evaluator.add(r)
+
+    def fired(anomaly: dict[str, Any], now: float) -> list[str]:
+        return sorted(r.id for r, _ in evaluator.anomaly(anomaly, now))
+
+    assert fired({"id": 1, "reason": "inverted", "currency": "JPY", "source": "ecb"}, 0) == [every.id]
+    assert fired({"id": 2, "reason": "stale_source", "source": "ecb"}, 1) == [stale.id]
+    assert fired({"id": 3, "reason": "stale_source", "source": "boe"}, 2) == []
+    outlier = {"reason": "outlier", "currency": "USD", "source": "boe"}
+    assert fired({**outlier, "id": 4}, 10) == []
+    assert fired({**outlier, "id": 5}, 20) == []
+    assert fired({**outlier, "id": 6}, 30) == [burst.id]  # three within 60 s
+    assert fired({**outlier, "id": 7}, 40) == []  # the same burst: once
+    assert fired({**outlier, "id": 8}, 200) == []  # the burst is over: re-armed
+    assert fired({**outlier, "id": 9}, 210) == []
+    assert fired({**outlier, "id": 10}, 220) == [burst.id]
+    event = evaluator.anomaly({**outlier, "id": 11, "currency": "JPY"}, 230)
+    assert [(e["id"], e["anomaly"]["id"]) for _, e in event] == [(f"{every.id}:anomaly:11", 11)]
+    assert every.public() == {
+        "id": every.id,
+        "kind": "anomaly",
+        "currency": "JPY",
+        "count": 1,
+        "created_at": every.created_at,
+    }
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"kind": "anomaly", "count": 2}, "window_seconds"),
+        ({"kind": "anomaly", "count": 0}, "count"),
+        ({"kind": "anomaly", "source": "Not a source!"}, "source"),
+        ({"kind": "anomaly", "reason": "Outlier!"}, "reason"),
+        ({"kind": "stale_source", "currency": "USD"}, "currency"),
+        ({"kind": "anomaly", "threshold": "1"}, "threshold"),
+    ],
+)
+def test_bad_anomaly_rules_name_the_field(payload: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        parse_rule(payload, "k", None)
+    assert info.value.field == field

@@ -2,6 +2,9 @@
 stores the events of webhook rules before delivering them, and fans every event out to the
 WebSocket subscribers of its API key.
 
+Data-quality rules (`anomaly`, `stale_source`) follow the validator's StreamAnomalies (resumed
+after the last anomaly seen when the stream breaks).
+
 `install(app, settings)` wraps the app's lifespan: the engine starts after the app's own
 startup (the snapshot feed) and stops before its shutdown. Without
 KURS_GATEWAY_ALERTS_DATABASE_URL there is no engine and the alert routes answer 503.
@@ -17,8 +20,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 from fastapi import FastAPI
+from google.protobuf.json_format import MessageToDict
 
+from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_common.fanout import Fanout
 from kurs_gateway.alerts.delivery import Deliverer
 from kurs_gateway.alerts.rules import Evaluator, Rule
@@ -32,9 +38,16 @@ Event = tuple[str, dict[str, Any]]  # (api key, event)
 
 
 class AlertEngine:
-    def __init__(self, settings: GatewaySettings, snapshot: LiveSnapshot) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        snapshot: LiveSnapshot,
+        validator: validator_pb2_grpc.ValidatorServiceStub | None = None,
+    ) -> None:
         self.settings = settings
         self.snapshot = snapshot
+        self.validator = validator
+        self.last_anomaly = 0
         self.store = AlertStore(settings.alerts_database_url)
         self.evaluator = Evaluator()
         self.secrets: dict[str, str] = {}
@@ -59,6 +72,8 @@ class AlertEngine:
             asyncio.create_task(self._listen(), name="alerts-evaluate"),
             asyncio.create_task(self.deliverer.run(), name="alerts-deliver"),
         ]
+        if self.validator is not None:
+            self._tasks.append(asyncio.create_task(self._anomalies(), name="alerts-anomalies"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -89,6 +104,12 @@ class AlertEngine:
         """Evaluate one change; store webhook events before delivery; returns events fired."""
         fired = self.evaluator.evaluate(self.snapshot.entries, codes, sequence, time.time())
         self.evaluations += 1
+        return await self._fire(fired)
+
+    async def on_anomaly(self, anomaly: dict[str, Any]) -> int:
+        return await self._fire(self.evaluator.anomaly(anomaly, time.time()))
+
+    async def _fire(self, fired: list[tuple[Rule, dict[str, Any]]]) -> int:
         if not fired:
             return 0
         self.events += len(fired)
@@ -119,6 +140,29 @@ class AlertEngine:
                 log.exception("alert evaluation failed; resubscribing")
                 await asyncio.sleep(1.0)
 
+    async def _anomalies(self) -> None:
+        assert self.validator is not None
+        delay = 0.2
+        while True:
+            try:
+                call = self.validator.StreamAnomalies(
+                    validator_pb2.StreamAnomaliesRequest(after_id=self.last_anomaly), wait_for_ready=True
+                )
+                async for message in call:
+                    delay = 0.2
+                    self.last_anomaly = max(self.last_anomaly, message.id)
+                    await self.on_anomaly(
+                        MessageToDict(message, preserving_proto_field_name=True) | {"id": message.id}
+                    )
+            except asyncio.CancelledError:
+                raise
+            except grpc.aio.AioRpcError as exc:
+                log.warning("anomaly stream failed; reconnecting", extra={"code": exc.code().name})
+            except Exception:
+                log.exception("anomaly alerts failed; reconnecting")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
 
 def install(app: FastAPI, settings: GatewaySettings) -> None:
     """Run an AlertEngine for the app's lifetime (app.state.alerts; None when not configured)."""
@@ -130,7 +174,8 @@ def install(app: FastAPI, settings: GatewaySettings) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(application: FastAPI) -> AsyncIterator[Any]:
         async with inner(application) as state:
-            engine = AlertEngine(settings, application.state.snapshot)
+            validator = getattr(application.state, "validator_stub", None)
+            engine = AlertEngine(settings, application.state.snapshot, validator)
             await engine.start()
             application.state.alerts = engine
             try:

@@ -8,6 +8,11 @@ Kinds:
 * `pct_move`: fires when the rate moved by at least `percent` % (`direction` `up`, `down`
   or `either`) against the oldest rate seen within the last `window_seconds`; it re-arms
   once the move is back under the bar.
+* `anomaly` (data quality): fires on anomalies the validator reports (StreamAnomalies) that
+  match the rule's optional `currency`, `source` and `reason`; with `count` > 1, when that many
+  arrive within `window_seconds` (a burst), once per burst.
+* `stale_source`: an `anomaly` rule for the reason `stale_source` (a source silent past its
+  publication window), optionally of one `source`.
 
 The evaluator indexes rules by currency, so a change touches only the rules of the pairs it
 moved; each pair's cross rate is computed once per change (kurs_common.money, like /rates/latest).
@@ -16,6 +21,7 @@ moved; each pair's cross rate is computed once per change (kurs_common.money, li
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from collections import defaultdict, deque
 from collections.abc import Collection, Iterable, Mapping
@@ -28,13 +34,18 @@ from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument
 from kurs_gateway.snapshot import PIVOT, Entry
 
-KINDS = ("threshold", "pct_move")
+KINDS = ("threshold", "pct_move", "anomaly", "stale_source")
+RATE_KINDS = ("threshold", "pct_move")
 DIRECTIONS = {"threshold": ("above", "below", "either"), "pct_move": ("up", "down", "either")}
+MAX_BURST = 10_000
+SOURCE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+REASON = re.compile(r"^[a-z_]{1,32}$")
 MAX_WINDOW_SECONDS = 7 * 86_400
 MAX_URL = 2048
 FIELDS = frozenset(
     {"kind", "base", "symbol", "direction", "threshold", "percent", "window_seconds", "webhook_url"}
 )
+QUALITY_FIELDS = frozenset({"kind", "currency", "source", "reason", "count", "window_seconds", "webhook_url"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +61,15 @@ class Rule:
     window_seconds: int | None = None
     webhook_url: str | None = None
     created_at: str = ""
+    currency: str | None = None  # anomaly rules: filters
+    source: str | None = None
+    reason: str | None = None
+    count: int | None = None
 
     def public(self) -> dict[str, Any]:
         body = asdict(self)
         del body["api_key"]
-        return {k: v for k, v in body.items() if v is not None}
+        return {k: v for k, v in body.items() if v is not None and v != ""}
 
 
 def _text(payload: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
@@ -92,12 +107,18 @@ def parse_rule(
     """A Rule from a client's JSON object; InvalidArgument names the first bad field."""
     if not isinstance(payload, dict):
         raise InvalidArgument("body", "must be a JSON object")
-    for key in payload:
-        if key not in FIELDS:
-            raise InvalidArgument(str(key), f"unknown field; allowed: {', '.join(sorted(FIELDS))}")
     kind = _text(payload, "kind")
     if kind not in KINDS:
         raise InvalidArgument("kind", f"must be one of {', '.join(KINDS)}")
+    allowed = FIELDS if kind in RATE_KINDS else QUALITY_FIELDS
+    for key in payload:
+        if key not in allowed:
+            raise InvalidArgument(str(key), f"unknown field; allowed: {', '.join(sorted(allowed))}")
+    url = _text(payload, "webhook_url", required=False)
+    if url is not None:
+        url = webhook(url, allowed_hosts)
+    if kind not in RATE_KINDS:
+        return _quality_rule(payload, kind, api_key, url)
     codes = None if served is None else {*served, PIVOT}
     base = validation.currency("base", _text(payload, "base") or "", codes)
     symbol = validation.currency("symbol", _text(payload, "symbol") or "", codes)
@@ -130,9 +151,6 @@ def parse_rule(
                 raise InvalidArgument("threshold", "only for kind threshold")
     except money.DecimalFormatError as exc:
         raise InvalidArgument("threshold" if kind == "threshold" else "percent", str(exc)) from exc
-    url = _text(payload, "webhook_url", required=False)
-    if url is not None:
-        url = webhook(url, allowed_hosts)
     return Rule(
         id=secrets.token_hex(8),
         api_key=api_key,
@@ -144,7 +162,50 @@ def parse_rule(
         percent=percent,
         window_seconds=window,
         webhook_url=url,
-        created_at=dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+        created_at=_now(),
+    )
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _quality_rule(payload: Mapping[str, Any], kind: str, api_key: str, url: str | None) -> Rule:
+    currency = _text(payload, "currency", required=False)
+    if currency is not None:
+        currency = validation.currency("currency", currency)
+    source = _text(payload, "source", required=False)
+    if source is not None and not SOURCE.match(source.lower()):
+        raise InvalidArgument("source", "must be a source id such as ecb (see /sources)")
+    reason = _text(payload, "reason", required=False)
+    if kind == "stale_source":
+        if reason is not None or currency is not None:
+            raise InvalidArgument("reason" if reason is not None else "currency", "not for kind stale_source")
+        reason = "stale_source"
+    elif reason is not None and not REASON.match(reason):
+        raise InvalidArgument("reason", "must be an anomaly reason such as outlier (see /anomalies)")
+    count = payload.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_BURST:
+        raise InvalidArgument("count", f"must be an integer from 1 to {MAX_BURST}")
+    window = payload.get("window_seconds")
+    if (count > 1 or window is not None) and (
+        not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= MAX_WINDOW_SECONDS
+    ):
+        raise InvalidArgument("window_seconds", f"must be an integer from 1 to {MAX_WINDOW_SECONDS}")
+    return Rule(
+        id=secrets.token_hex(8),
+        api_key=api_key,
+        kind=kind,
+        base="",
+        symbol="",
+        direction="",
+        window_seconds=window,
+        webhook_url=url,
+        created_at=_now(),
+        currency=currency,
+        source=None if source is None else source.lower(),
+        reason=reason,
+        count=count,
     )
 
 
@@ -177,9 +238,14 @@ class Evaluator:
         self._armed: dict[str, bool] = {}  # pct_move rules
         self._seen: dict[tuple[str, str], deque[tuple[float, Decimal]]] = {}
         self._window: dict[tuple[str, str], int] = defaultdict(int)  # longest window per pair
+        self._quality: dict[str, Rule] = {}  # anomaly and stale_source rules
+        self._bursts: dict[str, deque[float]] = {}
 
     def add(self, rule: Rule) -> None:
         self.rules[rule.id] = rule
+        if rule.kind not in RATE_KINDS:
+            self._quality[rule.id] = rule
+            return
         self._by_currency[rule.base].add(rule.id)
         self._by_currency[rule.symbol].add(rule.id)
         if rule.threshold is not None:
@@ -195,7 +261,7 @@ class Evaluator:
             return
         for code in (rule.base, rule.symbol):
             self._by_currency[code].discard(rule_id)
-        for state in (self._thresholds, self._side, self._armed):
+        for state in (self._thresholds, self._side, self._armed, self._quality, self._bursts):
             state.pop(rule_id, None)
 
     def evaluate(
@@ -234,6 +300,45 @@ class Evaluator:
                     fired_at=dt.datetime.fromtimestamp(now, dt.UTC).isoformat().replace("+00:00", "Z"),
                 )
                 fired.append((rule, event))
+        return fired
+
+    def anomaly(self, anomaly: Mapping[str, Any], now: float) -> list[tuple[Rule, dict[str, Any]]]:
+        """Events fired by one anomaly the validator reported (a dict of its fields)."""
+        fired: list[tuple[Rule, dict[str, Any]]] = []
+        for rule in self._quality.values():
+            if any(
+                want is not None and want != anomaly.get(name)
+                for name, want in (
+                    ("currency", rule.currency),
+                    ("source", rule.source),
+                    ("reason", rule.reason),
+                )
+            ):
+                continue
+            count = 1
+            if (rule.count or 1) > 1 and rule.window_seconds is not None:
+                seen = self._bursts.setdefault(rule.id, deque())
+                seen.append(now)
+                while seen and seen[0] <= now - rule.window_seconds:
+                    seen.popleft()
+                count = len(seen)
+                if count < (rule.count or 1):
+                    self._armed[rule.id] = True
+                    continue
+                if not self._armed.get(rule.id, True):
+                    continue
+                self._armed[rule.id] = False
+            event = {
+                "id": f"{rule.id}:anomaly:{anomaly.get('id')}",
+                "rule_id": rule.id,
+                "kind": rule.kind,
+                "count": count,
+                "anomaly": dict(anomaly),
+                "fired_at": dt.datetime.fromtimestamp(now, dt.UTC).isoformat().replace("+00:00", "Z"),
+            }
+            if rule.window_seconds is not None:
+                event["window_seconds"] = rule.window_seconds
+            fired.append((rule, event))
         return fired
 
     def _remember(self, pair: tuple[str, str], now: float, rate: Decimal) -> None:

@@ -9,7 +9,7 @@ list); a dead letter can be put back to pending. Only `sqlite:///` URLs are supp
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,7 @@ class AlertStore:
     # rules
 
     async def add_rule(self, rule: Rule, secret: str) -> None:
-        body = orjson.dumps({**rule.public(), "api_key": rule.api_key}).decode()
+        body = orjson.dumps(asdict(rule)).decode()
         await self.db.execute(
             "INSERT INTO alert_rules (id, api_key, body, secret) VALUES (?, ?, ?, ?)",
             (rule.id, rule.api_key, body, secret),
