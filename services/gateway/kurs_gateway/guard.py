@@ -158,7 +158,7 @@ class Guard:
                 await self._deny(scope, send, 429, "too many failed keys; retry later", _retry(wait))
                 return
             found = await self.registry.verify(key)
-        if not isinstance(found, Principal) or not found.usable(now):
+        if not isinstance(found, Principal) or found.revoked or found.expires <= now:
             self.failures.take((scope.get("client") or ("unknown", 0))[0])
             detail = "a valid API key is required"
             if isinstance(found, Principal):

@@ -82,9 +82,10 @@ class GatewaySettings(BaseSettings):
     redis_prefix: str = "kurs:gateway:"
     # How often each gateway re-reads changed keys (revocations take effect within this).
     keys_refresh_seconds: float = 2.0
-    # Requests per key a gateway admits before its counts reach Redis (overshoot <= gateways x
-    # this), and the longest wait before they are sent.
-    limit_batch: int = 64
+    # Most requests per key a gateway admits before its counts reach Redis (a key's own batch is
+    # its smallest limit / 32, at most this; overshoot <= gateways x batch), and the longest wait
+    # before they are sent.
+    limit_batch: int = 256
     limit_sync_seconds: float = 0.1
     # Scopes of the static api_keys; wrong keys tolerated per client address (per second, burst).
     static_key_scopes: list[str] = ["read", "stream", "bulk", "alerts"]

@@ -3,14 +3,17 @@
 Each gateway decides locally, with no network call on the request path, from its view: the
 totals the shared backend returned at its last sync plus what it admitted since. Admitted
 requests are sent to the backend in small batches (every `interval` seconds, or sooner once a
-client's unacknowledged requests reach half of `batch`); the backend (Redis, redis_backend.py;
+client's unacknowledged requests reach half of its batch); the backend (Redis, redis_backend.py;
 in memory without Redis) adds them up and answers the global totals and bucket level.
 
-Overshoot bound: a gateway never holds more than `batch` admitted-but-unacknowledged requests of
-one client (the next request of that client waits for the sync in flight). So with N gateways a
-daily or monthly quota admits at most Q - 1 + N x batch requests, and a token bucket at most
-N x batch more than one shared bucket would in any window; the bucket may go into debt (down to
--burst), so the long-run rate stays the configured one. With one gateway the figures are exact.
+Overshoot bound: a gateway never holds more than B admitted-but-unacknowledged requests of one
+client (the next request of that client waits for the sync in flight), where B, the client's
+batch, is its smallest limit (daily quota, monthly quota, bucket size) / 32, at least 1 and at
+most `batch`. So with N gateways a daily or monthly quota Q admits at most Q - 1 + N x B requests
+(about 3% of Q per gateway, and never more than N x `batch`), and a token bucket at most N x B
+more than one shared bucket would in any window; the bucket may go into debt (down to -burst), so
+the long-run rate stays the configured one. With one gateway the figures are exact. A key with
+large limits gets a large batch, so its syncs never hold up its requests.
 If the backend is unreachable each gateway goes on deciding on its own view (so at most N times
 the limit) and sends the counts once it is back.
 """
@@ -113,6 +116,7 @@ class _State:
     unsent_tokens: int = 0
     inflight_tokens: int = 0
     limits: Limits = Limits()
+    cap: float = 0.0
 
 
 class Meter:
@@ -120,7 +124,7 @@ class Meter:
         self,
         backend: Backend,
         *,
-        batch: int = 64,
+        batch: int = 256,
         interval: float = 0.1,
         refresh_day: int = 1,
         clock: Callable[[], float] = time.time,
@@ -176,8 +180,9 @@ class Meter:
             st.day, st.seen_day, st.local_day = self._day, 0, 0
             if st.month != self._month:
                 st.month, st.seen_month, st.local_month = self._month, 0, 0
-        st.limits = limits
-        if limits.any and not self.degraded and st.unsent_tokens + st.inflight_tokens >= self.batch:
+        if st.limits is not limits:
+            st.limits, st.cap = limits, self.cap(limits)
+        if st.cap and not self.degraded and st.unsent_tokens + st.inflight_tokens >= st.cap:
             self._kick.set()
             return None
         if klass is not None:
@@ -199,9 +204,18 @@ class Meter:
             slot = (st.day, st.month, klass)
             st.unsent[slot] = st.unsent.get(slot, 0) + 1
         self._dirty.add(client)
-        if st.unsent_tokens + st.inflight_tokens >= self.batch / 2:
+        if st.cap and st.unsent_tokens >= st.cap / 2:  # (what is in flight is on its way)
             self._kick.set()
         return ALLOWED
+
+    def cap(self, limits: Limits) -> float:
+        """The client's batch: unacknowledged requests it may have here (0: no limit, no cap)."""
+        if not limits.any or not self.backend.shared:
+            return 0.0
+        smallest = min(
+            q for q in (limits.per_day, limits.per_month, limits.burst if limits.rate > 0 else None) if q
+        )
+        return min(self.batch, max(1, smallest // 32))
 
     async def admit(self, client: str, limits: Limits, klass: str | None) -> Verdict:
         while True:

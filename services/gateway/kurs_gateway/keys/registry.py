@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 OVERLAP = dt.timedelta(seconds=60)
 MAX_REMEMBERED = 100_000
 MAX_REFUSED = 10_000
+MAX_RECENT = 10_000
 UNKNOWN = object()  # check(): not decided from memory; call verify()
 
 
@@ -73,6 +74,8 @@ class KeyRegistry:
         self._refused: OrderedDict[bytes, None] = OrderedDict()
         self._absent: dict[str, float] = {}  # ids the store did not hold, and when asked
         self._verifying: dict[bytes, asyncio.Future[Principal | None]] = {}
+        # Verified keys as presented (this process's memory only), to skip the digest.
+        self._recent: dict[str, Principal | str] = {}
         self._static: dict[bytes, Principal] = {}
         self._verify_slots = asyncio.Semaphore(verify_concurrency)
         self._polled: dt.datetime | None = None
@@ -94,12 +97,17 @@ class KeyRegistry:
     # -- the request path ----------------------------------------------------------------------
     def check(self, presented: str) -> Principal | object | None:
         """The principal a key stands for, None if it is known to be wrong, else UNKNOWN."""
+        recent = self._recent.get(presented)
+        if recent is not None:  # the hot path: a key seen a moment ago
+            return recent if isinstance(recent, Principal) else self._entries.get(recent)
         digest = self._digest(presented)
         static = self._static.get(digest)
         if static is not None:
+            self._remember(presented, static)
             return static
         key_id = self._known.get(digest)
         if key_id is not None:
+            self._remember(presented, key_id)
             return self._entries.get(key_id)
         if digest in self._refused or self.store is None:
             return None
@@ -161,6 +169,11 @@ class KeyRegistry:
             return False
         self.apply(record)
         return True
+
+    def _remember(self, presented: str, found: Principal | str) -> None:
+        if len(self._recent) >= MAX_RECENT:
+            self._recent.clear()
+        self._recent[presented] = found
 
     def _refuse(self, digest: bytes) -> None:
         self._refused[digest] = None
