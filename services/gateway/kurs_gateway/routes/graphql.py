@@ -32,10 +32,12 @@ from kurs_common.errors import InvalidArgument, NotFound, QueryError
 from kurs_gateway import deps, views
 from kurs_gateway.guard import PRINCIPAL
 from kurs_gateway.problems import problem
+from kurs_gateway.routes.graphql_doc import OPENAPI_PATH
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot
 
 router = APIRouter(tags=["graphql"])
+__all__ = ["OPENAPI_PATH", "Root", "build", "router"]
 
 MAX_QUERY_BYTES = 16_384
 MAX_BODY_BYTES = 64 * 1024  # query + variables
@@ -384,47 +386,6 @@ async def graphql_endpoint(
     if get_document["query"] and parse_is_mutation(get_document["query"]):
         return problem(405, "mutations are not served over GET", headers={"Allow": "POST"})
     return await _execute(request, get_document, settings)
-
-
-OPENAPI_PATH: dict[str, Any] = {
-    "post": {
-        "tags": ["graphql"],
-        "summary": "Execute a GraphQL query",
-        "operationId": "graphql_post",
-        "description": "Introspection describes the schema; every rate is a decimal String.",
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["query"],
-                        "properties": {
-                            "query": {"type": "string"},
-                            "variables": {"type": "object"},
-                            "operationName": {"type": "string"},
-                        },
-                    }
-                }
-            },
-        },
-        "responses": {"200": {"description": "GraphQL result (data and/or errors)"}},
-    },
-    "get": {
-        "tags": ["graphql"],
-        "summary": "Execute a GraphQL query (queries only)",
-        "operationId": "graphql_get",
-        "parameters": [
-            {"name": "query", "in": "query", "required": True, "schema": {"type": "string"}},
-            {"name": "variables", "in": "query", "required": False, "schema": {"type": "string"}},
-            {"name": "operationName", "in": "query", "required": False, "schema": {"type": "string"}},
-        ],
-        "responses": {
-            "200": {"description": "GraphQL result (data and/or errors)"},
-            "405": {"description": "Mutations are served over POST only"},
-        },
-    },
-}
 
 
 def parse_is_mutation(query: str) -> bool:
