@@ -220,3 +220,32 @@ async def test_since_must_be_ascii_digits(mesh: Mesh) -> None:
             await asyncio.wait_for(ws.recv(), timeout=10)
     assert info.value.rcvd is not None
     assert info.value.rcvd.code == 1008
+
+
+async def test_websocket_with_source_streams_the_publishers_own_figures(mesh: Mesh) -> None:
+    async with httpx.AsyncClient(base_url=mesh.gateway_url) as client:
+        own = (await client.get("/rates/latest", params={"source": "ecb", "base": "EUR"})).json()
+    async with connect(ws_url(mesh, "source=ecb&base=EUR&symbols=USD,GBP")) as ws:
+        snapshot = await receive(ws, "snapshot")
+        assert snapshot["source"] == "ecb"
+        assert snapshot["rates"] == {c: own["rates"][c] for c in ("USD", "GBP")}
+        assert snapshot["date"] == own["date"]
+        ts = Timestamp()
+        ts.FromDatetime(dt.datetime.fromisoformat(f"{NEW_DAY}T15:00:00+00:00"))
+        figure = {"kind": ingest_pb2.RATE_KIND_REFERENCE, "base": "EUR", "date": NEW_DAY, "observed_at": ts}
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{mesh.rates.port}") as channel:
+            await ingest_pb2_grpc.RatesIngestServiceStub(channel).IngestRates(
+                ingest_pb2.IngestRatesRequest(
+                    rates=[
+                        ingest_pb2.AcceptedRate(source="ecb", currency="USD", value="1.23450", **figure),
+                        ingest_pb2.AcceptedRate(source="blend", currency="USD", value="1.2345", **figure),
+                    ]
+                )
+            )
+        update = await receive(ws, "update")
+        assert update["rates"] == {"USD": "1.23450"}  # the ECB's own string, not the blend's
+        assert update["date"] == NEW_DAY
+    async with connect(ws_url(mesh, "source=nobody")) as ws:
+        error = json.loads(await ws.recv())
+        assert error["type"] == "error"
+        assert error["invalid_params"][0]["name"] == "source"

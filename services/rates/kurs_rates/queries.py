@@ -176,10 +176,11 @@ class RateQueries:
         publisher = await self._publisher(source)
         if publisher is not None:
             code, wanted = await self._publisher_codes(publisher, base, symbols)
-            day = publisher.last_day
-            return self._published(
-                publisher, day, await self.store.figures_on(publisher.source, day), code, wanted
-            )
+            # "Latest" as everywhere: each figure's newest publication of the last CARRY_DAYS.
+            newest = await self.store.as_of(publisher.source, publisher.last_day)
+            figures = [Figure(r.base, r.currency, r.value, r.flag) for r in newest]
+            day = max((r.day for r in newest), default=publisher.last_day)
+            return self._published(publisher, day, figures, code, wanted)
         code, wanted = await self._base_and_symbols(base, symbols)
         entries = self.book.effective()
         if not entries:

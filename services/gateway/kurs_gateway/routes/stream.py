@@ -7,6 +7,10 @@ Messages (JSON text frames):
   {"type": "error", "status": 400, "detail": "...", "invalid_params": [...]}, then close 1008.
 `since=N` resumes: if N is within the recent window the first message is an update with
 everything that changed after N, otherwise a snapshot.
+`source=<publisher>` streams that publisher's own figures as published (its newest publication,
+from the rates service) instead of the blended series: the view is read again whenever the rates
+stream reports a change (a publication reaches the blend at the same time), and only what
+changed is sent.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import re
 import time
 from typing import Annotated, Any
 
+import grpc
 import orjson
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
+from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs_common import validation
-from kurs_common.errors import InvalidArgument, QueryError
+from kurs_common.errors import InvalidArgument, NotFound, QueryError
 from kurs_common.quotes import rebase_entries
 from kurs_gateway import deps
 from kurs_gateway.settings import GatewaySettings
@@ -32,7 +38,7 @@ from kurs_gateway.snapshot import PIVOT, LiveSnapshot
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["stream"])
 
-ALLOWED = {"base", "symbols", "since", "api_key"}
+ALLOWED = {"base", "symbols", "since", "api_key", "source"}
 POLICY_VIOLATION = 1008
 SEQUENCE = re.compile(r"^[0-9]{1,19}$")  # ASCII digits only (str.isdigit accepts "²")
 TRY_AGAIN_LATER = 1013
@@ -55,6 +61,42 @@ def _params(ws: WebSocket, snapshot: LiveSnapshot) -> tuple[str, list[str] | Non
     return base, symbols, since
 
 
+class PublisherView:
+    """A publisher's newest figures against a base, read from the rates service (`source=`)."""
+
+    def __init__(self, stub: rates_pb2_grpc.RatesServiceStub, source: str, timeout: float) -> None:
+        self.stub = stub
+        self.source = source
+        self.timeout = timeout
+        self.day = ""
+
+    async def values(self, base: str, symbols: list[str] | None) -> dict[str, str]:
+        try:
+            reply = await self.stub.GetLatestRates(
+                rates_pb2.GetLatestRatesRequest(base=base, symbols=symbols or [], source=self.source),
+                timeout=self.timeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            field, _, reason = (exc.details() or "").partition(": ")
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise InvalidArgument(field or "source", reason or "invalid") from exc
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                raise NotFound(field or "source", reason or "not found") from exc
+            raise
+        self.day = reply.date
+        return {r.currency: r.value for r in reply.rates}
+
+
+def _source_param(ws: WebSocket) -> str | None:
+    text = ws.query_params.get("source")
+    if text is None:
+        return None
+    source = text.strip().lower()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", source):
+        raise InvalidArgument("source", "must be a publisher id such as ecb (see /sources)")
+    return source
+
+
 def _values(snapshot: LiveSnapshot, base: str, symbols: list[str] | None) -> dict[str, str]:
     if base != PIVOT and base not in snapshot.entries:
         return {}
@@ -71,8 +113,24 @@ async def stream(
     if not snapshot.ready or not snapshot.entries:
         await ws.close(TRY_AGAIN_LATER, "rates are not available yet; retry shortly")
         return
+    view: PublisherView | None = None
     try:
-        base, symbols, since = _params(ws, snapshot)
+        source = _source_param(ws)
+        if source is None:
+            base, symbols, since = _params(ws, snapshot)
+        else:
+            query = ws.query_params
+            for key in query:
+                if key not in ALLOWED:
+                    raise InvalidArgument(key, f"unknown parameter; allowed: {', '.join(sorted(ALLOWED))}")
+            base = validation.currency("base", query.get("base", "USD"))
+            symbols = validation.symbols("symbols", query.getlist("symbols"))
+            since = None  # a publisher's view is always sent whole first
+            view = PublisherView(ws.app.state.rates_stub, source, settings.upstream_timeout_seconds)
+            first = await view.values(base, symbols)  # validates source, base and symbols upstream
+    except grpc.aio.AioRpcError:
+        await ws.close(TRY_AGAIN_LATER, "the rates service is unavailable; retry shortly")
+        return
     except QueryError as exc:
         error = {
             "type": "error",
@@ -90,14 +148,16 @@ async def stream(
         nonlocal last_sent
         message: dict[str, Any] = {"type": kind, "sequence": snapshot.sequence}
         if rates is not None:
-            message.update(base=base, date=snapshot.day, rates=rates)
+            message.update(base=base, date=view.day if view else snapshot.day, rates=rates)
+            if view is not None:
+                message["source"] = view.source
         await ws.send_text(orjson.dumps(message).decode())
         last_sent = time.monotonic()
 
     receiver = asyncio.create_task(_drain_client(ws))
     try:
         with snapshot.listen() as listener:
-            current = _values(snapshot, base, symbols)
+            current = first if view is not None else _values(snapshot, base, symbols)
             missed = snapshot.changed_since(since) if since is not None else None
             if missed is None:
                 await send("snapshot", current)
@@ -122,7 +182,13 @@ async def stream(
                 resync = change.result().resync
                 while not listener.queue.empty():
                     resync = listener.queue.get_nowait().resync or resync
-                current = _values(snapshot, base, symbols)
+                if view is None:
+                    current = _values(snapshot, base, symbols)
+                else:
+                    try:
+                        current = await view.values(base, symbols)
+                    except (grpc.aio.AioRpcError, QueryError):
+                        continue  # read again on the next change; the client keeps what it has
                 if listener.overflowed or resync or sent.keys() - current.keys():
                     # Fell behind, or the upstream view was replaced (a currency may be gone): an
                     # update cannot say "removed", so the client gets its whole view again.
