@@ -200,3 +200,24 @@ def test_bad_anomaly_rules_name_the_field(payload: dict[str, Any], field: str) -
     with pytest.raises(InvalidArgument) as info:
         parse_rule(payload, "k", None)
     assert info.value.field == field
+
+
+def test_rules_are_owned_by_a_key_id_or_a_digest_never_the_key() -> None:
+    from types import SimpleNamespace
+
+    from starlette.requests import Request as StarletteRequest
+
+    from kurs_gateway.guard import PRINCIPAL
+    from kurs_gateway.routes.alerts import api_key
+
+    def request(headers: list[tuple[bytes, bytes]], state: dict[str, object]) -> StarletteRequest:
+        scope = {"type": "http", "headers": headers, "query_string": b"", "state": state}
+        return StarletteRequest(scope)
+
+    secret = "kurs_abc123_s3cretpart"
+    verified = request([(b"x-api-key", secret.encode())], {PRINCIPAL: SimpleNamespace(client="kurs_abc123")})
+    assert api_key(verified) == "kurs_abc123"
+    unverified = api_key(request([(b"authorization", f"Bearer {secret}".encode())], {}))
+    assert unverified.startswith("sha256:")
+    assert secret not in unverified
+    assert "s3cret" not in unverified

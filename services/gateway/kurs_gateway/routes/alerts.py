@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from typing import Annotated, Any
 
 import orjson
@@ -27,6 +28,7 @@ from kurs_common.errors import InvalidArgument, NotFound
 from kurs_gateway import deps, views
 from kurs_gateway.alerts.engine import AlertEngine
 from kurs_gateway.alerts.rules import parse_rule
+from kurs_gateway.guard import PRINCIPAL
 from kurs_gateway.params import only
 from kurs_gateway.settings import GatewaySettings
 
@@ -40,10 +42,15 @@ Settings = Annotated[GatewaySettings, Depends(deps.settings)]
 
 
 def api_key(conn: HTTPConnection) -> str:
+    """Who owns the rules: the verified caller's id (a key id, never the key) when keys are on;
+    otherwise a digest of whatever key the caller sent, so no key is stored in clear."""
+    principal = conn.scope.get("state", {}).get(PRINCIPAL)
+    if principal is not None:
+        return str(principal.client)
     auth = conn.headers.get("authorization", "")
-    if auth[:7].lower() == "bearer " and auth[7:].strip():
-        return auth[7:].strip()
-    return conn.headers.get("x-api-key") or conn.query_params.get("api_key") or ANONYMOUS
+    sent = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    sent = sent or conn.headers.get("x-api-key") or conn.query_params.get("api_key") or ""
+    return "sha256:" + hashlib.sha256(sent.encode()).hexdigest()[:32] if sent else ANONYMOUS
 
 
 def engine(conn: HTTPConnection) -> AlertEngine:
