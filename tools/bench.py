@@ -105,7 +105,7 @@ def mesh(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[di
     env.update(extra_env or {})
     env["KURS_RATES_LOG_LEVEL"] = env["KURS_VALIDATOR_LOG_LEVEL"] = "WARNING"
     env["KURS_COLLECTOR_LOG_LEVEL"] = env["KURS_GATEWAY_LOG_LEVEL"] = "WARNING"
-    args = [sys.executable, "-m", "kurs_common.mesh", "--data-dir", str(data_dir)]
+    args = [sys.executable, "-m", "kurs_common.mesh", "--data-dir", str(data_dir), "--ready-timeout", "900"]
     for name, port in ports.items():
         args += [f"--{name}-port", str(port)]
     started = time.monotonic()
@@ -345,7 +345,15 @@ def main() -> int:
             ports = stack.enter_context(mesh(tmp / "var", env))
             baseline = http_suite(label, ports, ns.seconds, baseline)
     if not ns.skip_components:
-        for script in ("bench_store.py", "bench_validator.py", "bench_live.py", "bench_sdk.py"):
+        scripts = (
+            "bench_store.py",
+            "bench_validator.py",
+            "bench_live.py",
+            "bench_sdk.py",
+            "bench_keys.py",
+            "bench_analysis.py",
+        )
+        for script in scripts:
             path = ROOT / "tools" / script
             if path.exists():
                 print(f"--- tools/{script}", flush=True)

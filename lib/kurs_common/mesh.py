@@ -41,6 +41,8 @@ def build_env(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str]:
         "KURS_GATEWAY_RATES_ADDRESS": f"{host}:{args.rates_port}",
         "KURS_GATEWAY_COLLECTOR_ADDRESS": f"{host}:{args.collector_port}",
         "KURS_GATEWAY_VALIDATOR_ADDRESS": f"{host}:{args.validator_port}",
+        "KURS_GATEWAY_DATABASE_URL": f"sqlite:///{data_dir / 'gateway.sqlite3'}",
+        "KURS_GATEWAY_ALERTS_DATABASE_URL": f"sqlite:///{data_dir / 'alerts.sqlite3'}",
     }
     env = dict(base)
     if "KURS_DATABASE_URL" in env:
@@ -72,15 +74,18 @@ def wait_ready(
     timeout: float,
     stopping: Callable[[], bool],
     api_key: str | None = None,
+    managed_keys: bool = False,
 ) -> bool:
     """Wait until the gateway is ready and every enabled source has delivered its first run
     (or a process exits, or Ctrl-C arrives)."""
     deadline = time.monotonic() + timeout
+    keys_without_static_key = managed_keys and api_key is None
     while time.monotonic() < deadline and not stopping():
         if any(p.poll() is not None for p in procs):
             return False
-        if _get_json(f"{gateway}/readyz") is not None and _sources_settled(
-            _get_json(f"{gateway}/sources", api_key)
+        if _get_json(f"{gateway}/readyz") is not None and (
+            keys_without_static_key  # /sources needs a key it does not have: readiness alone
+            or _sources_settled(_get_json(f"{gateway}/sources", api_key))
         ):
             return True
         time.sleep(0.25)
@@ -140,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             subprocess.Popen([sys.executable, "-m", f"kurs_{name}"], env=env, start_new_session=True)  # noqa: S603
         )
     gateway = f"http://{env['KURS_GATEWAY_HOST']}:{env['KURS_GATEWAY_PORT']}"
-    if wait_ready(gateway, procs, args.ready_timeout, lambda: stopping, first_api_key(env)):
+    managed = env.get("KURS_GATEWAY_AUTH", "").strip().lower() == "keys"
+    if wait_ready(gateway, procs, args.ready_timeout, lambda: stopping, first_api_key(env), managed):
         print(
             f"kurs: serving on {gateway}; all sources loaded after {time.monotonic() - started:.1f}s "
             f"(try {gateway}/rates/latest); Ctrl-C stops all four services",

@@ -25,6 +25,7 @@ _TITLES = {
     400: "Invalid request parameter",
     404: "Not found",
     405: "Method not allowed",
+    413: "Content too large",
     422: "Invalid request parameter",
     429: "Too many requests",
     500: "Internal error",
