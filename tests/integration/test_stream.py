@@ -232,15 +232,22 @@ async def test_websocket_with_source_streams_the_publishers_own_figures(mesh: Me
         assert snapshot["date"] == own["date"]
         ts = Timestamp()
         ts.FromDatetime(dt.datetime.fromisoformat(f"{NEW_DAY}T15:00:00+00:00"))
-        figure = {"kind": ingest_pb2.RATE_KIND_REFERENCE, "base": "EUR", "date": NEW_DAY, "observed_at": ts}
+
+        def figure(source: str, value: str) -> ingest_pb2.AcceptedRate:
+            kind = ingest_pb2.RATE_KIND_REFERENCE
+            return ingest_pb2.AcceptedRate(
+                source=source,
+                kind=kind,
+                base="EUR",
+                currency="USD",
+                value=value,
+                date=NEW_DAY,
+                observed_at=ts,
+            )
+
         async with grpc.aio.insecure_channel(f"127.0.0.1:{mesh.rates.port}") as channel:
             await ingest_pb2_grpc.RatesIngestServiceStub(channel).IngestRates(
-                ingest_pb2.IngestRatesRequest(
-                    rates=[
-                        ingest_pb2.AcceptedRate(source="ecb", currency="USD", value="1.23450", **figure),
-                        ingest_pb2.AcceptedRate(source="blend", currency="USD", value="1.2345", **figure),
-                    ]
-                )
+                ingest_pb2.IngestRatesRequest(rates=[figure("ecb", "1.23450"), figure("blend", "1.2345")])
             )
         update = await receive(ws, "update")
         assert update["rates"] == {"USD": "1.23450"}  # the ECB's own string, not the blend's
