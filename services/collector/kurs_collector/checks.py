@@ -13,9 +13,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, DivisionByZero, Inexact, InvalidOperation, localcontext
+from typing import Any
 
 from kurs_collector.errors import FeedError
 from kurs_common import money
@@ -202,3 +204,11 @@ def per_unit(value: Decimal, units: str | int, what: str) -> str:
 
 # Units of account some central banks list next to currencies (the IMF's SDR); not a currency.
 NOT_CURRENCIES = frozenset({"XDR", "SDR"})
+
+
+def load_json(body: bytes) -> Any:
+    """JSON with every number kept as an exact Decimal (never a float); BOM tolerated."""
+    try:
+        return json.loads(decode(body), parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise FeedError(f"malformed JSON ({exc.msg} at {exc.pos}); truncated?") from None

@@ -22,10 +22,10 @@ import datetime as dt
 import json
 from typing import Any
 
-from kurs_collector.checks import mid
+from kurs_collector.checks import load_json, mid
 from kurs_collector.errors import FeedError
 from kurs_collector.feeds.base import MarketFeed, StreamFeed
-from kurs_collector.feeds.pairs import load_json, price_text, split_pair, split_symbol, wanted
+from kurs_collector.feeds.pairs import price_text, split_pair, split_symbol, wanted
 from kurs_collector.http import Payload, Request
 from kurs_common.observation import Observation
 

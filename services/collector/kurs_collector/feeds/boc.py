@@ -21,12 +21,11 @@ Valet observations answer fails the run.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kurs_collector.checks import decimal_text, decode
+from kurs_collector.checks import decimal_text, load_json
 from kurs_collector.errors import FeedError
 from kurs_collector.feeds.base import HttpFeed
 from kurs_collector.http import Payload, Request
@@ -37,14 +36,6 @@ from kurs_common.observation import Observation
 TORONTO = ZoneInfo("America/Toronto")
 CANADA = Calendar("Canada", frozenset({(1, 1), (7, 1), (11, 11), (12, 25), (12, 26)}), frozenset({-2}))
 PATH = "/valet/observations/group/FX_RATES_DAILY/json"
-
-
-def load_json(body: bytes) -> Any:
-    """JSON with every number kept as an exact Decimal (never a float)."""
-    try:
-        return json.loads(decode(body), parse_float=Decimal)
-    except json.JSONDecodeError as exc:
-        raise FeedError(f"malformed JSON ({exc.msg} at {exc.pos}); truncated?") from None
 
 
 def number_text(value: Any, what: str) -> str:

@@ -37,10 +37,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kurs_collector.checks import NOT_CURRENCIES, comma_decimal, decode, per_unit
+from kurs_collector.checks import NOT_CURRENCIES, comma_decimal, decode, load_json, per_unit
 from kurs_collector.errors import FeedError
 from kurs_collector.feeds.base import HttpFeed
-from kurs_collector.feeds.boc import load_json
 from kurs_collector.http import Payload, Request
 from kurs_collector.schedule import Calendar, Schedule
 from kurs_common.observation import Observation

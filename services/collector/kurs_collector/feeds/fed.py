@@ -34,10 +34,9 @@ import datetime as dt
 import os
 from zoneinfo import ZoneInfo
 
-from kurs_collector.checks import csv_rows, decimal_text, decode, rows_match_header, scaled
+from kurs_collector.checks import csv_rows, decimal_text, decode, load_json, rows_match_header, scaled
 from kurs_collector.errors import FeedError
 from kurs_collector.feeds.base import HttpFeed
-from kurs_collector.feeds.boc import load_json
 from kurs_collector.http import Payload, Request
 from kurs_collector.schedule import Calendar, Schedule
 from kurs_common.observation import Observation

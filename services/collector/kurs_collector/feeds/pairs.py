@@ -10,11 +10,10 @@ numbers and are kept as the exact decimal text, never a float.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from typing import Any
 
-from kurs_collector.checks import decimal_text, decode
+from kurs_collector.checks import decimal_text
 from kurs_collector.errors import FeedError
 from kurs_common.currencies import CRYPTO, CURRENCIES
 from kurs_common.money import format_decimal
@@ -57,14 +56,6 @@ def split_pair(pair: str, separator: str = "/") -> tuple[str, str]:
     if not sep or left is None or right is None:
         raise FeedError(f"{pair!r} is not a BASE{separator}QUOTE pair of known codes")
     return left, right
-
-
-def load_json(body: bytes) -> Any:
-    """JSON with every number kept as an exact Decimal (never a float); BOM tolerated."""
-    try:
-        return json.loads(decode(body), parse_float=Decimal)
-    except json.JSONDecodeError as exc:
-        raise FeedError(f"malformed JSON ({exc.msg} at {exc.pos}); truncated?") from None
 
 
 def price_text(value: Any, what: str) -> str:
