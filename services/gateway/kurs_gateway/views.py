@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -54,22 +54,16 @@ def latest_body(base: str, rates: Sequence[QuotedRate], sequence: int) -> dict[s
 
 def providers(rates: Sequence[QuotedRate]) -> dict[str, dict[str, Any]]:
     """Per currency: the sources its figure came from and the date it belongs to (`expand=providers`)."""
-    out: dict[str, dict[str, Any]] = {}
-    for r in rates:
-        entry: dict[str, Any] = {"date": r.day.isoformat(), "sources": list(r.sources)}
-        if r.flag:
-            entry["flag"] = r.flag
-        out[r.currency] = entry
-    return out
+    return _providers((r.currency, r.day.isoformat(), r.sources, r.flag) for r in rates)
 
 
-def _reply_providers(rates: Sequence[rates_pb2.Rate]) -> dict[str, dict[str, Any]]:
+def _providers(rates: Iterable[tuple[str, str, Sequence[str], str]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for r in rates:
-        entry: dict[str, Any] = {"date": r.date, "sources": list(r.sources)}
-        if r.flag:
-            entry["flag"] = r.flag
-        out[r.currency] = entry
+    for currency, day, sources, flag in rates:
+        entry: dict[str, Any] = {"date": day, "sources": list(sources)}
+        if flag:
+            entry["flag"] = flag
+        out[currency] = entry
     return out
 
 
@@ -87,7 +81,7 @@ def reply_body(
     if flagged:
         body["flags"] = flagged  # a publisher's figures the blend left out, and why
     if providers:
-        body["providers"] = _reply_providers(rates)
+        body["providers"] = _providers((r.currency, r.date, r.sources, r.flag) for r in rates)
     return body
 
 

@@ -44,12 +44,12 @@ SEQUENCE = re.compile(r"^[0-9]{1,19}$")  # ASCII digits only (str.isdigit accept
 TRY_AGAIN_LATER = 1013
 
 
-def _params(ws: WebSocket, snapshot: LiveSnapshot) -> tuple[str, list[str] | None, int | None]:
+def _params(ws: WebSocket, served: set[str] | None) -> tuple[str, list[str] | None, int | None]:
+    """base, symbols and since; codes checked against `served` (None: their shape only)."""
     query = ws.query_params
     for key in query:
         if key not in ALLOWED:
             raise InvalidArgument(key, f"unknown parameter; allowed: {', '.join(sorted(ALLOWED))}")
-    served = {*snapshot.entries, PIVOT}
     base = validation.currency("base", query.get("base", "USD"), served)
     symbols = validation.symbols("symbols", query.getlist("symbols"), served)
     since_text = query.get("since")
@@ -116,15 +116,8 @@ async def stream(
     view: PublisherView | None = None
     try:
         source = _source_param(ws)
-        if source is None:
-            base, symbols, since = _params(ws, snapshot)
-        else:
-            query = ws.query_params
-            for key in query:
-                if key not in ALLOWED:
-                    raise InvalidArgument(key, f"unknown parameter; allowed: {', '.join(sorted(ALLOWED))}")
-            base = validation.currency("base", query.get("base", "USD"))
-            symbols = validation.symbols("symbols", query.getlist("symbols"))
+        base, symbols, since = _params(ws, {*snapshot.entries, PIVOT} if source is None else None)
+        if source is not None:
             since = None  # a publisher's view is always sent whole first
             view = PublisherView(ws.app.state.rates_stub, source, settings.upstream_timeout_seconds)
             first = await view.values(base, symbols)  # validates source, base and symbols upstream
