@@ -78,6 +78,7 @@ class RateQueries:
         known = self._publishers
         if known is None:
             return
+        codes: dict[str, set[str]] = {}  # each publisher's currencies, built once per write
         for rate in rates:
             if rate.source == self.source or rate.source == BLEND:
                 continue
@@ -85,8 +86,10 @@ class RateQueries:
             if publisher is None or not publisher.first_day <= rate.day <= publisher.last_day:
                 self._publishers = None
                 return
-            codes = {c.code for c in publisher.currencies}
-            if rate.currency not in codes or rate.base not in codes:
+            quoted = codes.get(rate.source)
+            if quoted is None:
+                quoted = codes[rate.source] = {c.code for c in publisher.currencies}
+            if rate.currency not in quoted or rate.base not in quoted:
                 self._publishers = None
                 return
 
