@@ -70,6 +70,18 @@ chromium: ## Install headless Chromium when missing (Debian package), for the da
 c-deps: ## Install the C client's Debian packages when missing (libcurl, cJSON, valgrind)
 	bash tools/ensure_c_deps.sh
 
+.PHONY: regions-deps
+regions-deps: ## Install Patroni, etcd, HAProxy, pgBackRest and iproute2 when missing (Debian packages)
+	bash tools/ensure_regions.sh
+
+.PHONY: restore-drill
+restore-drill: install-dev regions-deps ## pgBackRest backup + point-in-time restore into a fresh cluster, verified
+	$(BIN)/pytest -q -s -p no:cacheprovider tests/regions/test_restore_drill.py
+
+.PHONY: failover-test
+failover-test: install-dev regions-deps ## Two regions in network namespaces: cut region A under load; prints RTO/RPO
+	$(BIN)/pytest -q -s -p no:cacheprovider tests/regions/test_failover.py
+
 .PHONY: clients
 clients: c-deps install-dev ## Build the C client (clients/c) and generate the Runa module (clients/runa)
 	$(MAKE) -C clients/c
@@ -80,7 +92,7 @@ test-c: install-dev c-deps ## The C client's tests under valgrind against a mesh
 	$(BIN)/pytest -q tests/integration/gateway/test_c_client.py
 
 .PHONY: test
-test: install-dev services c-deps chromium ## Install everything and run the whole test suite
+test: install-dev services c-deps chromium regions-deps ## Install everything and run the whole test suite
 	$(BIN)/pytest
 
 .PHONY: test-unit
