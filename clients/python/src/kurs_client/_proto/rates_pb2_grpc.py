@@ -70,6 +70,11 @@ class RatesServiceStub:
                 request_serializer=kurs_dot_rates_dot_v1_dot_rates__pb2.ListPublishersRequest.SerializeToString,
                 response_deserializer=kurs_dot_rates_dot_v1_dot_rates__pb2.ListPublishersResponse.FromString,
                 _registered_method=True)
+        self.ListTicks = channel.unary_stream(
+                '/kurs.rates.v1.RatesService/ListTicks',
+                request_serializer=kurs_dot_rates_dot_v1_dot_rates__pb2.ListTicksRequest.SerializeToString,
+                response_deserializer=kurs_dot_rates_dot_v1_dot_rates__pb2.ListTicksResponse.FromString,
+                _registered_method=True)
 
 
 class RatesServiceServicer:
@@ -125,6 +130,14 @@ class RatesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTicks(self, request, context):
+        """Live ticks (exchanges' prices) of `symbols` against `base` observed in [start, end), oldest
+        first, in messages of at most 5,000 ticks. Intraday bars are built from these.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RatesServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +175,11 @@ def add_RatesServiceServicer_to_server(servicer, server):
                     servicer.ListPublishers,
                     request_deserializer=kurs_dot_rates_dot_v1_dot_rates__pb2.ListPublishersRequest.FromString,
                     response_serializer=kurs_dot_rates_dot_v1_dot_rates__pb2.ListPublishersResponse.SerializeToString,
+            ),
+            'ListTicks': grpc.unary_stream_rpc_method_handler(
+                    servicer.ListTicks,
+                    request_deserializer=kurs_dot_rates_dot_v1_dot_rates__pb2.ListTicksRequest.FromString,
+                    response_serializer=kurs_dot_rates_dot_v1_dot_rates__pb2.ListTicksResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +372,33 @@ class RatesService:
             '/kurs.rates.v1.RatesService/ListPublishers',
             kurs_dot_rates_dot_v1_dot_rates__pb2.ListPublishersRequest.SerializeToString,
             kurs_dot_rates_dot_v1_dot_rates__pb2.ListPublishersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTicks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/kurs.rates.v1.RatesService/ListTicks',
+            kurs_dot_rates_dot_v1_dot_rates__pb2.ListTicksRequest.SerializeToString,
+            kurs_dot_rates_dot_v1_dot_rates__pb2.ListTicksResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -53,6 +53,10 @@ class RatesServiceStub:
     """A snapshot first, then one message for every change, filtered by symbols."""
     ListPublishers: _grpc.UnaryUnaryMultiCallable[_rates_pb2.ListPublishersRequest, _rates_pb2.ListPublishersResponse]
     """Every publisher whose figures are stored, with the currencies it publishes and their dates."""
+    ListTicks: _grpc.UnaryStreamMultiCallable[_rates_pb2.ListTicksRequest, _rates_pb2.ListTicksResponse]
+    """Live ticks (exchanges' prices) of `symbols` against `base` observed in [start, end), oldest
+    first, in messages of at most 5,000 ticks. Intraday bars are built from these.
+    """
 
 @_typing.type_check_only
 class RatesServiceAsyncStub(RatesServiceStub):
@@ -73,6 +77,10 @@ class RatesServiceAsyncStub(RatesServiceStub):
     """A snapshot first, then one message for every change, filtered by symbols."""
     ListPublishers: _aio.UnaryUnaryMultiCallable[_rates_pb2.ListPublishersRequest, _rates_pb2.ListPublishersResponse]  # type: ignore[assignment]
     """Every publisher whose figures are stored, with the currencies it publishes and their dates."""
+    ListTicks: _aio.UnaryStreamMultiCallable[_rates_pb2.ListTicksRequest, _rates_pb2.ListTicksResponse]  # type: ignore[assignment]
+    """Live ticks (exchanges' prices) of `symbols` against `base` observed in [start, end), oldest
+    first, in messages of at most 5,000 ticks. Intraday bars are built from these.
+    """
 
 class RatesServiceServicer(metaclass=_abc_1.ABCMeta):
     """RatesService answers rate queries and streams live changes."""
@@ -132,5 +140,15 @@ class RatesServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_rates_pb2.ListPublishersResponse, _abc.Awaitable[_rates_pb2.ListPublishersResponse]]:
         """Every publisher whose figures are stored, with the currencies it publishes and their dates."""
+
+    @_abc_1.abstractmethod
+    def ListTicks(
+        self,
+        request: _rates_pb2.ListTicksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_rates_pb2.ListTicksResponse], _abc.AsyncIterator[_rates_pb2.ListTicksResponse]]:
+        """Live ticks (exchanges' prices) of `symbols` against `base` observed in [start, end), oldest
+        first, in messages of at most 5,000 ticks. Intraday bars are built from these.
+        """
 
 def add_RatesServiceServicer_to_server(servicer: RatesServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

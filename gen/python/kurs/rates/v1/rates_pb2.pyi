@@ -674,3 +674,107 @@ class ListPublishersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListPublishersResponse: _TypeAlias = ListPublishersResponse  # noqa: Y015
+
+@_typing.final
+class ListTicksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_FIELD_NUMBER: _builtins.int
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    base: _builtins.str
+    """ISO 4217 code; empty means USD."""
+    source: _builtins.str
+    """One live source's ticks only ("kraken", ...); empty: every live source."""
+    @_builtins.property
+    def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Currencies to return (1 to 20, required)."""
+
+    @_builtins.property
+    def start(self) -> _timestamp_pb2.Timestamp:
+        """First instant, inclusive (required)."""
+
+    @_builtins.property
+    def end(self) -> _timestamp_pb2.Timestamp:
+        """Last instant, exclusive (required; at most 31 days after `start`)."""
+
+    def __init__(
+        self,
+        *,
+        base: _builtins.str = ...,
+        symbols: _abc.Iterable[_builtins.str] | None = ...,
+        start: _timestamp_pb2.Timestamp | None = ...,
+        end: _timestamp_pb2.Timestamp | None = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "end", b"end", "source", b"source", "start", b"start", "symbols", b"symbols"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTicksRequest: _TypeAlias = ListTicksRequest  # noqa: Y015
+
+@_typing.final
+class Tick(_message.Message):
+    """Tick is one currency's live price against the base at one instant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    OBSERVED_AT_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    REPLAY_FIELD_NUMBER: _builtins.int
+    currency: _builtins.str
+    value: _builtins.str
+    """Units of `currency` per one base, as a decimal string: the stored figure digit for digit for
+    base EUR (the pivot live ticks are quoted in), else a cross of the newest tick of each side
+    rounded to 10 significant digits.
+    """
+    source: _builtins.str
+    """The live source of the newest tick the value depends on."""
+    replay: _builtins.bool
+    @_builtins.property
+    def observed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        currency: _builtins.str = ...,
+        value: _builtins.str = ...,
+        observed_at: _timestamp_pb2.Timestamp | None = ...,
+        source: _builtins.str = ...,
+        replay: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["observed_at", b"observed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "observed_at", b"observed_at", "replay", b"replay", "source", b"source", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Tick: _TypeAlias = Tick  # noqa: Y015
+
+@_typing.final
+class ListTicksResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_FIELD_NUMBER: _builtins.int
+    TICKS_FIELD_NUMBER: _builtins.int
+    base: _builtins.str
+    @_builtins.property
+    def ticks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Tick]: ...
+    def __init__(
+        self,
+        *,
+        base: _builtins.str = ...,
+        ticks: _abc.Iterable[Global___Tick] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "ticks", b"ticks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTicksResponse: _TypeAlias = ListTicksResponse  # noqa: Y015
