@@ -1,0 +1,1 @@
+"""Regions drills: backup/restore and two-region failover on one machine (marker `regions`)."""
