@@ -1,4 +1,4 @@
-"""Fan-out of newly stored anomalies to StreamAnomalies subscribers.
+"""Fan-out of newly stored anomalies to WatchAnomalies subscribers.
 
 A subscriber whose queue overflows re-reads the store from its cursor (see the servicer).
 """

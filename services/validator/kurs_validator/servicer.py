@@ -387,9 +387,9 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
             next_page_token=str(rows[-1].id) if more and rows else "",
         )
 
-    async def StreamAnomalies(
-        self, request: validator_pb2.StreamAnomaliesRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[validator_pb2.Anomaly]:
+    async def WatchAnomalies(
+        self, request: validator_pb2.WatchAnomaliesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[validator_pb2.WatchAnomaliesResponse]:
         try:
             where = self._filter(request.currency, request.source, request.reason, 0)
         except ValueError as exc:
@@ -406,14 +406,14 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
                         rows = await asyncio.to_thread(self.store.anomalies_after, where, cursor, 500)
                         for a in rows:
                             cursor = a.id
-                            yield anomaly_to_proto(a)
+                            yield validator_pb2.WatchAnomaliesResponse(anomaly=anomaly_to_proto(a))
                         if len(rows) < 500:
                             break
                     replay = False
                 anomaly = await sub.queue.get()
                 if anomaly.id > cursor and where.matches(anomaly):
                     cursor = anomaly.id
-                    yield anomaly_to_proto(anomaly)
+                    yield validator_pb2.WatchAnomaliesResponse(anomaly=anomaly_to_proto(anomaly))
 
     async def GetQuality(
         self, request: validator_pb2.GetQualityRequest, context: grpc.aio.ServicerContext

@@ -136,11 +136,11 @@ async def test_stream_anomalies(validator_channel: grpc.aio.Channel) -> None:
     received: list[validator_pb2.Anomaly] = []
     (first_stored,) = (await stub.ListAnomalies(validator_pb2.ListAnomaliesRequest())).anomalies
     # Stored after `after_id` (whether before or after the stream started) or new: nothing is missed.
-    call = stub.StreamAnomalies(validator_pb2.StreamAnomaliesRequest(after_id=first_stored.id, source="ecb"))
+    call = stub.WatchAnomalies(validator_pb2.WatchAnomaliesRequest(after_id=first_stored.id, source="ecb"))
 
     async def read() -> None:
-        async for anomaly in call:
-            received.append(anomaly)
+        async for response in call:
+            received.append(response.anomaly)
             if len(received) == 2:
                 return
 
@@ -156,10 +156,11 @@ async def test_stream_anomalies(validator_channel: grpc.aio.Channel) -> None:
     assert [(a.reason, a.value) for a in received] == [("non_positive", "0"), ("not_a_number", "NaN")]
     assert received[0].id < received[1].id
 
-    replay = stub.StreamAnomalies(validator_pb2.StreamAnomaliesRequest(after_id=first_stored.id))
-    first = await asyncio.wait_for(replay.read(), 10)
+    replay = stub.WatchAnomalies(validator_pb2.WatchAnomaliesRequest(after_id=first_stored.id))
+    response = await asyncio.wait_for(replay.read(), 10)
     replay.cancel()
-    assert isinstance(first, validator_pb2.Anomaly)
+    assert isinstance(response, validator_pb2.WatchAnomaliesResponse)
+    first = response.anomaly
     # Unfiltered, the replay starts right after the cursor.
     assert (first.id, first.source, first.reason) == (first_stored.id + 1, "ecb", "non_positive")
     other = await stub.ListAnomalies(validator_pb2.ListAnomaliesRequest(source="other"))

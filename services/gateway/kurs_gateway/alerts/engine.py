@@ -2,7 +2,7 @@
 stores the events of webhook rules before delivering them, and fans every event out to the
 WebSocket subscribers of its API key.
 
-Data-quality rules (`anomaly`, `stale_source`) follow the validator's StreamAnomalies (resumed
+Data-quality rules (`anomaly`, `stale_source`) follow the validator's WatchAnomalies (resumed
 after the last anomaly seen when the stream breaks).
 
 `install(app, settings)` wraps the app's lifespan: the engine starts after the app's own
@@ -145,10 +145,11 @@ class AlertEngine:
         delay = 0.2
         while True:
             try:
-                call = self.validator.StreamAnomalies(
-                    validator_pb2.StreamAnomaliesRequest(after_id=self.last_anomaly), wait_for_ready=True
+                call = self.validator.WatchAnomalies(
+                    validator_pb2.WatchAnomaliesRequest(after_id=self.last_anomaly), wait_for_ready=True
                 )
-                async for message in call:
+                async for response in call:
+                    message = response.anomaly
                     delay = 0.2
                     self.last_anomaly = max(self.last_anomaly, message.id)
                     await self.on_anomaly(

@@ -8,7 +8,7 @@ Kinds:
 * `pct_move`: fires when the rate moved by at least `percent` % (`direction` `up`, `down`
   or `either`) against the oldest rate seen within the last `window_seconds`; it re-arms
   once the move is back under the bar.
-* `anomaly` (data quality): fires on anomalies the validator reports (StreamAnomalies) that
+* `anomaly` (data quality): fires on anomalies the validator reports (WatchAnomalies) that
   match the rule's optional `currency`, `source` and `reason`; with `count` > 1, when that many
   arrive within `window_seconds` (a burst), once per burst.
 * `stale_source`: an `anomaly` rule for the reason `stale_source` (a source silent past its

@@ -389,7 +389,7 @@ class ListAnomaliesResponse(_message.Message):
 Global___ListAnomaliesResponse: _TypeAlias = ListAnomaliesResponse  # noqa: Y015
 
 @_typing.final
-class StreamAnomaliesRequest(_message.Message):
+class WatchAnomaliesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CURRENCY_FIELD_NUMBER: _builtins.int
@@ -415,7 +415,27 @@ class StreamAnomaliesRequest(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___StreamAnomaliesRequest: _TypeAlias = StreamAnomaliesRequest  # noqa: Y015
+Global___WatchAnomaliesRequest: _TypeAlias = WatchAnomaliesRequest  # noqa: Y015
+
+@_typing.final
+class WatchAnomaliesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ANOMALY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def anomaly(self) -> Global___Anomaly: ...
+    def __init__(
+        self,
+        *,
+        anomaly: Global___Anomaly | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["anomaly", b"anomaly"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["anomaly", b"anomaly"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchAnomaliesResponse: _TypeAlias = WatchAnomaliesResponse  # noqa: Y015
 
 @_typing.final
 class Contribution(_message.Message):

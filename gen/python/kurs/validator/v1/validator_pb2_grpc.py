@@ -45,10 +45,10 @@ class ValidatorServiceStub:
                 request_serializer=kurs_dot_validator_dot_v1_dot_validator__pb2.ListAnomaliesRequest.SerializeToString,
                 response_deserializer=kurs_dot_validator_dot_v1_dot_validator__pb2.ListAnomaliesResponse.FromString,
                 _registered_method=True)
-        self.StreamAnomalies = channel.unary_stream(
-                '/kurs.validator.v1.ValidatorService/StreamAnomalies',
-                request_serializer=kurs_dot_validator_dot_v1_dot_validator__pb2.StreamAnomaliesRequest.SerializeToString,
-                response_deserializer=kurs_dot_validator_dot_v1_dot_validator__pb2.Anomaly.FromString,
+        self.WatchAnomalies = channel.unary_stream(
+                '/kurs.validator.v1.ValidatorService/WatchAnomalies',
+                request_serializer=kurs_dot_validator_dot_v1_dot_validator__pb2.WatchAnomaliesRequest.SerializeToString,
+                response_deserializer=kurs_dot_validator_dot_v1_dot_validator__pb2.WatchAnomaliesResponse.FromString,
                 _registered_method=True)
         self.GetQuality = channel.unary_unary(
                 '/kurs.validator.v1.ValidatorService/GetQuality',
@@ -81,8 +81,12 @@ class ValidatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def StreamAnomalies(self, request, context):
+    def WatchAnomalies(self, request, context):
         """Anomalies as they are detected; with `after_id` the stored ones after that id come first.
+        It replaces StreamAnomalies, which streamed bare `Anomaly` messages: wrapping each anomaly in a
+        response message is not wire-compatible (a peer on the old contract would read every message as
+        an empty anomaly), so the method has a new name and a peer on the old contract gets a clear
+        UNIMPLEMENTED instead, and retries until both sides run the same release.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -117,10 +121,10 @@ def add_ValidatorServiceServicer_to_server(servicer, server):
                     request_deserializer=kurs_dot_validator_dot_v1_dot_validator__pb2.ListAnomaliesRequest.FromString,
                     response_serializer=kurs_dot_validator_dot_v1_dot_validator__pb2.ListAnomaliesResponse.SerializeToString,
             ),
-            'StreamAnomalies': grpc.unary_stream_rpc_method_handler(
-                    servicer.StreamAnomalies,
-                    request_deserializer=kurs_dot_validator_dot_v1_dot_validator__pb2.StreamAnomaliesRequest.FromString,
-                    response_serializer=kurs_dot_validator_dot_v1_dot_validator__pb2.Anomaly.SerializeToString,
+            'WatchAnomalies': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAnomalies,
+                    request_deserializer=kurs_dot_validator_dot_v1_dot_validator__pb2.WatchAnomaliesRequest.FromString,
+                    response_serializer=kurs_dot_validator_dot_v1_dot_validator__pb2.WatchAnomaliesResponse.SerializeToString,
             ),
             'GetQuality': grpc.unary_unary_rpc_method_handler(
                     servicer.GetQuality,
@@ -199,7 +203,7 @@ class ValidatorService:
             _registered_method=True)
 
     @staticmethod
-    def StreamAnomalies(request,
+    def WatchAnomalies(request,
             target,
             options=(),
             channel_credentials=None,
@@ -212,9 +216,9 @@ class ValidatorService:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/kurs.validator.v1.ValidatorService/StreamAnomalies',
-            kurs_dot_validator_dot_v1_dot_validator__pb2.StreamAnomaliesRequest.SerializeToString,
-            kurs_dot_validator_dot_v1_dot_validator__pb2.Anomaly.FromString,
+            '/kurs.validator.v1.ValidatorService/WatchAnomalies',
+            kurs_dot_validator_dot_v1_dot_validator__pb2.WatchAnomaliesRequest.SerializeToString,
+            kurs_dot_validator_dot_v1_dot_validator__pb2.WatchAnomaliesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,8 +39,13 @@ class ValidatorServiceStub:
     """
     ListAnomalies: _grpc.UnaryUnaryMultiCallable[_validator_pb2.ListAnomaliesRequest, _validator_pb2.ListAnomaliesResponse]
     """Stored anomalies (rejected observations and flagged sources), newest first, filtered and paged."""
-    StreamAnomalies: _grpc.UnaryStreamMultiCallable[_validator_pb2.StreamAnomaliesRequest, _validator_pb2.Anomaly]
-    """Anomalies as they are detected; with `after_id` the stored ones after that id come first."""
+    WatchAnomalies: _grpc.UnaryStreamMultiCallable[_validator_pb2.WatchAnomaliesRequest, _validator_pb2.WatchAnomaliesResponse]
+    """Anomalies as they are detected; with `after_id` the stored ones after that id come first.
+    It replaces StreamAnomalies, which streamed bare `Anomaly` messages: wrapping each anomaly in a
+    response message is not wire-compatible (a peer on the old contract would read every message as
+    an empty anomaly), so the method has a new name and a peer on the old contract gets a clear
+    UNIMPLEMENTED instead, and retries until both sides run the same release.
+    """
     GetQuality: _grpc.UnaryUnaryMultiCallable[_validator_pb2.GetQualityRequest, _validator_pb2.GetQualityResponse]
     """The quality record of one published rate: a currency's reference fixing on a date, or its
     newest live tick.
@@ -61,8 +66,13 @@ class ValidatorServiceAsyncStub(ValidatorServiceStub):
     """
     ListAnomalies: _aio.UnaryUnaryMultiCallable[_validator_pb2.ListAnomaliesRequest, _validator_pb2.ListAnomaliesResponse]  # type: ignore[assignment]
     """Stored anomalies (rejected observations and flagged sources), newest first, filtered and paged."""
-    StreamAnomalies: _aio.UnaryStreamMultiCallable[_validator_pb2.StreamAnomaliesRequest, _validator_pb2.Anomaly]  # type: ignore[assignment]
-    """Anomalies as they are detected; with `after_id` the stored ones after that id come first."""
+    WatchAnomalies: _aio.UnaryStreamMultiCallable[_validator_pb2.WatchAnomaliesRequest, _validator_pb2.WatchAnomaliesResponse]  # type: ignore[assignment]
+    """Anomalies as they are detected; with `after_id` the stored ones after that id come first.
+    It replaces StreamAnomalies, which streamed bare `Anomaly` messages: wrapping each anomaly in a
+    response message is not wire-compatible (a peer on the old contract would read every message as
+    an empty anomaly), so the method has a new name and a peer on the old contract gets a clear
+    UNIMPLEMENTED instead, and retries until both sides run the same release.
+    """
     GetQuality: _aio.UnaryUnaryMultiCallable[_validator_pb2.GetQualityRequest, _validator_pb2.GetQualityResponse]  # type: ignore[assignment]
     """The quality record of one published rate: a currency's reference fixing on a date, or its
     newest live tick.
@@ -94,12 +104,17 @@ class ValidatorServiceServicer(metaclass=_abc_1.ABCMeta):
         """Stored anomalies (rejected observations and flagged sources), newest first, filtered and paged."""
 
     @_abc_1.abstractmethod
-    def StreamAnomalies(
+    def WatchAnomalies(
         self,
-        request: _validator_pb2.StreamAnomaliesRequest,
+        request: _validator_pb2.WatchAnomaliesRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_validator_pb2.Anomaly], _abc.AsyncIterator[_validator_pb2.Anomaly]]:
-        """Anomalies as they are detected; with `after_id` the stored ones after that id come first."""
+    ) -> _typing.Union[_abc.Iterator[_validator_pb2.WatchAnomaliesResponse], _abc.AsyncIterator[_validator_pb2.WatchAnomaliesResponse]]:
+        """Anomalies as they are detected; with `after_id` the stored ones after that id come first.
+        It replaces StreamAnomalies, which streamed bare `Anomaly` messages: wrapping each anomaly in a
+        response message is not wire-compatible (a peer on the old contract would read every message as
+        an empty anomaly), so the method has a new name and a peer on the old contract gets a clear
+        UNIMPLEMENTED instead, and retries until both sides run the same release.
+        """
 
     @_abc_1.abstractmethod
     def GetQuality(
