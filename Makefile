@@ -46,12 +46,24 @@ check-generated: install-dev ## Fail when the committed stubs differ from a fres
 	$(PY) tools/generate_protos.py --check
 	$(PY) clients/python/tools/generate_stubs.py --check
 
+# `buf breaking` compares protos/ with the contracts as of this commit. Move it forward only in the
+# commit that makes a deliberate breaking change, and say why in that commit and in the .proto.
+BUF_AGAINST ?= 23da304739fcada599d19637c67e7a27a1596f43
+BUF := tools/buf/node_modules/.bin/buf
+
+.PHONY: buf
+buf: ## Install the pinned buf CLI (npm, tools/buf/package-lock.json) when missing
+	bash tools/ensure_buf.sh
+
 .PHONY: lint
-lint: install-dev ## Ruff and mypy
+lint: install-dev buf ## Ruff, mypy, buf lint (STANDARD) and buf breaking against BUF_AGAINST
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	cd clients/python && $(abspath $(BIN))/mypy
+	$(BUF) lint protos
+	@git cat-file -e '$(BUF_AGAINST)^{commit}' || { echo "buf breaking: commit $(BUF_AGAINST) (BUF_AGAINST) is not in this clone's history"; exit 1; }
+	$(BUF) breaking protos --against '.git#ref=$(BUF_AGAINST),subdir=protos'
 
 .PHONY: format
 format: install-dev ## Apply ruff's fixes and formatting
