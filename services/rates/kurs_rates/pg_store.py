@@ -130,6 +130,19 @@ async def migrate_url(url: str, connect_seconds: float = 10.0) -> list[int]:
         await conn.close()
 
 
+def _live_record(row: asyncpg.Record) -> StoredRate:
+    return StoredRate(
+        source=row["source"],
+        kind=RateKind.LIVE,
+        currency=row["currency"],
+        value=row["value"],
+        day=row["day"],
+        observed_at=row["observed_at"],
+        sources=tuple(row["sources"]),
+        replay=row["replay"],
+    )
+
+
 def _year_bounds(year: int, column_is_timestamp: bool) -> tuple[str, str]:
     if column_is_timestamp:
         return f"{year:04d}-01-01 00:00:00+00", f"{year + 1:04d}-01-01 00:00:00+00"
@@ -648,6 +661,58 @@ class PostgresRateStore:
             )
             for row in rows
         ]
+
+    async def live_ticks(
+        self,
+        currencies: Sequence[str],
+        start: dt.datetime,
+        end: dt.datetime,
+        source: str,
+        after: tuple[dt.datetime, str, str] | None,
+        limit: int,
+    ) -> list[StoredRate]:
+        """Live ticks of `currencies` in [start, end) ordered (observed_at, source, currency), after
+        the key `after` (keyset paging), at most `limit`; one source's only when `source`."""
+        rows = await self._fetch(
+            "SELECT source, currency, observed_at, day, value, sources, replay FROM live_rates "
+            "WHERE currency = ANY($1::text[]) AND observed_at >= $2 AND observed_at < $3 "
+            "AND ($4 = '' OR source = $4) "
+            "AND ($5::timestamptz IS NULL OR (observed_at, source, currency) > ($5, $6, $7)) "
+            "ORDER BY observed_at, source, currency LIMIT $8",
+            list(currencies),
+            start,
+            end,
+            source,
+            after[0] if after else None,
+            after[1] if after else "",
+            after[2] if after else "",
+            limit,
+        )
+        return [_live_record(row) for row in rows]
+
+    async def live_before(self, currency: str, at: dt.datetime, source: str) -> StoredRate | None:
+        """The newest live tick of `currency` observed before `at` (of `source` only when given)."""
+        rows = await self._fetch(
+            "SELECT source, currency, observed_at, day, value, sources, replay FROM live_rates "
+            "WHERE currency = $1 AND observed_at < $2 AND ($3 = '' OR source = $3) "
+            "ORDER BY observed_at DESC, source DESC LIMIT 1",
+            currency,
+            at,
+            source,
+        )
+        return _live_record(rows[0]) if rows else None
+
+    async def prune_live(self, before: dt.datetime) -> int:
+        """Delete live ticks observed before `before`, except each (source, currency)'s newest."""
+        status = await self._call(
+            lambda conn: conn.execute(
+                "DELETE FROM live_rates l WHERE observed_at < $1 AND EXISTS (SELECT 1 FROM live_rates n "
+                "WHERE n.source = l.source AND n.currency = l.currency AND n.observed_at > l.observed_at)",
+                before,
+            ),
+            tx_seconds=self.write_timeout,
+        )
+        return int(str(status).rsplit(" ", 1)[-1])
 
     async def currency_ranges(self, source: str) -> list[CurrencyRange]:
         rows = await self._fetch(

@@ -32,6 +32,7 @@ from kurs_common.metrics import (
     start_metrics_endpoint,
 )
 from kurs_common.timeutil import utcnow
+from kurs_rates import ticks
 from kurs_rates.book import LatestBook
 from kurs_rates.fanout import RedisFanout
 from kurs_rates.ingest import Ingestor
@@ -243,6 +244,10 @@ async def _start_on(settings: RatesSettings, store: RateStore) -> RatesService:
             await running.health.set(REDIS_HEALTH, redis_state)
         watcher = asyncio.create_task(_watch_health(running, ingestor, store, fanout), name="rates-health")
         tasks = [watcher]
+        if settings.tick_retention_days > 0:
+            retention = dt.timedelta(days=settings.tick_retention_days)
+            prune = ticks.prune_forever(store, retention, settings.tick_prune_seconds)
+            tasks.append(asyncio.create_task(prune, name="rates-tick-retention"))
         endpoint: MetricsEndpoint | None = None
         if metrics is not None and lag is not None:
             tasks.append(asyncio.create_task(_measure_publish_lag(book, lag), name="rates-publish-lag"))

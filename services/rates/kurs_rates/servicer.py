@@ -14,6 +14,7 @@ from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound, QueryError, Unavailable
 from kurs_common.timeutil import DateFormatError, from_timestamp, parse_date, to_timestamp, utcnow
+from kurs_rates import ticks
 from kurs_rates.book import LatestBook
 from kurs_rates.ingest import Ingestor
 from kurs_rates.model import BLEND, PIVOT, RateKind, StoredRate
@@ -95,6 +96,12 @@ class RatesServicer(rates_pb2_grpc.RatesServiceServicer):
         if len(self._latest_cache) < LATEST_CACHE_ENTRIES:
             self._latest_cache[key] = reply
         return reply
+
+    def ListTicks(
+        self, request: rates_pb2.ListTicksRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[rates_pb2.ListTicksResponse]:
+        """Live ticks over a time range: kurs_rates.ticks."""
+        return ticks.list_ticks(self.queries.store, request, context)
 
     async def GetHistoricalRates(
         self, request: rates_pb2.GetHistoricalRatesRequest, context: grpc.aio.ServicerContext

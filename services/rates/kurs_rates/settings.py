@@ -42,6 +42,10 @@ class RatesSettings(BaseSettings):
     # blended reference series (kurs_common.series.BLEND), or one publisher's id ("ecb") to
     # serve that publisher alone.
     reference_source: str = "blend"
+    # Live ticks (ListTicks, intraday bars) are kept this many days (each source and currency
+    # keeps its newest tick beyond it); 0 keeps them all. Pruned every tick_prune_seconds.
+    tick_retention_days: float = 90.0
+    tick_prune_seconds: float = 900.0
     log_level: str = "INFO"
     otel_exporter: str = "none"
     # OTLP/gRPC collector for otel_exporter=otlp ("host:port"); empty: OTEL_EXPORTER_OTLP_ENDPOINT.

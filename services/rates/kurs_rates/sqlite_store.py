@@ -102,6 +102,21 @@ def _ts(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat()
 
 
+def _live_row(
+    source: str, currency: str, observed_at: str, day: str, value: str, sources: str, replay: int
+) -> StoredRate:
+    return StoredRate(
+        source=source,
+        kind=RateKind.LIVE,
+        currency=currency,
+        value=value,
+        day=dt.date.fromisoformat(day),
+        observed_at=dt.datetime.fromisoformat(observed_at),
+        sources=tuple(json.loads(sources)),
+        replay=bool(replay),
+    )
+
+
 @functools.lru_cache(maxsize=4096)
 def _json_list(items: tuple[str, ...]) -> str:
     return json.dumps(list(items))
@@ -380,6 +395,57 @@ class SqliteRateStore:
                 ),
             )
         return list(latest.values())
+
+    async def live_ticks(
+        self,
+        currencies: Sequence[str],
+        start: dt.datetime,
+        end: dt.datetime,
+        source: str,
+        after: tuple[dt.datetime, str, str] | None,
+        limit: int,
+    ) -> list[StoredRate]:
+        """Live ticks of `currencies` in [start, end) ordered (observed_at, source, currency), after
+        the key `after` (keyset paging), at most `limit`; one source's only when `source`."""
+        marks = ", ".join("?" for _ in currencies)
+        sql = (
+            "SELECT source, currency, observed_at, day, value, sources, replay FROM live_rates "  # noqa: S608 (placeholders only)
+            f"WHERE currency IN ({marks}) AND observed_at >= ? AND observed_at < ?"
+        )
+        args: list[object] = [*currencies, _ts(start), _ts(end)]
+        if source:
+            sql += " AND source = ?"
+            args.append(source)
+        if after is not None:
+            sql += " AND (observed_at, source, currency) > (?, ?, ?)"
+            args.extend((_ts(after[0]), after[1], after[2]))
+        sql += " ORDER BY observed_at, source, currency LIMIT ?"
+        args.append(limit)
+        async with self.db.execute(sql, args) as cur:
+            return [_live_row(*row) for row in await cur.fetchall()]
+
+    async def live_before(self, currency: str, at: dt.datetime, source: str) -> StoredRate | None:
+        """The newest live tick of `currency` observed before `at` (of `source` only when given)."""
+        async with self.db.execute(
+            "SELECT source, currency, observed_at, day, value, sources, replay FROM live_rates "
+            "WHERE currency = ? AND observed_at < ? AND (? = '' OR source = ?) "
+            "ORDER BY observed_at DESC, source DESC LIMIT 1",
+            (currency, _ts(at), source, source),
+        ) as cur:
+            row = await cur.fetchone()
+        return _live_row(*row) if row else None
+
+    async def prune_live(self, before: dt.datetime) -> int:
+        """Delete live ticks observed before `before`, except each (source, currency)'s newest.
+
+        One statement (its own transaction, or part of a write's when one is open on the shared
+        connection), so it needs no lock against the ingest path."""
+        cur = await self.db.execute(
+            "DELETE FROM live_rates WHERE observed_at < ? AND observed_at < (SELECT max(n.observed_at) "
+            "FROM live_rates n WHERE n.source = live_rates.source AND n.currency = live_rates.currency)",
+            (_ts(before),),
+        )
+        return cur.rowcount
 
     async def currency_ranges(self, source: str) -> list[CurrencyRange]:
         async with self.db.execute(

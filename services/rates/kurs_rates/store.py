@@ -55,4 +55,22 @@ class RateStore(Protocol):
     async def latest_live(self) -> list[StoredRate]:
         """The newest live tick per (currency), any source."""
 
+    async def live_ticks(
+        self,
+        currencies: Sequence[str],
+        start: dt.datetime,
+        end: dt.datetime,
+        source: str,
+        after: tuple[dt.datetime, str, str] | None,
+        limit: int,
+    ) -> list[StoredRate]:
+        """Live ticks of `currencies` in [start, end), ordered (observed_at, source, currency),
+        strictly after the key `after`, at most `limit`; only `source`'s when it is not empty."""
+
+    async def live_before(self, currency: str, at: dt.datetime, source: str) -> StoredRate | None:
+        """The newest live tick of `currency` observed before `at` (only `source`'s when given)."""
+
+    async def prune_live(self, before: dt.datetime) -> int:
+        """Delete live ticks observed before `before` except each (source, currency)'s newest."""
+
     async def currency_ranges(self, source: str) -> list[CurrencyRange]: ...
