@@ -3,7 +3,7 @@
     python tools/bench_live.py [--ticks 300] [--interval-ms 25] [--with-history] [--json]
 
 Starts, all on 127.0.0.1 and nothing beyond it:
-  * a fake exchange speaking Kraken's WebSocket v2 ticker protocol (kurs_collector.fakes);
+  * a fake exchange speaking Kraken's WebSocket v2 ticker protocol (tests/support/fake_exchanges.py);
   * the whole mesh (`python -m kurs_common.mesh`: rates, validator, collector, gateway) on free
     ports and a scratch data dir, with live collection switched on for exactly one source,
     `kraken-ws`, whose ws_url points at the fake exchange (KURS_COLLECTOR_SOURCES_FILE);
@@ -38,10 +38,12 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import connect
 
-from kurs_collector.fakes import FakeWsServer
 from kurs_common.money import format_decimal
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the fake exchange is a test double under tests/support
+from support.fake_exchanges import FakeWsServer  # noqa: E402
+
 TARGET_P99_MS = 100.0
 START_PRICE = Decimal("1.03000")
 STEP = Decimal("0.00001")

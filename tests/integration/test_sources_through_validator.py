@@ -19,7 +19,6 @@ from conftest import serve_gateway
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_collector import server as collector_server
 from kurs_collector.config import SourceConfig
-from kurs_collector.fakes import FakeHttpServer, FakeResponse, drain
 from kurs_collector.settings import CollectorSettings
 from kurs_collector.sources import make_feed
 from kurs_collector.state import StateStore
@@ -29,6 +28,7 @@ from kurs_common.quotes import home_currency
 from kurs_common.series import CARRY_DAYS
 from kurs_rates.server import RatesService
 from kurs_validator.server import ValidatorService
+from support.fake_exchanges import FakeHttpServer, FakeResponse, drain
 
 pytestmark = pytest.mark.integration
 

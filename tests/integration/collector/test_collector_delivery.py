@@ -16,13 +16,13 @@ import pytest
 from kurs.collector.v1 import collector_pb2, collector_pb2_grpc
 from kurs_collector import server as collector_server
 from kurs_collector.delivery import Delivered, Deliverer
-from kurs_collector.fakes import FakeHttpServer, FakeResponse, refused_port
 from kurs_collector.settings import CollectorSettings
 from kurs_common.observation import Observation
 from kurs_rates.server import RatesService
 from kurs_validator import server as validator_server
 from kurs_validator.server import ValidatorService
 from kurs_validator.settings import ValidatorSettings
+from support.fake_exchanges import FakeHttpServer, FakeResponse, refused_port
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from kurs_collector.config import SourceConfig
-from kurs_collector.fakes import Blob, FakeHttpServer, MakeFeed
 from kurs_collector.feeds.base import HttpFeed, MarketFeed, StreamFeed
 from kurs_collector.sources import make_feed
 from kurs_collector.state import StateStore
+from support.fake_exchanges import Blob, FakeHttpServer, MakeFeed
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sources"
 # The default "now" of the feeds under test: after every fixture's dates (January 2025).

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.fakes import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
+from support.fake_exchanges import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 
 DAILY = "/stats/eurofxref/eurofxref-daily.xml"
 BOE = "/boeapps/database/_iadb-fromshowcolumns.asp"

@@ -10,7 +10,8 @@ import pytest
 
 from kurs_collector.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from kurs_collector.errors import FeedError
-from kurs_collector.fakes import (
+from kurs_collector.state import StateStore
+from support.fake_exchanges import (
     Blob,
     FakeHttpServer,
     FakeRequest,
@@ -20,7 +21,6 @@ from kurs_collector.fakes import (
     flatten,
     http_date,
 )
-from kurs_collector.state import StateStore
 
 DAILY = "/stats/eurofxref/eurofxref-daily.xml"
 # Just after the 2025-01-15 publication: nothing to catch up.

@@ -9,10 +9,17 @@ import socket
 import pytest
 
 from kurs_collector.breaker import OPEN
-from kurs_collector.fakes import Blob, FakeHttpServer, FakeResponse, MakeFeed, RecordingDeliverer, wait_until
 from kurs_collector.health import DEGRADED, DOWN, HEALTHY
 from kurs_collector.runner import Collector, FeedDisabled
 from kurs_collector.state import FeedState, StateStore
+from support.fake_exchanges import (
+    Blob,
+    FakeHttpServer,
+    FakeResponse,
+    MakeFeed,
+    RecordingDeliverer,
+    wait_until,
+)
 
 UTC = dt.UTC
 NOW = dt.datetime(2025, 1, 15, 18, 0, tzinfo=UTC)  # Wednesday, after the ECB published

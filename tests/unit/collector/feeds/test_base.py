@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kurs_collector.fakes import FakeWsServer, MakeFeed, RecordingDeliverer, wait_until
 from kurs_collector.health import DEGRADED, FAILING, HEALTHY
 from kurs_collector.runner import Collector
+from support.fake_exchanges import FakeWsServer, MakeFeed, RecordingDeliverer, wait_until
 
 LINES = (
     (Path(__file__).resolve().parents[3] / "fixtures/sources/kraken/ws-ticker.jsonl").read_text().splitlines()

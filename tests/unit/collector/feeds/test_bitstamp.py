@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.fakes import (
+from kurs_collector.runner import Collector
+from support.fake_exchanges import (
     Blob,
     FakeHttpServer,
     FakeResponse,
@@ -27,7 +28,6 @@ from kurs_collector.fakes import (
     flatten,
     wait_until,
 )
-from kurs_collector.runner import Collector
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "sources" / "bitstamp"
 UTC = dt.UTC

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.fakes import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 from kurs_common.observation import Observation
+from support.fake_exchanges import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 
 PATH = "/valet/observations/group/FX_RATES_DAILY/json"
 NOW = dt.datetime(2025, 1, 6, 12, 0, tzinfo=dt.UTC)

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.fakes import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 from kurs_collector.feeds.boe import SERIES
 from kurs_common.observation import Observation
+from support.fake_exchanges import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 
 PATH = "/boeapps/database/_iadb-fromshowcolumns.asp"
 NOW = dt.datetime(2026, 3, 18, 12, 0, tzinfo=dt.UTC)

@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.fakes import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 from kurs_collector.feeds.cbr import SERIES
 from kurs_common.observation import Observation
+from support.fake_exchanges import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 
 UTC = dt.UTC
 DAILY = "/scripts/XML_daily.asp"

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.fakes import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 from kurs_common.observation import Observation
+from support.fake_exchanges import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 
 UTC = dt.UTC
 FOLDER = "/en/financial-markets/foreign-exchange-market/central-bank-exchange-rate-fixing/"

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.fakes import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 from kurs_common.observation import REFERENCE, Observation
+from support.fake_exchanges import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 
 DAILY = "/stats/eurofxref/eurofxref-daily.xml"
 HIST = "/stats/eurofxref/eurofxref-hist-90d.xml"

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.fakes import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 from kurs_collector.feeds.fed import FRED_SERIES
 from kurs_common.observation import Observation
+from support.fake_exchanges import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 
 H10 = "/datadownload/Output.aspx"
 FRED = "/fred/series/observations"

@@ -16,7 +16,9 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.fakes import (
+from kurs_collector.runner import Collector
+from kurs_common.observation import LIVE
+from support.fake_exchanges import (
     Blob,
     FakeHttpServer,
     FakeResponse,
@@ -25,8 +27,6 @@ from kurs_collector.fakes import (
     RecordingDeliverer,
     drain,
 )
-from kurs_collector.runner import Collector
-from kurs_common.observation import LIVE
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "sources" / "kraken"
 UTC = dt.UTC

@@ -9,8 +9,8 @@ import re
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.fakes import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 from kurs_common.observation import Observation
+from support.fake_exchanges import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 
 UTC = dt.UTC
 RANGE = "/api/exchangerates/tables/A/2026-03-01/2026-03-19/"

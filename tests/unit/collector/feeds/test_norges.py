@@ -7,8 +7,8 @@ import datetime as dt
 import io
 from decimal import Decimal
 
-from kurs_collector.fakes import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 from kurs_common.observation import Observation
+from support.fake_exchanges import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 
 UTC = dt.UTC
 ALL = "/api/data/EXR/B..NOK.SP"

@@ -9,8 +9,8 @@ import io
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.fakes import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 from kurs_common.observation import Observation
+from support.fake_exchanges import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 
 UTC = dt.UTC
 RBA = "/statistics/tables/csv/f11.1-data.csv"

@@ -1,9 +1,10 @@
 """Local stand-ins for providers: an HTTP server and a WebSocket server on 127.0.0.1.
 
-Used by the tests and tools/bench_live.py (and handy for demos): point a source's base_url /
-ws_url at them. They serve recorded payloads through the real fetch and parse code, honour
-ETag / Last-Modified, and can misbehave on purpose (truncate a body, stall, send garbage,
-cut a WebSocket frame in half). They never talk to anything but loopback.
+Test doubles, not runtime code: used by the tests and by tools/bench_live.py (which puts tests/
+on sys.path). Point a source's base_url / ws_url at them. They serve recorded payloads through
+the real fetch and parse code, honour ETag / Last-Modified, and can misbehave on purpose
+(truncate a body, stall, send garbage, cut a WebSocket frame in half). They never talk to
+anything but loopback.
 """
 
 from __future__ import annotations
@@ -232,7 +233,7 @@ class FakeWsServer:
                 elif kind == "hold":
                     await connection.wait_closed()
                     return
-        except Exception:  # noqa: S110 - the client went away; nothing to do on a fake server
+        except Exception:
             pass
         finally:
             self.connections.discard(connection)
