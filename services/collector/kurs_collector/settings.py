@@ -5,21 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from kurs_common.settings import GrpcServiceSettings
 
 
-class CollectorSettings(BaseSettings):
+class CollectorSettings(GrpcServiceSettings):
+    """Logging, tracing, metrics and shutdown grace: kurs_common.settings.GrpcServiceSettings."""
+
     model_config = SettingsConfigDict(env_prefix="KURS_COLLECTOR_", extra="ignore")
 
     address: str = "127.0.0.1:50053"
     validator_address: str = "127.0.0.1:50052"
-    log_level: str = "INFO"
-    otel_exporter: str = "none"
-    # OTLP/gRPC collector for otel_exporter=otlp ("host:port"); empty: OTEL_EXPORTER_OTLP_ENDPOINT.
-    otel_endpoint: str = ""
-    # Prometheus exposition at http://<metrics_address>/metrics ("0.0.0.0:9464"); empty: off.
-    metrics_address: str = ""
-    shutdown_grace_seconds: float = 5.0
 
     # Observations per SubmitObservations call.
     batch_size: int = 5_000

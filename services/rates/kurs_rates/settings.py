@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from kurs_common.settings import GrpcServiceSettings
 
 
-class RatesSettings(BaseSettings):
+class RatesSettings(GrpcServiceSettings):
+    """Logging, tracing, metrics and shutdown grace: kurs_common.settings.GrpcServiceSettings."""
+
     model_config = SettingsConfigDict(env_prefix="KURS_RATES_", extra="ignore", populate_by_name=True)
 
     address: str = "127.0.0.1:50051"
@@ -46,13 +50,6 @@ class RatesSettings(BaseSettings):
     # keeps its newest tick beyond it); 0 keeps them all. Pruned every tick_prune_seconds.
     tick_retention_days: float = 90.0
     tick_prune_seconds: float = 900.0
-    log_level: str = "INFO"
-    otel_exporter: str = "none"
-    # OTLP/gRPC collector for otel_exporter=otlp ("host:port"); empty: OTEL_EXPORTER_OTLP_ENDPOINT.
-    otel_endpoint: str = ""
-    # Prometheus exposition at http://<metrics_address>/metrics ("0.0.0.0:9464"); empty: off.
-    metrics_address: str = ""
-    shutdown_grace_seconds: float = 5.0
     # Shared secret of the service-to-service tokens (kurs_common.grpcserver.ServiceAuth): when
     # set, IngestRates takes only calls signed as "validator" (set the validator's
     # KURS_VALIDATOR_SERVICE_SECRET to the same value). Empty: ingest is not authenticated.

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from kurs_common.settings import GrpcServiceSettings
 
 
-class ValidatorSettings(BaseSettings):
+class ValidatorSettings(GrpcServiceSettings):
+    """Logging, tracing, metrics and shutdown grace: kurs_common.settings.GrpcServiceSettings."""
+
     model_config = SettingsConfigDict(env_prefix="KURS_VALIDATOR_", extra="ignore")
 
     address: str = "127.0.0.1:50052"
@@ -13,13 +17,6 @@ class ValidatorSettings(BaseSettings):
     # Accepted rates are forwarded to the rates service in chunks of at most this many.
     forward_batch: int = 10_000
     forward_timeout_seconds: float = 60.0
-    log_level: str = "INFO"
-    otel_exporter: str = "none"
-    # OTLP/gRPC collector for otel_exporter=otlp ("host:port"); empty: OTEL_EXPORTER_OTLP_ENDPOINT.
-    otel_endpoint: str = ""
-    # Prometheus exposition at http://<metrics_address>/metrics ("0.0.0.0:9464"); empty: off.
-    metrics_address: str = ""
-    shutdown_grace_seconds: float = 5.0
     # Shared secret of the service-to-service tokens (kurs_common.grpcserver.ServiceToken): when
     # set, calls to the rates service carry a token signed as "validator". Empty: no token.
     service_secret: str = ""
