@@ -220,8 +220,8 @@ async def test_forecast_publishes_its_backtest(client: httpx.AsyncClient, histor
         ("/analysis/trend", {"start_date": "2025-01-01", "end_date": "2025-02-01", "kind": "wma"}, "kind"),
         (
             "/analysis/ohlc",
-            {"start_date": "2025-01-01", "end_date": "2025-02-01", "interval": "1m"},
-            "interval",
+            {"start_date": "2025-01-01", "end_date": "2025-01-02", "interval": "1m"},
+            "symbols",  # intraday bars need the currencies to follow
         ),
         (
             "/analysis/ohlc",

@@ -1,4 +1,5 @@
-"""REST: historical analysis of the reference series (fluctuation, volatility, trend, OHLC, forecast).
+"""REST: historical analysis of the reference series (fluctuation, volatility, trend, OHLC, forecast)
+and intraday OHLC bars from the live ticks (`analysis.intraday`, RatesService.ListTicks).
 
 Every route pages `GetTimeSeries` (366 days per call) through `analysis.series.fetch`, so a
 range may span up to ten years. Exact decimal strings where the statistic allows it, float64
@@ -15,10 +16,10 @@ from starlette.responses import Response
 
 from kurs_common import validation
 from kurs_common.errors import InvalidArgument, NotFound
-from kurs_common.timeutil import today_utc
+from kurs_common.timeutil import today_utc, utcnow
 from kurs_gateway import views
 from kurs_gateway.analysis import forecast as forecasting
-from kurs_gateway.analysis import stats
+from kurs_gateway.analysis import intraday, stats
 from kurs_gateway.analysis.series import MAX_ANALYSIS_DAYS, Fetched, analysis_range, before, fetch
 from kurs_gateway.fastpath import BodyCache
 from kurs_gateway.params import only
@@ -158,7 +159,7 @@ async def trend(
 
 
 INTERVALS = ("1d", "1w", "1mo")
-LIVE_INTERVALS = ("1m", "5m", "1h")
+ALL_INTERVALS = (*intraday.INTRADAY_SECONDS, *INTERVALS)
 
 
 @router.get("/ohlc", dependencies=[Depends(only(*RANGE_PARAMS, "interval"))])
@@ -171,17 +172,20 @@ async def ohlc(
     end_date: End,
     base: Base = "USD",
     symbols: Symbols = [],  # noqa: B006
-    interval: Annotated[str, Query(description="1d, 1w (ISO week) or 1mo, from the fixings")] = "1d",
+    interval: Annotated[
+        str,
+        Query(
+            description="1m, 5m, 15m or 1h from the live ticks (UTC days, at most 31, symbols required); "
+            "1d, 1w (ISO week) or 1mo from the fixings"
+        ),
+    ] = "1d",
 ) -> Response:
-    """Open, high, low and close of every period from the daily fixings (exact stored strings)."""
-    if interval in LIVE_INTERVALS:
-        raise InvalidArgument(
-            "interval",
-            f"{interval} bars need the live ticks, which the rates service does not serve yet; "
-            f"use one of {', '.join(INTERVALS)}",
-        )
+    """Open, high, low and close of every period: intraday from the live ticks, daily and longer
+    from the fixings (exact strings either way; a period without a tick or fixing has no bar)."""
+    if interval in intraday.INTRADAY_SECONDS:
+        return await _intraday(request, stub, cache, start_date, end_date, base, symbols, interval)
     if interval not in INTERVALS:
-        raise InvalidArgument("interval", f"must be one of {', '.join(INTERVALS)}")
+        raise InvalidArgument("interval", f"must be one of {', '.join(ALL_INTERVALS)}")
     first, last, fetched, missing = await _load(stub, settings, base, symbols, start_date, end_date)
     bars = cast(stats.Interval, interval)
     rates = {c: stats.ohlc(s, bars) for c, s in fetched.series.items()}
@@ -192,6 +196,39 @@ async def ohlc(
         "interval": interval,
     }
     return _answer(request, cache, head, rates, fetched, missing)
+
+
+async def _intraday(
+    request: Request,
+    stub: Stub,
+    cache: BodyCache,
+    start_date: str,
+    end_date: str,
+    base: str,
+    symbols: list[str],
+    interval: str,
+) -> Response:
+    first, last = analysis_range("start_date", start_date, "end_date", end_date)
+    start, end = intraday.day_range(first, last)
+    code = views.require_currency_shape("base", base)
+    wanted = views.require_symbols_shape(symbols)
+    ticks = await intraday.fetch_ticks(stub, code, wanted, start, end)
+    seconds = intraday.INTRADAY_SECONDS[interval]
+    rates = {c: intraday.bars(ticks.by_currency[c], seconds) for c in wanted if c in ticks.by_currency}
+    body: dict[str, Any] = {
+        "base": ticks.base,
+        "start_date": first.isoformat(),
+        "end_date": last.isoformat(),
+        "interval": interval,
+        "rates": rates,
+        "sources": sorted(ticks.sources),
+    }
+    missing = [c for c in wanted if c not in rates]
+    if missing:
+        body["missing"] = missing  # asked for, but no tick in the range
+    if end <= utcnow():  # the range is over: its ticks will not change
+        return _send(request, cache, body)
+    return Response(views.dumps(body), media_type="application/json")
 
 
 @router.get("/forecast", dependencies=[Depends(only("base", "symbol", "years", "end_date"))])
