@@ -574,6 +574,31 @@ class PostgresRateStore:
             out.setdefault(row["day"], {})[row["currency"]] = row["value"]
         return out
 
+    async def series_days(
+        self, source: str, start: dt.date, end: dt.date
+    ) -> list[tuple[dt.date, dict[str, str] | None, frozenset[str]]]:
+        # `series` and `contributors` in one read, one row per day (see SqliteRateStore).
+        rows = await self._fetch(
+            "SELECT day, array_agg(currency ORDER BY currency) FILTER (WHERE base = 'EUR') AS codes, "
+            "array_agg(value ORDER BY currency) FILTER (WHERE base = 'EUR') AS vals, "
+            "array_agg(DISTINCT array_to_string(sources, ',')) AS lists FROM reference_rates "
+            "WHERE source = $1 AND day BETWEEN $2 AND $3 GROUP BY day ORDER BY day",
+            source,
+            start,
+            end,
+        )
+        names: dict[tuple[str, ...], frozenset[str]] = {}
+        out: list[tuple[dt.date, dict[str, str] | None, frozenset[str]]] = []
+        for row in rows:
+            lists = tuple(row["lists"])
+            found = names.get(lists)
+            if found is None:
+                found = names[lists] = frozenset(s for group in lists for s in group.split(",") if s)
+            codes = row["codes"]
+            per_pivot = dict(zip(codes, row["vals"], strict=True)) if codes else None
+            out.append((row["day"], per_pivot, found))
+        return out
+
     async def latest_reference(self, source: str) -> list[StoredRate]:
         newest = await self._fetchval("SELECT max(last_day) FROM reference_ranges WHERE source = $1", source)
         return await self.as_of(source, newest) if isinstance(newest, dt.date) else []

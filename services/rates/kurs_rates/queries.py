@@ -9,6 +9,7 @@ symbols) live here; storage is behind RateStore.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,15 @@ from kurs_common.errors import InvalidArgument, NotFound, Unavailable
 from kurs_common.quotes import QuotedRate, from_published, home_currency, rebase_entries
 from kurs_rates.book import LatestBook
 from kurs_rates.model import BLEND, PIVOT, CurrencyRange, Figure, PublisherRange, StoredRate
+from kurs_rates.series_cache import SeriesCache
+from kurs_rates.series_days import (
+    PerPivot,
+    Published,
+    render_per_pivot,
+    render_published,
+    size_per_pivot,
+    size_published,
+)
 from kurs_rates.store import RateStore
 
 __all__ = ["QuotedRate", "RateQueries", "rebase_rates"]
@@ -41,6 +51,17 @@ class SeriesAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class SeriesJson:
+    """SeriesAnswer with its days as one JSON object (GetTimeSeriesJsonResponse in rates.proto)."""
+
+    base: str
+    start: dt.date
+    end: dt.date
+    rates_json: bytes
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ConvertAnswer:
     from_currency: str
     to_currency: str
@@ -59,10 +80,26 @@ def rebase_rates(
 
 
 class RateQueries:
-    def __init__(self, store: RateStore, book: LatestBook, reference_source: str) -> None:
+    def __init__(
+        self,
+        store: RateStore,
+        book: LatestBook,
+        reference_source: str,
+        *,
+        series_max_age: float | None = None,
+    ) -> None:
+        """`series_max_age`: with several replicas writing one database, how long a cached
+        month of a series is trusted (see kurs_rates.series_cache); None for a single writer."""
         self.store = store
         self.book = book
         self.source = reference_source
+        self._series: SeriesCache[PerPivot] = SeriesCache(
+            render_per_pivot, size_per_pivot, max_age=series_max_age
+        )
+        self._published_series: SeriesCache[Published] = SeriesCache(
+            render_published, size_published, max_age=series_max_age
+        )
+        self._opening: dt.date | None = None  # the reference source's first day, once read
         self._ranges: list[CurrencyRange] | None = None
         self._publishers: dict[str, PublisherRange] | None = None
         self._stale = True
@@ -71,10 +108,23 @@ class RateQueries:
     def invalidate(self) -> None:
         self._stale = True
         self._publishers = None
+        self._opening = None
         self._generation += 1
+        # A new reference set (this replica's write or another replica's, via the fan-out):
+        # the series' months from its oldest day on may have changed.
+        oldest = min((r.day for r in self.book.reference.values()), default=None)
+        self._series.forget_from(self.source, oldest)
 
     def note_published(self, rates: Iterable[StoredRate]) -> None:
-        """Forget the publisher list when a write added a publisher, a currency or a date outside it."""
+        """Forget the cached series months a write changed, and the publisher list when the
+        write added a publisher, a currency or a date outside it."""
+        rates = list(rates)
+        changed: dict[str, list[dt.date]] = defaultdict(list)
+        for rate in rates:
+            changed[rate.source].append(rate.day)
+        for source, days in changed.items():
+            self._series.forget(source, days)
+            self._published_series.forget(source, days)
         known = self._publishers
         if known is None:
             return
@@ -253,6 +303,47 @@ class RateQueries:
         else:
             sources = (self.source,)
         return SeriesAnswer(code, first, last, days, sources)
+
+    async def timeseries_json(
+        self, start: str, end: str, base: str, symbols: Sequence[str], source: str = ""
+    ) -> SeriesJson:
+        """`timeseries`, checked the same way, its days as prebuilt JSON from the columnar cache.
+
+        Every figure is the string `timeseries` answers (the same functions render it, once per
+        day and base); tests/integration/rates/test_series_json.py pins the bytes equal.
+        """
+        first, last = validation.date_range("start_date", start, "end_date", end)
+        publisher = await self._publisher(source)
+        if publisher is not None:
+            code, wanted = await self._publisher_codes(publisher, base, symbols)
+            if last < publisher.first_day:
+                raise NotFound("end_date", f"{publisher.source} has no rates before {publisher.first_day}")
+            name = publisher.source
+
+            async def published(a: dt.date, b: dt.date) -> list[tuple[dt.date, Published, frozenset[str]]]:
+                figures = await self.store.figure_series(name, a, b)
+                none: frozenset[str] = frozenset()
+                return [(d, tuple((f.base, f.quote, f.value) for f in fs), none) for d, fs in figures.items()]
+
+            mine = await self._published_series.select(name, first, last, code, wanted, published)
+            return SeriesJson(code, first, last, mine.rates_json(), (name,))
+        code, wanted = await self._base_and_symbols(base, symbols)
+        opening = self._opening
+        if opening is None:
+            generation = self._generation
+            opening = await self.store.first_day(self.source)
+            if generation == self._generation:
+                self._opening = opening
+        if opening is None or last < opening:
+            raise NotFound("end_date", f"no rates before {opening}" if opening else "no rates published yet")
+        reference = self.source
+
+        async def per_pivot(a: dt.date, b: dt.date) -> list[tuple[dt.date, PerPivot, frozenset[str]]]:
+            return await self.store.series_days(reference, a, b)
+
+        picked = await self._series.select(reference, first, last, code, wanted, per_pivot)
+        sources = tuple(sorted(picked.contributors)) if reference == BLEND else (reference,)
+        return SeriesJson(code, first, last, picked.rates_json(), sources)
 
     async def convert(
         self, from_currency: str, to_currency: str, amount: str, date: str, source: str = ""

@@ -32,7 +32,7 @@ from kurs_common.metrics import (
     start_metrics_endpoint,
 )
 from kurs_common.timeutil import utcnow
-from kurs_rates import ticks
+from kurs_rates import series_cache, ticks
 from kurs_rates.book import LatestBook
 from kurs_rates.fanout import RedisFanout
 from kurs_rates.ingest import Ingestor
@@ -211,7 +211,9 @@ async def _start_on(settings: RatesSettings, store: RateStore) -> RatesService:
                 stream_maxlen=settings.redis_stream_maxlen,
             )
             await fanout.start()
-        queries = RateQueries(store, book, settings.reference_source)
+        # Other replicas may write the same database: trust a cached series month 30 s at most.
+        shared = None if fanout is None else series_cache.SHARED_MAX_AGE_SECONDS
+        queries = RateQueries(store, book, settings.reference_source, series_max_age=shared)
         book.on_reference_change.append(queries.invalidate)
         ingestor = Ingestor(store, book, queries, settings.reference_source, fanout)
         rates = RatesServicer(queries, book)

@@ -134,6 +134,23 @@ class RatesServicer(rates_pb2_grpc.RatesServiceServicer):
             sources=answer.sources,
         )
 
+    async def GetTimeSeriesJson(
+        self, request: rates_pb2.GetTimeSeriesJsonRequest, context: grpc.aio.ServicerContext
+    ) -> rates_pb2.GetTimeSeriesJsonResponse:
+        answer = await guarded(
+            context,
+            lambda: self.queries.timeseries_json(
+                request.start_date, request.end_date, request.base, request.symbols, request.source
+            ),
+        )
+        return rates_pb2.GetTimeSeriesJsonResponse(
+            base=answer.base,
+            start_date=answer.start.isoformat(),
+            end_date=answer.end.isoformat(),
+            rates_json=answer.rates_json,
+            sources=answer.sources,
+        )
+
     async def Convert(
         self, request: rates_pb2.ConvertRequest, context: grpc.aio.ServicerContext
     ) -> rates_pb2.ConvertResponse:

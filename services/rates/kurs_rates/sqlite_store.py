@@ -300,6 +300,28 @@ class SqliteRateStore:
             for day, packed in rows
         }
 
+    async def series_days(
+        self, source: str, start: dt.date, end: dt.date
+    ) -> list[tuple[dt.date, dict[str, str] | None, frozenset[str]]]:
+        # `series` and `contributors` in one read, one row per day: (day, its figures per one
+        # pivot, or None when it has none, and every source named by any of its rows).
+        async with self.db.execute(
+            "SELECT day, group_concat(CASE WHEN base = 'EUR' THEN currency || ':' || value END, ','), "
+            "group_concat(DISTINCT sources) FROM reference_rates "
+            "WHERE source = ? AND day BETWEEN ? AND ? GROUP BY day ORDER BY day",
+            (source, start.isoformat(), end.isoformat()),
+        ) as cur:
+            rows = await cur.fetchall()
+        names: dict[str, frozenset[str]] = {}  # the few distinct contributor lists, parsed once
+        out: list[tuple[dt.date, dict[str, str] | None, frozenset[str]]] = []
+        for day, packed, lists in rows:
+            found = names.get(lists)
+            if found is None:
+                found = names[lists] = frozenset(s for group in json.loads(f"[{lists}]") for s in group)
+            per_pivot = dict(pair.split(":", 1) for pair in packed.split(",")) if packed else None
+            out.append((dt.date.fromisoformat(day), per_pivot, found))
+        return out
+
     async def latest_reference(self, source: str) -> list[StoredRate]:
         async with self.db.execute(
             "SELECT max(last_day) FROM reference_ranges WHERE source = ?", (source,)

@@ -34,6 +34,12 @@ class RateStore(Protocol):
     async def series(self, source: str, start: dt.date, end: dt.date) -> dict[dt.date, dict[str, str]]:
         """Reference rates for every publication day in [start, end], ascending."""
 
+    async def series_days(
+        self, source: str, start: dt.date, end: dt.date
+    ) -> list[tuple[dt.date, dict[str, str] | None, frozenset[str]]]:
+        """`series` and `contributors` in one read: per day with rows, ascending, its figures per
+        one pivot (None when it has none) and every source named as a contributor of its rows."""
+
     async def latest_reference(self, source: str) -> list[StoredRate]:
         """`as_of(source, its newest day)`: the one definition of "the latest fixings"."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import grpc
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import StringConstraints
 from starlette.responses import Response
@@ -11,7 +12,7 @@ from starlette.responses import Response
 from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound
-from kurs_gateway import deps, views
+from kurs_gateway import deps, series_body, views
 from kurs_gateway.fastpath import BodyCache
 from kurs_gateway.params import only
 from kurs_gateway.settings import GatewaySettings
@@ -164,17 +165,26 @@ async def timeseries(
     validation.date_range("start_date", start_date, "end_date", end_date)
     code = views.require_currency_shape("base", base)
     wanted = views.require_symbols_shape(symbols)
-    reply = await stub.GetTimeSeries(
-        rates_pb2.GetTimeSeriesRequest(
-            start_date=start_date,
-            end_date=end_date,
-            base=code,
-            symbols=wanted,
-            source=(source or "").strip().lower(),
-        ),
-        timeout=settings.upstream_timeout_seconds,
+    name = (source or "").strip().lower()
+    query = rates_pb2.GetTimeSeriesJsonRequest(
+        start_date=start_date, end_date=end_date, base=code, symbols=wanted, source=name
     )
-    return _json(request, cache, views.timeseries_body(reply), live=False)
+    try:  # the days come as prebuilt JSON, passed through without decoding (series_body)
+        prebuilt = await stub.GetTimeSeriesJson(query, timeout=settings.upstream_timeout_seconds)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() is not grpc.StatusCode.UNIMPLEMENTED:
+            raise
+        # A rates service older than GetTimeSeriesJson (during a rolling upgrade).
+        reply = await stub.GetTimeSeries(
+            rates_pb2.GetTimeSeriesRequest(
+                start_date=start_date, end_date=end_date, base=code, symbols=wanted, source=name
+            ),
+            timeout=settings.upstream_timeout_seconds,
+        )
+        return _json(request, cache, views.timeseries_body(reply), live=False)
+    raw = series_body.timeseries_bytes(prebuilt)
+    cache.store(request.url.path, request.scope["query_string"], raw, live=False, generation=0)
+    return Response(raw, media_type="application/json")
 
 
 @router.get("/rates/convert", dependencies=[Depends(only("from", "to", "amount", "date", "source"))])

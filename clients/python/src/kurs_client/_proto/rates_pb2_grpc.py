@@ -50,6 +50,11 @@ class RatesServiceStub:
                 request_serializer=kurs_dot_rates_dot_v1_dot_rates__pb2.GetTimeSeriesRequest.SerializeToString,
                 response_deserializer=kurs_dot_rates_dot_v1_dot_rates__pb2.GetTimeSeriesResponse.FromString,
                 _registered_method=True)
+        self.GetTimeSeriesJson = channel.unary_unary(
+                '/kurs.rates.v1.RatesService/GetTimeSeriesJson',
+                request_serializer=kurs_dot_rates_dot_v1_dot_rates__pb2.GetTimeSeriesJsonRequest.SerializeToString,
+                response_deserializer=kurs_dot_rates_dot_v1_dot_rates__pb2.GetTimeSeriesJsonResponse.FromString,
+                _registered_method=True)
         self.Convert = channel.unary_unary(
                 '/kurs.rates.v1.RatesService/Convert',
                 request_serializer=kurs_dot_rates_dot_v1_dot_rates__pb2.ConvertRequest.SerializeToString,
@@ -97,6 +102,15 @@ class RatesServiceServicer:
 
     def GetTimeSeries(self, request, context):
         """Every publication day between `start_date` and `end_date` (inclusive).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTimeSeriesJson(self, request, context):
+        """The same series as GetTimeSeries (same request, same validation, same figures), its days
+        as one prebuilt JSON object instead of TimeSeriesDay messages: for a gateway that serves
+        the series as JSON and passes the bytes through without decoding them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -155,6 +169,11 @@ def add_RatesServiceServicer_to_server(servicer, server):
                     servicer.GetTimeSeries,
                     request_deserializer=kurs_dot_rates_dot_v1_dot_rates__pb2.GetTimeSeriesRequest.FromString,
                     response_serializer=kurs_dot_rates_dot_v1_dot_rates__pb2.GetTimeSeriesResponse.SerializeToString,
+            ),
+            'GetTimeSeriesJson': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTimeSeriesJson,
+                    request_deserializer=kurs_dot_rates_dot_v1_dot_rates__pb2.GetTimeSeriesJsonRequest.FromString,
+                    response_serializer=kurs_dot_rates_dot_v1_dot_rates__pb2.GetTimeSeriesJsonResponse.SerializeToString,
             ),
             'Convert': grpc.unary_unary_rpc_method_handler(
                     servicer.Convert,
@@ -264,6 +283,33 @@ class RatesService:
             '/kurs.rates.v1.RatesService/GetTimeSeries',
             kurs_dot_rates_dot_v1_dot_rates__pb2.GetTimeSeriesRequest.SerializeToString,
             kurs_dot_rates_dot_v1_dot_rates__pb2.GetTimeSeriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTimeSeriesJson(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/kurs.rates.v1.RatesService/GetTimeSeriesJson',
+            kurs_dot_rates_dot_v1_dot_rates__pb2.GetTimeSeriesJsonRequest.SerializeToString,
+            kurs_dot_rates_dot_v1_dot_rates__pb2.GetTimeSeriesJsonResponse.FromString,
             options,
             channel_credentials,
             insecure,

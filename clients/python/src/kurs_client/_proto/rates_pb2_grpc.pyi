@@ -45,6 +45,11 @@ class RatesServiceStub:
     """The rates published on `date`, or on the last business day before it."""
     GetTimeSeries: _grpc.UnaryUnaryMultiCallable[_rates_pb2.GetTimeSeriesRequest, _rates_pb2.GetTimeSeriesResponse]
     """Every publication day between `start_date` and `end_date` (inclusive)."""
+    GetTimeSeriesJson: _grpc.UnaryUnaryMultiCallable[_rates_pb2.GetTimeSeriesJsonRequest, _rates_pb2.GetTimeSeriesJsonResponse]
+    """The same series as GetTimeSeries (same request, same validation, same figures), its days
+    as one prebuilt JSON object instead of TimeSeriesDay messages: for a gateway that serves
+    the series as JSON and passes the bytes through without decoding them.
+    """
     Convert: _grpc.UnaryUnaryMultiCallable[_rates_pb2.ConvertRequest, _rates_pb2.ConvertResponse]
     """`amount` of `from` expressed in `to`, at the latest rate or at `date`."""
     ListCurrencies: _grpc.UnaryUnaryMultiCallable[_rates_pb2.ListCurrenciesRequest, _rates_pb2.ListCurrenciesResponse]
@@ -69,6 +74,11 @@ class RatesServiceAsyncStub(RatesServiceStub):
     """The rates published on `date`, or on the last business day before it."""
     GetTimeSeries: _aio.UnaryUnaryMultiCallable[_rates_pb2.GetTimeSeriesRequest, _rates_pb2.GetTimeSeriesResponse]  # type: ignore[assignment]
     """Every publication day between `start_date` and `end_date` (inclusive)."""
+    GetTimeSeriesJson: _aio.UnaryUnaryMultiCallable[_rates_pb2.GetTimeSeriesJsonRequest, _rates_pb2.GetTimeSeriesJsonResponse]  # type: ignore[assignment]
+    """The same series as GetTimeSeries (same request, same validation, same figures), its days
+    as one prebuilt JSON object instead of TimeSeriesDay messages: for a gateway that serves
+    the series as JSON and passes the bytes through without decoding them.
+    """
     Convert: _aio.UnaryUnaryMultiCallable[_rates_pb2.ConvertRequest, _rates_pb2.ConvertResponse]  # type: ignore[assignment]
     """`amount` of `from` expressed in `to`, at the latest rate or at `date`."""
     ListCurrencies: _aio.UnaryUnaryMultiCallable[_rates_pb2.ListCurrenciesRequest, _rates_pb2.ListCurrenciesResponse]  # type: ignore[assignment]
@@ -108,6 +118,17 @@ class RatesServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_rates_pb2.GetTimeSeriesResponse, _abc.Awaitable[_rates_pb2.GetTimeSeriesResponse]]:
         """Every publication day between `start_date` and `end_date` (inclusive)."""
+
+    @_abc_1.abstractmethod
+    def GetTimeSeriesJson(
+        self,
+        request: _rates_pb2.GetTimeSeriesJsonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rates_pb2.GetTimeSeriesJsonResponse, _abc.Awaitable[_rates_pb2.GetTimeSeriesJsonResponse]]:
+        """The same series as GetTimeSeries (same request, same validation, same figures), its days
+        as one prebuilt JSON object instead of TimeSeriesDay messages: for a gateway that serves
+        the series as JSON and passes the bytes through without decoding them.
+        """
 
     @_abc_1.abstractmethod
     def Convert(

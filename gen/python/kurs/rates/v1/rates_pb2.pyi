@@ -319,6 +319,78 @@ class GetTimeSeriesResponse(_message.Message):
 Global___GetTimeSeriesResponse: _TypeAlias = GetTimeSeriesResponse  # noqa: Y015
 
 @_typing.final
+class GetTimeSeriesJsonRequest(_message.Message):
+    """The fields, numbers and meaning of GetTimeSeriesRequest."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    BASE_FIELD_NUMBER: _builtins.int
+    SYMBOLS_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    start_date: _builtins.str
+    end_date: _builtins.str
+    base: _builtins.str
+    source: _builtins.str
+    @_builtins.property
+    def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        start_date: _builtins.str = ...,
+        end_date: _builtins.str = ...,
+        base: _builtins.str = ...,
+        symbols: _abc.Iterable[_builtins.str] | None = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "end_date", b"end_date", "source", b"source", "start_date", b"start_date", "symbols", b"symbols"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTimeSeriesJsonRequest: _TypeAlias = GetTimeSeriesJsonRequest  # noqa: Y015
+
+@_typing.final
+class GetTimeSeriesJsonResponse(_message.Message):
+    """GetTimeSeriesResponse with `days` as JSON bytes; every other field typed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_FIELD_NUMBER: _builtins.int
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    RATES_JSON_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
+    base: _builtins.str
+    start_date: _builtins.str
+    end_date: _builtins.str
+    rates_json: _builtins.bytes
+    """UTF-8 JSON object, compact: {"YYYY-MM-DD": {"CODE": "decimal string", ...}, ...}: the
+    publication days ascending, the codes of each day sorted, each value exactly the string
+    GetTimeSeries returns for it.
+    """
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        base: _builtins.str = ...,
+        start_date: _builtins.str = ...,
+        end_date: _builtins.str = ...,
+        rates_json: _builtins.bytes = ...,
+        sources: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "end_date", b"end_date", "rates_json", b"rates_json", "sources", b"sources", "start_date", b"start_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTimeSeriesJsonResponse: _TypeAlias = GetTimeSeriesJsonResponse  # noqa: Y015
+
+@_typing.final
 class ConvertRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
