@@ -45,10 +45,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
 from kurs_collector.feeds.ecb_history import default_history_path, read_history_zip
 from kurs_common import money
+from kurs_common.rate import Rate, RateKind
 from kurs_gateway.alerts.rules import Evaluator, parse_rule
 from kurs_gateway.app import create_app
 from kurs_gateway.settings import GatewaySettings
-from kurs_gateway.snapshot import Entry
 from kurs_rates import server as rates_server
 from kurs_rates.settings import RatesSettings
 
@@ -159,7 +159,8 @@ def bench_alerts(days: list[tuple[str, dict[str, str]]], count: int) -> dict[str
         evaluator.add(parse_rule({**payload, "base": base, "symbol": symbol}, f"key{i % 100}", None))
     at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     snapshots = [
-        {c: Entry(v, at.date(), at, ("ecb",), False) for c, v in rates.items()} for _, rates in days[-30:]
+        {c: Rate("", RateKind.REFERENCE, c, v, at.date(), at, ("ecb",), False) for c, v in rates.items()}
+        for _, rates in days[-30:]
     ]
     evaluator.evaluate(snapshots[0], None, 0, 0.0)
     every, one, fired = [], [], 0

@@ -11,61 +11,50 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Context, Decimal
-from typing import Protocol
 
 from kurs_common import money
-
-
-class PivotEntry(Protocol):
-    """Anything that holds one currency's rate per one pivot and where it came from."""
-
-    @property
-    def value(self) -> str: ...
-    @property
-    def day(self) -> dt.date: ...
-    @property
-    def observed_at(self) -> dt.datetime: ...
-    @property
-    def sources(self) -> tuple[str, ...]: ...
-    @property
-    def replay(self) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class QuotedRate:
-    currency: str
-    value: str
-    day: dt.date
-    observed_at: dt.datetime | None
-    sources: tuple[str, ...]
-    replay: bool = False
-    flag: str = ""  # a publisher's figure the validator kept out of the blend, and why
+from kurs_common.rate import UNOBSERVED, Rate, RateKind
 
 
 def rebase_entries(
-    entries: Mapping[str, PivotEntry], pivot: str, base: str, symbols: Sequence[str] | None
-) -> tuple[QuotedRate, ...]:
-    """Express pivot-quoted entries against `base`.
+    entries: Mapping[str, Rate], pivot: str, base: str, symbols: Sequence[str] | None
+) -> tuple[Rate, ...]:
+    """Express pivot-quoted rates against `base`.
 
     A cross rate depends on two figures (the symbol's and the base's), so it carries the union of
-    their sources, the newer of their days and observation times, and is a replay when either is.
-    Raises KeyError when `base` is neither the pivot nor in `entries`.
+    their sources, the newer of their days and observation times (and that figure's source and
+    kind), and is a replay when either is. Raises KeyError when `base` is neither the pivot nor in
+    `entries`.
     """
     values = money.rebase({code: e.value for code, e in entries.items()}, pivot, base, symbols)
     base_entry = entries.get(base)
     fallback_day = max((e.day for e in entries.values()), default=dt.date.min)
-    out: list[QuotedRate] = []
+    out: list[Rate] = []
     for code, value in values.items():
-        parts = [e for e in (entries.get(code), base_entry) if e is not None]
-        if not parts:  # pivot per pivot
-            out.append(QuotedRate(code, value, fallback_day, None, ()))
-            continue
-        newest = max(parts, key=lambda e: e.observed_at)
-        sources = tuple(sorted({s for e in parts for s in e.sources}))
+        entry = entries.get(code)
+        if entry is not None and base_entry is not None:
+            newest = base_entry if base_entry.observed_at > entry.observed_at else entry
+            sources = (*entry.sources, *base_entry.sources)
+            replay = entry.replay or base_entry.replay
+        else:
+            one = entry if entry is not None else base_entry
+            if one is None:  # pivot per pivot
+                out.append(Rate("", RateKind.REFERENCE, code, value, fallback_day, UNOBSERVED, (), base=base))
+                continue
+            newest, sources, replay = one, one.sources, one.replay
         out.append(
-            QuotedRate(code, value, newest.day, newest.observed_at, sources, any(e.replay for e in parts))
+            Rate(
+                newest.source,
+                newest.kind,
+                code,
+                value,
+                newest.day,
+                newest.observed_at,
+                tuple(sorted(set(sources))),
+                replay,
+                base,
+            )
         )
     return tuple(out)
 
@@ -110,4 +99,33 @@ def from_published(
             out[code] = money.invert(direct[(code, base)])
         elif code in per_home:
             out[code] = money.ratio(per_home[code], per_home[base])
+    return out
+
+
+def published_days(
+    days: Mapping[tuple[str, str], dt.date], base: str, codes: Iterable[str]
+) -> dict[str, dt.date]:
+    """The date of each figure `from_published` answers, from the date of each published pair.
+
+    A publisher's latest answer mixes dates (each figure its newest of the last CARRY_DAYS days),
+    so each answered figure carries the date of what it was made from: a direct or inverted pair
+    its own date; a cross through the publisher's home currency the newer of its two figures'.
+    """
+    home = home_currency(days)
+    per_home: dict[str, dt.date] = {}
+    for (b, q), day in days.items():
+        if b == home:
+            per_home.setdefault(q, day)
+        elif q == home:
+            per_home.setdefault(b, day)
+    newest = max(days.values())
+    out: dict[str, dt.date] = {}
+    for code in codes:
+        direct = days.get((base, code)) or days.get((code, base))
+        if direct is not None:
+            out[code] = direct
+        else:
+            out[code] = max(
+                (d for d in (per_home.get(code), per_home.get(base)) if d is not None), default=newest
+            )
     return out

@@ -18,6 +18,7 @@ import grpc
 
 from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs_common.fanout import Fanout, Subscription
+from kurs_common.rate import Rate, RateKind
 from kurs_common.timeutil import from_timestamp
 
 log = logging.getLogger(__name__)
@@ -27,34 +28,30 @@ RECENT_CHANGES = 1024
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
-    value: str
-    day: dt.date
-    observed_at: dt.datetime
-    sources: tuple[str, ...]
-    replay: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Change:
     sequence: int
     codes: frozenset[str]  # currencies whose pivot rate changed
     resync: bool = False  # a fresh snapshot replaced everything
 
 
-def _entry(rate: rates_pb2.Rate) -> Entry:
-    return Entry(
-        value=rate.value,
-        day=dt.date.fromisoformat(rate.date),
-        observed_at=from_timestamp(rate.observed_at),
-        sources=tuple(rate.sources),
-        replay=rate.replay,
+def _entry(rate: rates_pb2.Rate) -> Rate:
+    """A rate per the pivot as the rates service answered it (kurs_common.rate.Rate; the wire
+    names neither the series nor the kind: source "", kind REFERENCE)."""
+    return Rate(
+        "",
+        RateKind.REFERENCE,
+        rate.currency,
+        rate.value,
+        dt.date.fromisoformat(rate.date),
+        from_timestamp(rate.observed_at),
+        tuple(rate.sources),
+        rate.replay,
     )
 
 
 class LiveSnapshot:
     def __init__(self, listener_queue: int = 256) -> None:
-        self.entries: dict[str, Entry] = {}
+        self.entries: dict[str, Rate] = {}
         self.sequence = 0
         self.ready = False
         self.generation = 0  # bumps on every change; response caches key on it

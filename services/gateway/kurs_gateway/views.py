@@ -11,8 +11,9 @@ import orjson
 from kurs.rates.v1 import rates_pb2
 from kurs_common import validation
 from kurs_common.errors import NotFound
-from kurs_common.quotes import QuotedRate, rebase_entries
-from kurs_gateway.snapshot import PIVOT, Entry
+from kurs_common.quotes import rebase_entries
+from kurs_common.rate import UNOBSERVED, Rate, observed
+from kurs_gateway.snapshot import PIVOT
 
 
 def iso_utc(value: dt.datetime | None) -> str | None:
@@ -26,8 +27,8 @@ def dumps(body: Mapping[str, Any]) -> bytes:
 
 
 def latest_rates(
-    entries: Mapping[str, Entry], base: str, symbols: Sequence[str]
-) -> tuple[str, list[str] | None, tuple[QuotedRate, ...]]:
+    entries: Mapping[str, Rate], base: str, symbols: Sequence[str]
+) -> tuple[str, list[str] | None, tuple[Rate, ...]]:
     """Validate base/symbols against what the snapshot serves and re-base. Raises QueryError."""
     if not entries:
         raise NotFound("base", "no rates have been published yet")
@@ -37,8 +38,8 @@ def latest_rates(
     return code, wanted, rebase_entries(entries, PIVOT, code, wanted)
 
 
-def latest_body(base: str, rates: Sequence[QuotedRate], sequence: int) -> dict[str, Any]:
-    newest = max((r.observed_at for r in rates if r.observed_at is not None), default=None)
+def latest_body(base: str, rates: Sequence[Rate], sequence: int) -> dict[str, Any]:
+    newest = observed(max((r.observed_at for r in rates), default=UNOBSERVED))
     body: dict[str, Any] = {
         "base": base,
         "date": max((r.day for r in rates), default=None),
@@ -52,7 +53,7 @@ def latest_body(base: str, rates: Sequence[QuotedRate], sequence: int) -> dict[s
     return body
 
 
-def providers(rates: Sequence[QuotedRate]) -> dict[str, dict[str, Any]]:
+def providers(rates: Sequence[Rate]) -> dict[str, dict[str, Any]]:
     """Per currency: the sources its figure came from and the date it belongs to (`expand=providers`)."""
     return _providers((r.currency, r.day.isoformat(), r.sources, r.flag) for r in rates)
 

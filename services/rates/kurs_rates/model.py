@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kurs_common.errors import Unavailable
+from kurs_common.rate import Rate, RateKind
 from kurs_common.series import BLEND, CARRY_DAYS, PIVOT
 
 __all__ = [
@@ -18,37 +18,17 @@ __all__ = [
     "CurrencyRange",
     "Figure",
     "PublisherRange",
+    "Rate",
     "RateKind",
-    "StoreUnavailable",
     "StoredRate",
+    "StoreUnavailable",
     "WriteResult",
     "publisher_ranges",
 ]
 
 
-class RateKind(enum.StrEnum):
-    REFERENCE = "reference"  # one fixing per business date
-    LIVE = "live"  # market or replay ticks
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRate:
-    """One stored figure: `value` units of `currency` per one `base`, exactly as received.
-
-    The blended series (source BLEND) is quoted per one PIVOT; a publisher's figures keep the
-    base it published them in.
-    """
-
-    source: str
-    kind: RateKind
-    currency: str
-    value: str  # exact decimal string, units of currency per one `base`
-    day: dt.date
-    observed_at: dt.datetime  # UTC
-    sources: tuple[str, ...] = ()
-    replay: bool = False
-    base: str = PIVOT
-    flag: str = ""  # why the validator kept a published figure out of the blend ("" if it did not)
+# The rates service's old name for kurs_common.rate.Rate, kept while modules still spell it so.
+StoredRate = Rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +47,7 @@ class WriteResult:
     updated: int = 0
     unchanged: int = 0
     # Rows that were inserted or whose value changed, in input order.
-    changed: tuple[StoredRate, ...] = field(default=())
+    changed: tuple[Rate, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ import datetime as dt
 import enum
 from dataclasses import dataclass, field
 
+from kurs_common.rate import Rate
+
 
 class Confidence(enum.StrEnum):
     HIGH = "high"  # >= 3 sources agree within half the tolerance
@@ -73,28 +75,6 @@ class QualityRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class Published:
-    """A rate to forward to the rates service.
-
-    With `base` empty: a consensus figure quoted per one EUR (the blended reference series for
-    fixings, the live series for ticks), `source` being the contributor whose figure it is.
-    With `base` set: a publisher's figure exactly as published (`value` units of `currency` per
-    one `base`), kept under that publisher; `flag` says why it was kept out of the blend.
-    """
-
-    source: str
-    kind: str
-    currency: str
-    value: str
-    day: dt.date
-    observed_at: dt.datetime
-    sources: tuple[str, ...]
-    replay: bool
-    base: str = ""
-    flag: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class SourceStatus:
     source: str
     kind: str
@@ -113,5 +93,6 @@ class BatchOutcome:
     duplicates: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
-    published: list[Published] = field(default_factory=list)
+    # Rates to forward to the rates service (consensus figures: the blend or a live tick)
+    published: list[Rate] = field(default_factory=list)
     quality: list[QualityRecord] = field(default_factory=list)

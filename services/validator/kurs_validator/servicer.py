@@ -15,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_common.observation import LIVE, REFERENCE, Observation
-from kurs_common.series import BLEND
+from kurs_common.rate import Rate, RateKind
 from kurs_common.timeutil import DateFormatError, parse_date, to_timestamp, utcnow
 from kurs_validator.engine import ValidationEngine
 from kurs_validator.hub import AnomalyHub
@@ -24,11 +24,9 @@ from kurs_validator.model import (
     BatchOutcome,
     Confidence,
     Contribution,
-    Published,
     QualityRecord,
     SourceStatus,
 )
-from kurs_validator.policy import PIVOT
 from kurs_validator.store import AnomalyFilter, ValidatorStore
 
 log = logging.getLogger(__name__)
@@ -36,7 +34,7 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 50_000
 DEFAULT_PAGE = 100
 MAX_PAGE = 1_000
-# Published rates kept for a retry while the rates service cannot take them. At this size new
+# Rates kept for a retry while the rates service cannot take them. At this size new
 # batches are refused (UNAVAILABLE, not acknowledged) until the outbox drains: never dropped.
 # Bounded at MAX_OUTBOX plus one batch's publications.
 MAX_OUTBOX = 2_000_000
@@ -63,17 +61,13 @@ def _iso_day(value: dt.date) -> str:
     return value.isoformat()
 
 
-def to_rate(item: Published) -> ingest_pb2.AcceptedRate:
+def to_rate(item: Rate) -> ingest_pb2.AcceptedRate:
     """The rate for the rates service: a publisher's own figure, or a consensus figure per EUR
-    (a fixing's goes into the blended reference series)."""
-    if item.base:
-        source, base = item.source, item.base
-    else:
-        source, base = (BLEND if item.kind == REFERENCE else item.source), PIVOT
+    (a fixing's in the blended reference series, a tick's under its live source)."""
     return ingest_pb2.AcceptedRate(
-        source=source,
+        source=item.source,
         kind=_RATE_KINDS[item.kind],
-        base=base,
+        base=item.base,
         currency=item.currency,
         value=item.value,
         date=_iso_day(item.day),
@@ -103,26 +97,26 @@ NOT_A_FIGURE = frozenset(
 )
 
 
-def published_figures(observations: Sequence[Observation], outcome: BatchOutcome) -> list[Published]:
+def published_figures(observations: Sequence[Observation], outcome: BatchOutcome) -> list[Rate]:
     """Every reference figure of a batch as its publisher published it, flagged where judged."""
     judged = {r.index: r.reason for r in outcome.rejections}
-    out: list[Published] = []
+    out: list[Rate] = []
     for i, obs in enumerate(observations):
         reason = judged.get(i, "")
         if obs.kind != REFERENCE or reason in NOT_A_FIGURE or obs.observed_at is None:
             continue
         out.append(
-            Published(
-                source=obs.source,
-                kind=REFERENCE,
-                currency=obs.quote,
-                value=obs.value,
-                day=dt.date.fromisoformat(obs.day),
-                observed_at=obs.observed_at,
-                sources=(obs.source,),
-                replay=obs.replay,
-                base=obs.base,
-                flag=reason,
+            Rate(
+                obs.source,
+                RateKind.REFERENCE,
+                obs.quote,
+                obs.value,
+                dt.date.fromisoformat(obs.day),
+                obs.observed_at,
+                (obs.source,),
+                obs.replay,
+                obs.base,
+                reason,
             )
         )
     return out
@@ -234,8 +228,8 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         self.timeout = timeout
         self.clock = clock
         self._lock = asyncio.Lock()
-        # Published rates the rates service has not acknowledged yet (sent first on the next call).
-        self._outbox: list[Published] = []
+        # Rates the rates service has not acknowledged yet (sent first on the next call).
+        self._outbox: list[Rate] = []
 
     # -- writes ----------------------------------------------------------------------------
     async def SubmitObservations(

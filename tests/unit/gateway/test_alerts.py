@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from kurs_common.errors import InvalidArgument
+from kurs_common.rate import Rate, RateKind
 from kurs_gateway.alerts.rules import Evaluator, Rule, parse_rule
-from kurs_gateway.snapshot import Entry
 
 AT = dt.datetime(2025, 1, 1, 15, tzinfo=dt.UTC)
 
@@ -29,8 +29,8 @@ def fixings(history_csv: str, first: str, last: str) -> list[tuple[str, dict[str
     return out
 
 
-def entries(rates: dict[str, str]) -> dict[str, Entry]:
-    return {c: Entry(v, AT.date(), AT, ("ecb",), False) for c, v in rates.items()}
+def entries(rates: dict[str, str]) -> dict[str, Rate]:
+    return {c: Rate("", RateKind.REFERENCE, c, v, AT.date(), AT, ("ecb",), False) for c, v in rates.items()}
 
 
 def rule(**fields: Any) -> Rule:

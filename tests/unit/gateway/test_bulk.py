@@ -10,26 +10,26 @@ import orjson
 import pytest
 
 from kurs_common.errors import InvalidArgument
+from kurs_common.rate import Rate, RateKind
 from kurs_gateway.routes import bulk
-from kurs_gateway.snapshot import Entry
 
 TEN = Context(prec=10, rounding=ROUND_HALF_EVEN)
 WIDE = Context(prec=60)
 
 
-def fixing(history_csv: str, day: str) -> dict[str, Entry]:
+def fixing(history_csv: str, day: str) -> dict[str, Rate]:
     lines = history_csv.splitlines()
     header = lines[0].split(",")
     row = next(line for line in lines if line.startswith(day)).split(",")
     at = dt.datetime.fromisoformat(f"{day}T15:00:00+00:00")
     return {
-        code: Entry(value, dt.date.fromisoformat(day), at, ("ecb",), False)
+        code: Rate("", RateKind.REFERENCE, code, value, dt.date.fromisoformat(day), at, ("ecb",), False)
         for code, value in zip(header[1:], row[1:], strict=False)
         if code and value not in ("", "N/A")
     }
 
 
-def expected(amount: str, src: str, dst: str, rates: dict[str, Entry]) -> tuple[str, str]:
+def expected(amount: str, src: str, dst: str, rates: dict[str, Rate]) -> tuple[str, str]:
     """The rate (10 significant digits) and result (6 places), computed here independently."""
     per_eur = {"EUR": Decimal(1), **{c: Decimal(e.value) for c, e in rates.items()}}
     if src == dst:
@@ -43,7 +43,7 @@ def expected(amount: str, src: str, dst: str, rates: dict[str, Entry]) -> tuple[
     return rate_text, format(result, "f")
 
 
-async def collect(items: list[Any], latest: dict[str, Entry] | None) -> list[dict[str, Any]]:
+async def collect(items: list[Any], latest: dict[str, Rate] | None) -> list[dict[str, Any]]:
     dated = bulk.DatedRates(None, 1.0)  # type: ignore[arg-type]  # no dated item here
     out = b"".join([chunk async for chunk in bulk.results(items, latest, dated)])
     return [orjson.loads(line) for line in out.splitlines()]

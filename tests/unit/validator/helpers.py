@@ -6,8 +6,9 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 
 from kurs_common.observation import LIVE, REFERENCE, Observation
+from kurs_common.rate import Rate
 from kurs_validator.engine import ValidationEngine
-from kurs_validator.model import BatchOutcome, Published
+from kurs_validator.model import BatchOutcome
 from kurs_validator.policy import Policy
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
@@ -60,13 +61,25 @@ def run(eng: ValidationEngine, batches: Iterable[Sequence[Observation]]) -> list
     return [eng.process(list(batch), NOW) for batch in batches]
 
 
-def reference_series(outcomes: Iterable[BatchOutcome]) -> dict[tuple[str, str], Published]:
+def reference_series(outcomes: Iterable[BatchOutcome]) -> dict[tuple[str, str], Rate]:
     """The last published reference rate of every (currency, date)."""
-    out: dict[tuple[str, str], Published] = {}
+    out: dict[tuple[str, str], Rate] = {}
     for outcome in outcomes:
         for p in outcome.published:
             if p.kind == REFERENCE:
                 out[(p.currency, p.day.isoformat())] = p
+    return out
+
+
+def picked_by(outcomes: Iterable[BatchOutcome]) -> dict[tuple[str, str], str]:
+    """Whose figure each last published reference rate is (its quality record's `source`): the
+    forwarded rate itself belongs to the blend, its contributors in `sources`."""
+    out: dict[tuple[str, str], str] = {}
+    for outcome in outcomes:
+        records = {(q.currency, q.day, q.value): q.source for q in outcome.quality if q.kind == REFERENCE}
+        for p in outcome.published:
+            if p.kind == REFERENCE:
+                out[(p.currency, p.day.isoformat())] = records[(p.currency, p.day, p.value)]
     return out
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from unit.validator.helpers import business_days, engine, fixing, reference_series, run
+from unit.validator.helpers import business_days, engine, fixing, picked_by, reference_series, run
 
 from kurs_common import money
 from kurs_validator import consensus
@@ -38,7 +38,7 @@ def test_the_ecb_is_published_with_more_than_three_agreeing_contributors() -> No
     ]
     (outcome,) = run(engine(), [batch])
     published = reference_series([outcome])[("USD", DAY.isoformat())]
-    assert (published.source, published.value) == ("ecb", "1.1000")
+    assert (picked_by([outcome])[("USD", DAY.isoformat())], published.value) == ("ecb", "1.1000")
     assert published.sources == ("boe", "ecb", "fed", "rba")
     record = outcome.quality[-1]
     assert (record.source, record.value, len(record.contributors)) == ("ecb", "1.1000", 4)
@@ -47,7 +47,7 @@ def test_the_ecb_is_published_with_more_than_three_agreeing_contributors() -> No
 def test_equal_priorities_keep_the_weighted_median() -> None:
     batch = [fixing(s, "USD", v, DAY) for s, v in (("a", "1.0990"), ("b", "1.0995"), ("c", "1.1000"))]
     (outcome,) = run(engine(priority={}), [batch])
-    assert reference_series([outcome])[("USD", DAY.isoformat())].source == "b"
+    assert picked_by([outcome])[("USD", DAY.isoformat())] == "b"
 
 
 def _contrib(source: str, comparison: str) -> Contrib:
@@ -73,9 +73,9 @@ def test_a_top_priority_figure_outside_the_tolerance_gives_way_to_the_weighted_m
 
 
 def _published(batches: list[list]) -> tuple[str, str]:  # type: ignore[type-arg]
-    series = reference_series(run(engine(), batches))
-    published = series[("USD", DAY.isoformat())]
-    return published.source, published.value
+    outcomes = run(engine(), batches)
+    published = reference_series(outcomes)[("USD", DAY.isoformat())]
+    return picked_by(outcomes)[("USD", DAY.isoformat())], published.value
 
 
 _corrupt = st.decimals(min_value=Decimal("0.001"), max_value=Decimal("1000"), places=4)

@@ -11,6 +11,7 @@ from unit.validator.helpers import (
     business_days,
     engine,
     fixing,
+    picked_by,
     reference_series,
     run,
     tick,
@@ -18,6 +19,7 @@ from unit.validator.helpers import (
 )
 
 from kurs_common import money
+from kurs_common.series import BLEND
 from kurs_validator.model import Confidence
 
 CODES = ["USD", "JPY", "GBP", "CHF", "SEK", "NOK", "PLN", "CZK"]
@@ -39,7 +41,9 @@ def test_a_source_own_figure_is_forwarded_as_published() -> None:
     ]
     (outcome,) = run(engine(), [batch])
     assert {p.currency: p.value for p in outcome.published} == {"USD": "1.11720000", "JPY": "175.680"}
-    assert all(p.source == "ecb" and p.sources == ("ecb",) for p in outcome.published)
+    # The ECB's figures are what goes into the blend (the blend's source, the ECB its contributor).
+    assert set(picked_by([outcome]).values()) == {"ecb"}
+    assert all(p.source == BLEND and p.sources == ("ecb",) for p in outcome.published)
     assert outcome.accepted == 2
 
 

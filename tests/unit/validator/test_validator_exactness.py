@@ -35,7 +35,7 @@ def _boe(zar: str, eur: str, usd: str = "1.3293") -> dict[str, str]:
     ]
     (outcome,) = run(engine(), [batch])
     assert not outcome.rejections
-    return {p.currency: p.value for p in outcome.published if p.source == "boe"}
+    return {p.currency: p.value for p in outcome.published if p.sources == ("boe",)}
 
 
 def test_a_boe_figure_rebased_to_gbp_comes_back_digit_exact() -> None:

@@ -32,7 +32,8 @@ from urllib.parse import urlsplit
 
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument
-from kurs_gateway.snapshot import PIVOT, Entry
+from kurs_common.rate import Rate
+from kurs_gateway.snapshot import PIVOT
 
 KINDS = ("threshold", "pct_move", "anomaly", "stale_source")
 RATE_KINDS = ("threshold", "pct_move")
@@ -209,7 +210,7 @@ def _quality_rule(payload: Mapping[str, Any], kind: str, api_key: str, url: str 
     )
 
 
-def pair_rate(entries: Mapping[str, Entry], base: str, symbol: str) -> str | None:
+def pair_rate(entries: Mapping[str, Rate], base: str, symbol: str) -> str | None:
     """Units of symbol per one base from pivot-quoted entries (None when either is missing)."""
     if base == PIVOT:
         entry = entries.get(symbol)
@@ -265,7 +266,7 @@ class Evaluator:
             state.pop(rule_id, None)
 
     def evaluate(
-        self, entries: Mapping[str, Entry], codes: Iterable[str] | None, sequence: int, now: float
+        self, entries: Mapping[str, Rate], codes: Iterable[str] | None, sequence: int, now: float
     ) -> list[tuple[Rule, dict[str, Any]]]:
         """Events fired by a change of `codes` (None: everything) at stream `sequence`."""
         if codes is None:

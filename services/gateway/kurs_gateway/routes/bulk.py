@@ -31,11 +31,12 @@ from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, QueryError
 from kurs_common.quotes import rebase_entries
+from kurs_common.rate import Rate, RateKind
 from kurs_common.timeutil import from_timestamp
 from kurs_gateway import deps, problems
 from kurs_gateway.params import only
 from kurs_gateway.settings import GatewaySettings
-from kurs_gateway.snapshot import PIVOT, Entry, LiveSnapshot
+from kurs_gateway.snapshot import PIVOT, LiveSnapshot
 
 router = APIRouter(tags=["rates"])
 
@@ -50,7 +51,7 @@ Snapshot = Annotated[LiveSnapshot, Depends(deps.snapshot)]
 Stub = Annotated[rates_pb2_grpc.RatesServiceStub, Depends(deps.rates_stub)]
 Settings = Annotated[GatewaySettings, Depends(deps.settings)]
 
-Rates = Mapping[str, Entry]
+Rates = Mapping[str, Rate]
 
 
 class ItemProblem(Exception):
@@ -137,10 +138,17 @@ def convert_one(amount: str, src: str, dst: str, rates: Rates) -> dict[str, Any]
     }
 
 
-def _entries(reply: rates_pb2.GetHistoricalRatesResponse) -> dict[str, Entry]:
+def _entries(reply: rates_pb2.GetHistoricalRatesResponse) -> dict[str, Rate]:
     return {
-        r.currency: Entry(
-            r.value, dt.date.fromisoformat(r.date), from_timestamp(r.observed_at), tuple(r.sources), r.replay
+        r.currency: Rate(
+            "",
+            RateKind.REFERENCE,
+            r.currency,
+            r.value,
+            dt.date.fromisoformat(r.date),
+            from_timestamp(r.observed_at),
+            tuple(r.sources),
+            r.replay,
         )
         for r in reply.rates
         if r.currency != PIVOT

@@ -31,7 +31,7 @@ from kurs.rates.v1 import rates_pb2
 from kurs_common import money, validation
 from kurs_common.currencies import name_of
 from kurs_common.errors import QueryError
-from kurs_common.quotes import QuotedRate
+from kurs_common.rate import UNOBSERVED, Rate, observed
 from kurs_common.timeutil import today_utc
 from kurs_gateway import views
 from kurs_gateway.keys.access import Access
@@ -104,7 +104,7 @@ def _amount(text: str) -> Any:
         raise V6Error("malformed-request") from exc
 
 
-def _latest(snapshot: LiveSnapshot, base: str) -> tuple[str, tuple[QuotedRate, ...]]:
+def _latest(snapshot: LiveSnapshot, base: str) -> tuple[str, tuple[Rate, ...]]:
     if not snapshot.entries:
         raise V6Error("no-data-available")
     code = _code(base, {*snapshot.entries, "EUR"})
@@ -118,8 +118,8 @@ def _with_base(code: str, rates: Mapping[str, str]) -> dict[str, orjson.Fragment
     return out
 
 
-def _newest(rates: tuple[QuotedRate, ...]) -> dt.datetime | None:
-    return max((r.observed_at for r in rates if r.observed_at is not None), default=None)
+def _newest(rates: tuple[Rate, ...]) -> dt.datetime | None:
+    return observed(max((r.observed_at for r in rates), default=UNOBSERVED))
 
 
 def _answer(

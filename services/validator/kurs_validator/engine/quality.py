@@ -10,9 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from kurs_common.observation import REFERENCE
+from kurs_common.rate import Rate, rate_kind
+from kurs_common.series import BLEND, PIVOT
 from kurs_validator.engine.exactness import text
 from kurs_validator.engine.state import Contrib, State
-from kurs_validator.model import BatchOutcome, Confidence, Contribution, Published, QualityRecord
+from kurs_validator.model import BatchOutcome, Confidence, Contribution, QualityRecord
 
 
 def contribution(c: Contrib, weight: float, reason: str) -> Contribution:
@@ -37,16 +40,19 @@ def emit(
     pol = st.policy.kinds[kind]
     count = len(candidates)
     if publish:
+        # A fixing's consensus goes into the blended reference series; a live consensus tick
+        # stays under the live source whose figure it is. Both are quoted per one EUR.
         out.published.append(
-            Published(
-                source=chosen.source,
-                kind=kind,
-                currency=subject,
-                value=chosen.per_eur_text,
-                day=chosen.day,
-                observed_at=chosen.observed_at,
-                sources=(chosen.source,) if count == 1 else tuple(sorted(c.source for c in candidates)),
-                replay=chosen.replay,
+            Rate(
+                BLEND if kind == REFERENCE else chosen.source,
+                rate_kind(kind),
+                subject,
+                chosen.per_eur_text,
+                chosen.day,
+                chosen.observed_at,
+                (chosen.source,) if count == 1 else tuple(sorted(c.source for c in candidates)),
+                chosen.replay,
+                PIVOT,
             )
         )
     if count >= 3 and spread <= pol.mad_floor / 2:
