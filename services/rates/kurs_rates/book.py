@@ -4,10 +4,16 @@ The effective rate of a currency is the newer (by observation time) of the newes
 fixing and the newest live tick. Every batch that changes at least one effective rate gets the
 next sequence number and is published to every subscriber.
 
-Sequence numbers are local (embedded mode: +1 per change set) or global (with Redis: the
-number the Redis stream assigned, passed to `apply`). The last REPLAY_WINDOW change sets are
-kept in a ring so a reconnecting subscriber (StreamRatesRequest.since_sequence) can be told what
-it missed; further back it gets a fresh snapshot.
+Sequence numbers are local (embedded mode, or Redis unreachable: +1 per change set) or global
+(with Redis: the number the Redis stream assigned, passed to `apply`). Either way every change
+set gets a number above the previous one: never a repeat, never a change under an old number.
+A process starts numbering at `start_at` (the server passes the wall clock in milliseconds when no
+global counter is known), so a restarted replica does not reuse the numbers of its previous run.
+
+The last REPLAY_WINDOW change sets are kept in a ring so a reconnecting subscriber
+(StreamRatesRequest.since_sequence) is told exactly what it missed; a sequence outside what the
+ring answers exactly (too old, never issued here, numbered locally while Redis was away and then
+sealed, or before a resync) gets a fresh snapshot instead: never a partial update.
 """
 
 from __future__ import annotations
@@ -81,6 +87,18 @@ class LatestBook:
         self.live = {r.currency: r for r in live}
         self._complete_after = self.sequence
 
+    def start_at(self, sequence: int) -> None:
+        """Number the next change set after `sequence` (a floor; never moves the sequence back)."""
+        if sequence > self.sequence:
+            self.sequence = sequence
+            self._complete_after = max(self._complete_after, sequence)
+
+    def seal(self, sequence: int) -> None:
+        """Change sets up to `sequence` were numbered locally (Redis unreachable) and another
+        replica may have issued the same numbers for other changes: a resume from any of them is
+        answered with a fresh snapshot, never with a replay that could be someone else's."""
+        self._complete_after = max(self._complete_after, sequence + 1)
+
     def seed(self, sequence: int, history: Iterable[ChangeSet]) -> None:
         """Start at a global `sequence`; `history` (ascending, contiguous) fills the replay ring."""
         self.sequence = max(self.sequence, sequence)
@@ -92,9 +110,10 @@ class LatestBook:
 
     def resync(self, rates: Iterable[StoredRate], sequence: int) -> None:
         """Updates were lost (a gap in the global sequence): take a shared snapshot, jump to
-        `sequence`, forget the replay history and send every subscriber a fresh snapshot."""
+        `sequence` (above the current one), forget the replay history and send every subscriber a
+        fresh snapshot."""
         self.merge_snapshot(rates)
-        self.sequence = max(self.sequence, sequence)
+        self.sequence = max(self.sequence + 1, sequence)
         self._ring.clear()
         self._complete_after = self.sequence
         self._fanout.mark_all_overflowed()
@@ -146,13 +165,11 @@ class LatestBook:
         ticks: Iterable[StoredRate],
         *,
         sequence: int | None = None,
-        record: bool = True,
     ) -> ChangeSet | None:
         """Replace the reference part (when given and not older) and merge live ticks.
 
-        sequence: the global number of this update (Redis mode); None numbers it locally.
-        record=False: a local change while the global sequence is unknown (Redis down): it is
-        delivered to subscribers under the current sequence and not kept for replay.
+        sequence: the global number of this update (Redis mode); None numbers it locally (the
+        next number: embedded mode, or Redis unreachable), kept for replay like any other.
         """
         before = self.effective()
         old_reference = self.reference
@@ -169,13 +186,12 @@ class LatestBook:
         if not changed and not removed:
             self._notify()
             return None
-        if sequence is None and record:
+        if sequence is None:
             self.sequence += 1
         change = ChangeSet(sequence if sequence is not None else self.sequence, changed)
-        if record:
-            if self._ring.maxlen is not None and len(self._ring) == self._ring.maxlen:
-                self._complete_after = self._ring[0].sequence
-            self._ring.append(change)
+        if self._ring.maxlen is not None and len(self._ring) == self._ring.maxlen:
+            self._complete_after = max(self._complete_after, self._ring[0].sequence)
+        self._ring.append(change)
         self._fanout.publish(change)
         self._notify()
         return change

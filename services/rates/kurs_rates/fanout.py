@@ -12,9 +12,17 @@ across any number of replicas. Every replica (the ingesting one included) reads 
 applies each update to its in-process LatestBook, so every StreamRates subscriber anywhere sees
 every update, numbered with the global sequence.
 
-When Redis is unreachable the ingesting replica applies its updates locally (its own subscribers
-still get them) and keeps one coalesced pending update (the newest reference set and the newest
-tick per currency: bounded by the number of currencies), published as soon as Redis answers.
+When Redis is unreachable the ingesting replica applies its updates locally, each under the next
+local number (its own subscribers still get them, and a resume on it is exact), and keeps one
+coalesced pending update (the newest reference set and the newest tick per currency: bounded by
+the number of currencies), published as soon as Redis answers. That publication is numbered
+above every local number (the script's floor), so the replica's own stream goes on without a gap
+or a repeat; the local numbers are then sealed (a resume from one of them gets a fresh snapshot:
+another replica may have used the same numbers for other changes). A replica that finds global
+entries it never applied (numbered inside its local range, or trimmed away) resyncs: it raises
+the global counter to above its own number first, then reads the shared latest hash, so the fresh
+snapshot it sends its subscribers is numbered above anything they saw and nothing published
+later can take a number at or below it.
 """
 
 from __future__ import annotations
@@ -48,6 +56,17 @@ end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'u', ARGV[3])
 for i = 4, #ARGV, 2 do
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+end
+return seq
+"""
+
+# Raise the counter to at least ARGV[1] and return it: numbers at or below are never issued again.
+_RAISE = """
+local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
+local floor = tonumber(ARGV[1])
+if seq < floor then
+  seq = floor
+  redis.call('SET', KEYS[1], seq)
 end
 return seq
 """
@@ -91,6 +110,9 @@ class Update:
     reference: tuple[StoredRate, ...] | None
     ticks: tuple[StoredRate, ...]
     changed: tuple[StoredRate, ...] = ()  # effective rates it changed, as seen by the publisher
+    # A pending update published after an outage: the global sequence its publisher had applied
+    # (the numbers between it and this update were the publisher's local ones, all merged here).
+    after: int = 0
 
     def encode(self) -> str:
         return json.dumps(
@@ -98,6 +120,7 @@ class Update:
                 "reference": None if self.reference is None else [rate_to_json(r) for r in self.reference],
                 "ticks": [rate_to_json(r) for r in self.ticks],
                 "changed": [rate_to_json(r) for r in self.changed],
+                "after": self.after,
             },
             separators=(",", ":"),
         )
@@ -110,6 +133,7 @@ class Update:
             None if ref is None else tuple(rate_from_json(r) for r in ref),
             tuple(rate_from_json(r) for r in data.get("ticks", ())),
             tuple(rate_from_json(r) for r in data.get("changed", ())),
+            int(data.get("after", 0)),
         )
 
 
@@ -139,6 +163,10 @@ class RedisFanout:
         self.healthy = False
         self.last_error = ""
         self._script = self.client.register_script(_PUBLISH)
+        self._raise = self.client.register_script(_RAISE)
+        # The newest global sequence applied from the stream (the book's may be above it: local
+        # numbers given while Redis was unreachable).
+        self.cursor = 0
         self._pending_reference: tuple[StoredRate, ...] | None = None
         self._pending_ticks: dict[str, StoredRate] = {}
         self._task: asyncio.Task[None] | None = None
@@ -176,6 +204,7 @@ class RedisFanout:
         if history:
             seq = max(seq, history[-1].sequence)
         self.book.seed(seq, history)
+        self.cursor = seq
         self._up()
 
     # -- publishing ----------------------------------------------------------------------
@@ -222,12 +251,17 @@ class RedisFanout:
             for r in (*(reference or ()), *ticks)
             if (cur := effective.get(r.currency)) is not None and cur.observed_at == r.observed_at
         )
+        local_top = self.book.sequence  # every local number is at or below it
         try:
-            await self.publish(Update(reference, ticks, changed))
+            sequence = await self.publish(Update(reference, ticks, changed, after=self.cursor))
         except BaseException:
             self.defer(Update(reference, ticks))  # merged with anything deferred meanwhile
             raise
-        log.info("redis: pending update published", extra={"ticks": len(ticks)})
+        self.book.seal(local_top)
+        log.info(
+            "redis: pending update published",
+            extra={"ticks": len(ticks), "sequence": sequence, "local_top": local_top},
+        )
 
     # -- consuming -----------------------------------------------------------------------
     async def _consume(self) -> None:
@@ -235,17 +269,21 @@ class RedisFanout:
         while True:
             try:
                 if not self.healthy:
+                    # Drop pooled connections from before the outage: their next use would fail
+                    # and send an update down the local path for nothing.
+                    await self.client.connection_pool.disconnect(inuse_connections=False)
                     await _aw(self.client.ping())
                     self._up()
                 await self._flush_pending()
                 answer: list[tuple[str, list[tuple[str, dict[str, str]]]]] = await _aw(
-                    self.client.xread({self.stream_key: f"{self.book.sequence}-0"}, count=500, block=500)
+                    self.client.xread({self.stream_key: f"{self.cursor}-0"}, count=500, block=500)
                 )
                 delay = 0.1
                 for _stream, entries in answer or ():
                     gap = self._apply(entries)
                     if gap:
                         await self._resync(gap)
+                        break
             except asyncio.CancelledError:
                 raise
             except REDIS_ERRORS as exc:
@@ -260,21 +298,32 @@ class RedisFanout:
         """Apply stream entries in order; return the sequence at which a gap was seen (else 0)."""
         for entry_id, fields in entries:
             seq = _sequence_of(entry_id)
-            if seq <= self.book.sequence:
+            if seq <= self.cursor:
                 continue
-            if seq > self.book.sequence + 1:
-                # Entries were trimmed before we read them (or Redis lost its data): resync.
-                return seq
             update = Update.decode(fields["u"])
+            # The outage flush of a replica that was where we are: the numbers in between were
+            # its local ones, and everything they changed is merged into this update.
+            caught_up = update.after == self.cursor == self.book.sequence and seq > self.cursor
+            if seq != self.book.sequence + 1 and not caught_up:
+                # At or below our own number: another replica's update numbered while we numbered
+                # locally (Redis was unreachable from here). Above the next one: entries were
+                # trimmed before we read them, or Redis lost its data. Either way: resync.
+                return seq
             self.book.apply(update.reference, update.ticks, sequence=seq)
+            self.cursor = seq
         return 0
 
     async def _resync(self, seq: int) -> None:
         log.warning(
-            "redis: gap in the update stream, resyncing", extra={"at": self.book.sequence, "next": seq}
+            "redis: updates missed, resyncing from the shared snapshot",
+            extra={"at": self.book.sequence, "next": seq},
         )
+        # Raise the counter first: everything published before it is in the hash read next, and
+        # everything published after it is numbered above the snapshot.
+        top = int(await self._raise(keys=[self.seq_key], args=[self.book.sequence + 1]))
         snapshot: dict[str, str] = await _aw(self.client.hgetall(self.latest_key))
-        self.book.resync((rate_from_json(json.loads(v)) for v in snapshot.values()), seq - 1)
+        self.book.resync((rate_from_json(json.loads(v)) for v in snapshot.values()), top)
+        self.cursor = self.book.sequence
 
     def _up(self) -> None:
         if not self.healthy:

@@ -137,7 +137,7 @@ class Ingestor:
                     log.warning("redis: own update not consumed in time", extra={"sequence": sequence})
                 return sequence
         # Redis down: serve it locally now, publish it to the other replicas when Redis is back.
-        self.book.apply(reference, ticks, record=False)
+        self.book.apply(reference, ticks)  # the next local number (sealed when Redis is back)
         self.fanout.defer(update)
         return self.book.sequence
 

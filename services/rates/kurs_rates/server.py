@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,6 +189,13 @@ async def _measure_publish_lag(book: LatestBook, lag: Histogram) -> None:
                 lag.labels(rate.kind.value).observe(max(0.0, (now - rate.observed_at).total_seconds()))
 
 
+def sequence_floor() -> int:
+    """Where a process without a global counter starts numbering: the wall clock in milliseconds,
+    above every number a previous run issued unless it averaged more than one change set per
+    millisecond (a change set is at least one committed store write)."""
+    return int(time.time() * 1000)
+
+
 async def start(settings: RatesSettings, store: RateStore | None = None) -> RatesService:
     store = store or open_store(settings.database_url, settings)
     await store.open()
@@ -211,6 +219,9 @@ async def _start_on(settings: RatesSettings, store: RateStore) -> RatesService:
                 stream_maxlen=settings.redis_stream_maxlen,
             )
             await fanout.start()
+        if fanout is None or not fanout.healthy:
+            # No global counter to continue from: start above anything a previous run issued.
+            book.start_at(sequence_floor())
         # Other replicas may write the same database: trust a cached series month 30 s at most.
         shared = None if fanout is None else series_cache.SHARED_MAX_AGE_SECONDS
         queries = RateQueries(store, book, settings.reference_source, series_max_age=shared)

@@ -64,11 +64,43 @@ def test_global_sequences_and_local_only_changes() -> None:
     assert (change.sequence, book.sequence) == (7, 7)
     assert book.apply(None, [tick("USD", "1.16", 1)], sequence=8) is None
     assert book.sequence == 8  # a no-op update still advances the global position
-    local = book.apply(None, [tick("USD", "1.18", 2)], record=False)
+    local = book.apply(None, [tick("USD", "1.18", 2)])  # Redis unreachable: numbered locally
     assert local is not None
-    assert (local.sequence, book.sequence) == (8, 8)
-    assert book.since(6) == [change]  # local-only changes are not replayed
-    assert book.since(8) == []
+    assert (local.sequence, book.sequence) == (9, 9)
+    assert book.since(6) == [change, local]  # exact on this replica while Redis is away
+    book.seal(9)  # Redis is back: another replica may have used 9 for something else
+    assert book.since(6) is None
+    assert book.since(9) is None
+    assert book.apply(None, [tick("USD", "1.19", 3)], sequence=10) is not None
+    assert book.since(10) == []
+
+
+def test_local_numbers_never_repeat_and_every_change_gets_one() -> None:
+    book = LatestBook()
+    book.start_at(1_000)
+    book.start_at(10)  # a floor never moves the sequence back
+    seen = []
+    for i in range(15):
+        change = book.apply(None, [tick(f"C{i:02d}", "1.5", i)])
+        assert change is not None
+        seen.append(change.sequence)
+    assert seen == list(range(1_001, 1_016))
+    assert book.since(999) is None  # nothing before the start is known here
+    assert len(book.since(1_000) or []) == 15  # a snapshot taken at the start, then 15 changes
+    missed = book.since(1_001) or []
+    assert {r.currency for c in missed for r in c.rates} == {f"C{i:02d}" for i in range(1, 15)}
+
+
+def test_a_resync_is_numbered_above_everything_sent_and_replaces_the_view() -> None:
+    book = LatestBook()
+    book.apply(None, [tick("USD", "1.16", 1)], sequence=5)
+    with book.subscribe() as sub:
+        book.resync([tick("GBP", "0.88", 2)], 3)  # a counter below ours still moves us up
+        assert book.sequence == 6
+        assert sub.overflowed
+        assert sub.queue.get_nowait().sequence == 6
+    assert book.since(5) is None
+    assert book.since(6) == []
 
 
 def test_an_older_fixing_never_replaces_a_newer_one() -> None:
