@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound, Unavailable
-from kurs_common.quotes import QuotedRate, from_published, home_currency, rebase_entries
+from kurs_common.quotes import from_published, home_currency, published_days, rebase_entries
+from kurs_common.rate import UNOBSERVED, Rate, RateKind
 from kurs_rates.book import LatestBook
-from kurs_rates.model import BLEND, PIVOT, CurrencyRange, Figure, PublisherRange, StoredRate
+from kurs_rates.model import BLEND, PIVOT, CurrencyRange, Figure, PublisherRange
 from kurs_rates.series_cache import SeriesCache
 from kurs_rates.series_days import (
     PerPivot,
@@ -29,7 +30,7 @@ from kurs_rates.series_days import (
 )
 from kurs_rates.store import RateStore
 
-__all__ = ["QuotedRate", "RateQueries", "rebase_rates"]
+__all__ = ["RateQueries", "rebase_rates"]
 
 DEFAULT_BASE = "USD"
 
@@ -38,7 +39,7 @@ DEFAULT_BASE = "USD"
 class RatesAnswer:
     base: str
     day: dt.date | None
-    rates: tuple[QuotedRate, ...]
+    rates: tuple[Rate, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +73,7 @@ class ConvertAnswer:
     sources: tuple[str, ...]
 
 
-def rebase_rates(
-    entries: dict[str, StoredRate], base: str, symbols: Sequence[str] | None
-) -> tuple[QuotedRate, ...]:
+def rebase_rates(entries: dict[str, Rate], base: str, symbols: Sequence[str] | None) -> tuple[Rate, ...]:
     """Express effective pivot-based rates against `base`, each with its provenance."""
     return rebase_entries(entries, PIVOT, base, symbols)
 
@@ -115,7 +114,7 @@ class RateQueries:
         oldest = min((r.day for r in self.book.reference.values()), default=None)
         self._series.forget_from(self.source, oldest)
 
-    def note_published(self, rates: Iterable[StoredRate]) -> None:
+    def note_published(self, rates: Iterable[Rate]) -> None:
         """Forget the cached series months a write changed, and the publisher list when the
         write added a publisher, a currency or a date outside it."""
         rates = list(rates)
@@ -179,15 +178,32 @@ class RateQueries:
         figures: list[Figure],
         base: str,
         wanted: list[str] | None,
+        dates: dict[tuple[str, str], dt.date] | None = None,
     ) -> RatesAnswer:
+        """A publisher's figures against `base`; `dates`: each published pair's own date when
+        they differ (a latest answer), else every figure is of `day`."""
         try:
             values = from_published([(f.base, f.quote, f.value) for f in figures], base, wanted)
         except KeyError:
             raise NotFound("base", f"{publisher.source} published no {base} figure on {day}") from None
         home = home_currency((f.base, f.quote) for f in figures)
         flags = {(f.quote if f.base == home else f.base): f.flag for f in figures if f.flag}
+        own = published_days(dates, base, values) if dates else {}
+        src = (publisher.source,)
         rates = tuple(
-            QuotedRate(c, v, day, None, (publisher.source,), flag=flags.get(c, "")) for c, v in values.items()
+            Rate(
+                publisher.source,
+                RateKind.REFERENCE,
+                c,
+                v,
+                own.get(c, day),
+                UNOBSERVED,
+                src,
+                False,
+                base,
+                flags.get(c, ""),
+            )
+            for c, v in values.items()
         )
         return RatesAnswer(base, day, rates)
 
@@ -233,7 +249,8 @@ class RateQueries:
             newest = await self.store.as_of(publisher.source, publisher.last_day)
             figures = [Figure(r.base, r.currency, r.value, r.flag) for r in newest]
             day = max((r.day for r in newest), default=publisher.last_day)
-            return self._published(publisher, day, figures, code, wanted)
+            dates = {(r.base, r.currency): r.day for r in newest}
+            return self._published(publisher, day, figures, code, wanted, dates)
         code, wanted = await self._base_and_symbols(base, symbols)
         entries = self.book.effective()
         if not entries:

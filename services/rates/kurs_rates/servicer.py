@@ -13,12 +13,13 @@ from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound, QueryError, Unavailable
+from kurs_common.rate import Rate, observed
 from kurs_common.timeutil import DateFormatError, from_timestamp, parse_date, to_timestamp, utcnow
 from kurs_rates import ticks
 from kurs_rates.book import LatestBook
 from kurs_rates.ingest import Ingestor
 from kurs_rates.model import BLEND, PIVOT, RateKind, StoredRate
-from kurs_rates.queries import QuotedRate, RateQueries, rebase_rates
+from kurs_rates.queries import RateQueries, rebase_rates
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -26,11 +27,11 @@ T = TypeVar("T")
 MAX_INGEST_BATCH = 20_000
 
 
-def to_proto_rate(rate: QuotedRate) -> rates_pb2.Rate:
+def to_proto_rate(rate: Rate) -> rates_pb2.Rate:
     return rates_pb2.Rate(
         currency=rate.currency,
         value=rate.value,
-        observed_at=to_timestamp(rate.observed_at),
+        observed_at=to_timestamp(observed(rate.observed_at)),
         date=rate.day.isoformat(),
         sources=rate.sources,
         replay=rate.replay,
@@ -242,7 +243,7 @@ class RatesServicer(rates_pb2_grpc.RatesServiceServicer):
             while True:
                 entries = self.book.effective()
                 if base != PIVOT and base not in entries:
-                    quoted: tuple[QuotedRate, ...] = ()
+                    quoted: tuple[Rate, ...] = ()
                 else:
                     quoted = rebase_rates(entries, base, symbols)
                 day = max((r.day for r in quoted), default=None)
