@@ -27,7 +27,7 @@ from kurs_rates import server as rates_server
 from kurs_rates.server import RatesService
 from kurs_rates.settings import RatesSettings
 from kurs_validator import server as validator_server
-from kurs_validator.server import ValidatorService
+from kurs_validator.server import ValidatorServer
 from kurs_validator.settings import ValidatorSettings
 
 HISTORY_ZIP = default_history_path()
@@ -61,7 +61,7 @@ async def rates_service(tmp_path: Path) -> AsyncIterator[RatesService]:
 
 
 @pytest.fixture
-async def validator_service(rates_service: RatesService, tmp_path: Path) -> AsyncIterator[ValidatorService]:
+async def validator_service(rates_service: RatesService, tmp_path: Path) -> AsyncIterator[ValidatorServer]:
     settings = ValidatorSettings(
         address="127.0.0.1:0",
         rates_address=f"127.0.0.1:{rates_service.port}",
@@ -73,7 +73,7 @@ async def validator_service(rates_service: RatesService, tmp_path: Path) -> Asyn
 
 
 @pytest.fixture
-def collector_settings(validator_service: ValidatorService, recent_history_zip: Path) -> CollectorSettings:
+def collector_settings(validator_service: ValidatorServer, recent_history_zip: Path) -> CollectorSettings:
     return CollectorSettings(
         address="127.0.0.1:0",
         validator_address=f"127.0.0.1:{validator_service.port}",
@@ -86,7 +86,7 @@ def collector_settings(validator_service: ValidatorService, recent_history_zip: 
 @pytest.fixture
 async def collector_service(
     collector_settings: CollectorSettings,
-) -> AsyncIterator[collector_server.CollectorService]:
+) -> AsyncIterator[collector_server.CollectorServer]:
     service = await collector_server.start(collector_settings)
     yield service
     await service.stop(0)
@@ -94,10 +94,10 @@ async def collector_service(
 
 @pytest.fixture
 async def loaded_mesh(
-    rates_service: RatesService, collector_service: collector_server.CollectorService
+    rates_service: RatesService, collector_service: collector_server.CollectorServer
 ) -> RatesService:
     """rates + validator + collector, with the recent ECB history delivered end to end."""
-    health = collector_service.collector.health["ecb-history"]
+    health = collector_service.runner.health["ecb-history"]
     for _ in range(600):
         if health.state in ("healthy", "failing"):
             break
@@ -150,8 +150,8 @@ async def serve_gateway(
 @dataclass
 class Mesh:
     rates: RatesService
-    validator: ValidatorService
-    collector: collector_server.CollectorService
+    validator: ValidatorServer
+    collector: collector_server.CollectorServer
     gateway_url: str
 
 
@@ -177,7 +177,7 @@ async def running_mesh(data_dir: Path, history_zip: Path, **collector: Any) -> A
         )
     )
     try:
-        health = coll.collector.health["ecb-history"]
+        health = coll.runner.health["ecb-history"]
         for _ in range(1200):
             if health.state in ("healthy", "failing"):
                 break
@@ -194,8 +194,8 @@ async def running_mesh(data_dir: Path, history_zip: Path, **collector: Any) -> A
 @pytest.fixture
 async def gateway_url(
     loaded_mesh: RatesService,
-    collector_service: collector_server.CollectorService,
-    validator_service: ValidatorService,
+    collector_service: collector_server.CollectorServer,
+    validator_service: ValidatorServer,
 ) -> AsyncIterator[str]:
     """The gateway wired to the function-scoped fixtures' mesh."""
     async with serve_gateway(

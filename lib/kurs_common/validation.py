@@ -1,7 +1,8 @@
 """Request parameter rules shared by the rates service and the gateway.
 
 Limits (documented in the README):
-* symbols: at most MAX_SYMBOLS codes per request, each three ASCII letters (case-insensitive);
+* symbols: at most MAX_SYMBOLS codes per request, each an ISO 4217 code (three ASCII letters) or
+  a crypto ticker of kurs_common.currencies.CRYPTO (USDT, USDC: four), case-insensitive;
 * time series: at most MAX_RANGE_DAYS days from start_date to end_date inclusive;
 * dates: YYYY-MM-DD, real calendar dates, not after today (UTC).
 """

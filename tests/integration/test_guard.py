@@ -12,7 +12,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from conftest import ingest_fixing, serve_gateway
-from kurs_collector.server import CollectorService
+from kurs_collector.server import CollectorServer
 from kurs_rates import server as rates_server
 from kurs_rates.server import RatesService
 from kurs_rates.settings import RatesSettings
@@ -20,9 +20,7 @@ from kurs_rates.settings import RatesSettings
 pytestmark = pytest.mark.integration
 
 
-async def test_api_keys_and_rate_limit(
-    loaded_mesh: RatesService, collector_service: CollectorService
-) -> None:
+async def test_api_keys_and_rate_limit(loaded_mesh: RatesService, collector_service: CollectorServer) -> None:
     async with serve_gateway(
         loaded_mesh.port,
         collector_service.port,
@@ -58,7 +56,7 @@ async def test_api_keys_and_rate_limit(
 
 
 async def test_rate_limit_cannot_be_dodged_by_rotating_unconfigured_keys(
-    loaded_mesh: RatesService, collector_service: CollectorService
+    loaded_mesh: RatesService, collector_service: CollectorServer
 ) -> None:
     async with (
         serve_gateway(

@@ -87,7 +87,7 @@ async def mesh(
         )
     )
     try:
-        health = collector.collector.health["ecb-history"]
+        health = collector.runner.health["ecb-history"]
         for _ in range(1200):
             if health.state in ("healthy", "failing"):
                 break

@@ -9,7 +9,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
-from kurs_collector.server import CollectorService
+from kurs_collector.server import CollectorServer
 from kurs_rates.server import RatesService
 
 pytestmark = pytest.mark.integration
@@ -27,10 +27,10 @@ async def test_history_arrives_exactly_as_published(
     assert {r.currency: r.value for r in reply.rates if r.currency != "EUR"} == published
 
 
-async def test_rerun_adds_nothing(loaded_mesh: RatesService, collector_service: CollectorService) -> None:
+async def test_rerun_adds_nothing(loaded_mesh: RatesService, collector_service: CollectorServer) -> None:
     span = (dt.date(2024, 1, 1), dt.date(2026, 12, 31))
     before = await loaded_mesh.store.series("ecb", *span)
-    result = await collector_service.collector.run("ecb-history")
+    result = await collector_service.runner.run("ecb-history")
     assert result.observations > 10_000
     assert result.accepted == result.observations
     after = await loaded_mesh.store.series("ecb", *span)

@@ -51,7 +51,9 @@ class FeedDisabled(FeedBusy):
 NetworkFeed = HttpFeed | MarketFeed | StreamFeed
 
 
-class Collector:
+class FeedRunner:
+    """Runs every enabled feed in its own task and keeps each feed's health (CollectNow: `run`)."""
+
     def __init__(
         self,
         feeds: list[tuple[Feed, bool]],

@@ -17,7 +17,7 @@ from kurs_collector.feeds.base import Feed
 from kurs_collector.feeds.ecb_history import EcbHistoryFeed
 from kurs_collector.feeds.replay import ReplayFeed
 from kurs_collector.health import DEGRADED, DISABLED, DOWN, FAILING, HEALTHY, IDLE, FeedHealth
-from kurs_collector.runner import Collector
+from kurs_collector.runner import FeedRunner
 from kurs_collector.servicer import CollectorServicer
 from kurs_collector.settings import CollectorSettings
 from kurs_collector.sources import NetworkFeeds, build_network_feeds
@@ -50,13 +50,12 @@ def build_builtin_feeds(settings: CollectorSettings) -> list[tuple[Feed, bool]]:
     ]
 
 
-def build_feeds(settings: CollectorSettings) -> list[tuple[Feed, bool]]:
-    return build_builtin_feeds(settings)
-
-
 @dataclass
-class CollectorService:
-    collector: Collector
+class CollectorServer:
+    """A started collector: its feed runner, gRPC server, channel to the validator and metrics
+    endpoint; `stop()` drains the server, then stops the feeds."""
+
+    runner: FeedRunner
     channel: grpc.aio.Channel
     grpc: RunningServer
     network: NetworkFeeds
@@ -70,19 +69,19 @@ class CollectorService:
         await self.grpc.stop(grace)
         if self.metrics is not None:
             await self.metrics.stop()
-        await self.collector.stop()
+        await self.runner.stop()
         await self.network.aclose()
         await self.channel.close()
 
 
-def build_metrics(collector: Collector) -> ServiceMetrics:
+def build_metrics(runner: FeedRunner) -> ServiceMetrics:
     """RPCs (interceptors) and every feed's health, freshness and errors, read at scrape time."""
     metrics = ServiceMetrics("collector")
     labels = ["feed", "source"]
 
     def collect() -> Iterator[Metric]:
         now = utcnow()
-        feeds = list(collector.health.values())
+        feeds = list(runner.health.values())
 
         def per_feed(name: str, doc: str, value: Callable[[FeedHealth], float]) -> GaugeMetricFamily:
             return labelled_gauge(name, doc, labels, [((h.id, h.source), float(value(h))) for h in feeds])
@@ -156,9 +155,7 @@ def build_metrics(collector: Collector) -> ServiceMetrics:
     return metrics
 
 
-async def start(
-    settings: CollectorSettings, feeds: list[tuple[Feed, bool]] | None = None
-) -> CollectorService:
+async def start(settings: CollectorSettings, feeds: list[tuple[Feed, bool]] | None = None) -> CollectorServer:
     channel = insecure_channel(settings.validator_address)
     deliverer = Deliverer(
         validator_pb2_grpc.ValidatorServiceStub(channel),
@@ -172,16 +169,16 @@ async def start(
         feeds = [*build_builtin_feeds(settings), *network.feeds]
     else:
         network = NetworkFeeds()
-    collector = Collector(feeds, deliverer, disabled_reasons=network.disabled_reasons)
-    servicer = CollectorServicer(collector)
+    runner = FeedRunner(feeds, deliverer, disabled_reasons=network.disabled_reasons)
+    servicer = CollectorServicer(runner)
 
     def register(server: grpc.aio.Server) -> list[str]:
         collector_pb2_grpc.add_CollectorServiceServicer_to_server(servicer, server)
         return [collector_pb2.DESCRIPTOR.services_by_name["CollectorService"].full_name]
 
-    metrics = build_metrics(collector) if settings.metrics_address else None
+    metrics = build_metrics(runner) if settings.metrics_address else None
     running = await start_server(settings.address, register, metrics)
-    service = CollectorService(collector, channel, running, network)
+    service = CollectorServer(runner, channel, running, network)
     if metrics is not None:
         try:
             service.metrics = await start_metrics_endpoint(settings.metrics_address, metrics)
@@ -189,5 +186,5 @@ async def start(
             await service.stop(0)
             raise
     if settings.autostart:
-        collector.start()
+        runner.start()
     return service

@@ -9,7 +9,7 @@ from kurs_collector.breaker import CLOSED, HALF_OPEN, OPEN
 from kurs_collector.delivery import DeliveryError
 from kurs_collector.feeds.base import FeedError
 from kurs_collector.health import DEGRADED, DISABLED, DOWN, FAILING, HEALTHY, IDLE, FeedHealth
-from kurs_collector.runner import Collector, FeedBusy, UnknownFeed
+from kurs_collector.runner import FeedBusy, FeedRunner, UnknownFeed
 from kurs_common.timeutil import to_timestamp
 
 _STATES = {
@@ -56,19 +56,19 @@ def to_proto(h: FeedHealth) -> collector_pb2.SourceHealth:
 
 
 class CollectorServicer(collector_pb2_grpc.CollectorServiceServicer):
-    def __init__(self, collector: Collector) -> None:
-        self.collector = collector
+    def __init__(self, runner: FeedRunner) -> None:
+        self.runner = runner
 
     async def ListSources(
         self, request: collector_pb2.ListSourcesRequest, context: grpc.aio.ServicerContext
     ) -> collector_pb2.ListSourcesResponse:
-        return collector_pb2.ListSourcesResponse(sources=[to_proto(h) for h in self.collector.snapshot()])
+        return collector_pb2.ListSourcesResponse(sources=[to_proto(h) for h in self.runner.snapshot()])
 
     async def CollectNow(
         self, request: collector_pb2.CollectNowRequest, context: grpc.aio.ServicerContext
     ) -> collector_pb2.CollectNowResponse:
         try:
-            result = await self.collector.run(request.source_id)
+            result = await self.runner.run(request.source_id)
         except UnknownFeed:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"source_id: no feed named {request.source_id!r}")
         except FeedBusy as exc:
@@ -76,7 +76,7 @@ class CollectorServicer(collector_pb2_grpc.CollectorServiceServicer):
         except (FeedError, DeliveryError) as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"{request.source_id}: {exc}")
         return collector_pb2.CollectNowResponse(
-            health=to_proto(self.collector.refresh(request.source_id)),
+            health=to_proto(self.runner.refresh(request.source_id)),
             observations=result.observations,
             accepted=result.accepted,
             rejected=result.rejected,

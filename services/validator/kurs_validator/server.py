@@ -38,7 +38,10 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class ValidatorService:
+class ValidatorServer:
+    """A started validator: its gRPC server, servicer, store, maintenance task, channel to rates and
+    metrics endpoint; `stop()` drains the server, then closes the rest."""
+
     channel: grpc.aio.Channel
     grpc: RunningServer
     servicer: ValidatorServicer
@@ -193,7 +196,7 @@ def build_metrics(engine: ValidationEngine) -> tuple[ServiceMetrics, CountingHub
     return metrics, CountingHub(anomalies)
 
 
-async def start(settings: ValidatorSettings) -> ValidatorService:
+async def start(settings: ValidatorSettings) -> ValidatorServer:
     store = build_store(settings)
     await asyncio.to_thread(store.open)
     engine = DurableHoldsEngine(Policy(priority=dict(settings.source_priority)), store)
@@ -218,7 +221,7 @@ async def start(settings: ValidatorSettings) -> ValidatorService:
 
     running = await start_server(settings.address, register, metrics)
     task = asyncio.create_task(_maintain(servicer, settings.maintenance_interval_seconds))
-    service = ValidatorService(channel, running, servicer, store, task)
+    service = ValidatorServer(channel, running, servicer, store, task)
     if metrics is not None:
         try:
             service.metrics = await start_metrics_endpoint(settings.metrics_address, metrics)

@@ -20,7 +20,7 @@ from kurs_collector.settings import CollectorSettings
 from kurs_common.observation import Observation
 from kurs_rates.server import RatesService
 from kurs_validator import server as validator_server
-from kurs_validator.server import ValidatorService
+from kurs_validator.server import ValidatorServer
 from kurs_validator.settings import ValidatorSettings
 from support.fake_exchanges import FakeHttpServer, FakeResponse, refused_port
 
@@ -135,15 +135,15 @@ async def stored(rates: RatesService) -> dict[dt.date, dict[str, str]]:
 
 
 async def test_collector_killed_mid_batch_loses_and_doubles_nothing(
-    rates_service: RatesService, validator_service: ValidatorService, provider: FakeHttpServer, tmp_path: Path
+    rates_service: RatesService, validator_service: ValidatorServer, provider: FakeHttpServer, tmp_path: Path
 ) -> None:
     sources = ecb_90d_sources(tmp_path, provider)
     first = await collector_server.start(settings_for(validator_service.port, sources, autostart=False))
     try:
-        crashing = CrashAfter(first.collector.deliverer, 1)
-        first.collector.deliverer = crashing
+        crashing = CrashAfter(first.runner.deliverer, 1)
+        first.runner.deliverer = crashing
         with pytest.raises(asyncio.CancelledError):
-            await first.collector.run("ecb-90d")
+            await first.runner.run("ecb-90d")
     finally:
         await first.stop(0)
     # Killed after the first day was acknowledged: that day is stored, the rest is not.
@@ -154,9 +154,9 @@ async def test_collector_killed_mid_batch_loses_and_doubles_nothing(
 
     second = await collector_server.start(settings_for(validator_service.port, sources, autostart=False))
     try:
-        recording = Recording(second.collector.deliverer)
-        second.collector.deliverer = recording
-        await second.collector.run("ecb-90d")
+        recording = Recording(second.runner.deliverer)
+        second.runner.deliverer = recording
+        await second.runner.run("ecb-90d")
     finally:
         await second.stop(0)
     assert await stored(rates_service) == EXPECTED
@@ -167,15 +167,15 @@ async def test_collector_killed_mid_batch_loses_and_doubles_nothing(
 
 
 async def test_validator_killed_mid_run_is_waited_for(
-    rates_service: RatesService, validator_service: ValidatorService, provider: FakeHttpServer, tmp_path: Path
+    rates_service: RatesService, validator_service: ValidatorServer, provider: FakeHttpServer, tmp_path: Path
 ) -> None:
     port = validator_service.port
     await validator_service.stop(0)  # the validator dies
     sources = ecb_90d_sources(tmp_path, provider)
     collector = await collector_server.start(settings_for(port, sources, autostart=False))
-    replacement: ValidatorService | None = None
+    replacement: ValidatorServer | None = None
     try:
-        run = asyncio.create_task(collector.collector.run("ecb-90d"))
+        run = asyncio.create_task(collector.runner.run("ecb-90d"))
         while not provider.hits(HIST_90D):  # noqa: ASYNC110 - polling a fake server's log
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.3)
@@ -198,7 +198,7 @@ async def test_validator_killed_mid_run_is_waited_for(
 
 
 async def test_unreachable_source_is_down_while_the_mesh_serves(
-    rates_service: RatesService, validator_service: ValidatorService, provider: FakeHttpServer, tmp_path: Path
+    rates_service: RatesService, validator_service: ValidatorServer, provider: FakeHttpServer, tmp_path: Path
 ) -> None:
     body = (
         f'[sources.ecb-90d]\nenabled = true\nbase_url = "{provider.url}"\n'
@@ -247,7 +247,7 @@ async def test_unreachable_source_is_down_while_the_mesh_serves(
 
 
 async def test_backfill_command(
-    rates_service: RatesService, validator_service: ValidatorService, provider: FakeHttpServer, tmp_path: Path
+    rates_service: RatesService, validator_service: ValidatorServer, provider: FakeHttpServer, tmp_path: Path
 ) -> None:
     body = f'[sources.ecb-sdmx]\nenabled = true\nbase_url = "{provider.url}"\n'
     sources = sources_toml(tmp_path / "sources.toml", body, state_dir=tmp_path / "state")
@@ -304,7 +304,7 @@ async def test_backfill_command(
 
 
 async def test_collector_process_sigkilled_while_holding_a_batch(
-    rates_service: RatesService, validator_service: ValidatorService, provider: FakeHttpServer, tmp_path: Path
+    rates_service: RatesService, validator_service: ValidatorServer, provider: FakeHttpServer, tmp_path: Path
 ) -> None:
     """A real collector process, SIGKILLed while it holds an undelivered batch, loses nothing."""
     port = validator_service.port

@@ -12,7 +12,7 @@ import pytest
 from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_common.observation import REFERENCE, Observation
-from kurs_validator.server import ValidatorService
+from kurs_validator.server import ValidatorServer
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ def _request(observations: list[Observation]) -> validator_pb2.SubmitObservation
 
 
 async def test_submit_list_and_quality(
-    validator_service: ValidatorService, validator_channel: grpc.aio.Channel, rates_channel: grpc.aio.Channel
+    validator_service: ValidatorServer, validator_channel: grpc.aio.Channel, rates_channel: grpc.aio.Channel
 ) -> None:
     stub = validator_pb2_grpc.ValidatorServiceStub(validator_channel)
     clean = [o for i in range(11) for o in _day(i)]

@@ -10,7 +10,7 @@ import pytest
 
 from kurs_collector.breaker import OPEN
 from kurs_collector.health import DEGRADED, DOWN, HEALTHY
-from kurs_collector.runner import Collector, FeedDisabled
+from kurs_collector.runner import FeedDisabled, FeedRunner
 from kurs_collector.state import FeedState, StateStore
 from support.fake_exchanges import (
     Blob,
@@ -54,7 +54,7 @@ async def test_catch_up_after_downtime_then_sleep_until_next_publication(
     clock = Clock(NOW)
     feed = make("ecb-daily", provider.url, now=NOW)
     deliverer = RecordingDeliverer()
-    collector = Collector([(feed, True)], deliverer, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    collector = FeedRunner([(feed, True)], deliverer, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
     assert collector.refresh("ecb-daily").publications_missed == 3
     collector.start()
     try:
@@ -84,7 +84,7 @@ async def test_late_publication_is_polled_again(
     state.save("ecb-daily", FeedState(last_day="2025-01-14"))
     clock = Clock(NOW)
     feed = make("ecb-daily", provider.url, now=NOW, retry_interval_seconds=600)
-    collector = Collector([(feed, True)], RecordingDeliverer(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    collector = FeedRunner([(feed, True)], RecordingDeliverer(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
     collector.start()
     try:
         await asyncio.wait_for(clock.parked.wait(), 10)
@@ -100,7 +100,7 @@ async def test_unreachable_source_is_down(make: MakeFeed) -> None:
         port = sock.getsockname()[1]
     clock = Clock(NOW)
     feed = make("boc", f"http://127.0.0.1:{port}", now=NOW, breaker_failures=1)
-    collector = Collector([(feed, True)], RecordingDeliverer(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    collector = FeedRunner([(feed, True)], RecordingDeliverer(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
     collector.start()
     try:
         await asyncio.wait_for(clock.parked.wait(), 10)
@@ -123,7 +123,7 @@ async def test_refused_figures_make_the_source_degraded(
     provider.route("/stats/eurofxref/eurofxref-daily.xml", FakeResponse(body=body))
     feed = make("ecb-daily", provider.url, now=NOW)
     deliverer = RecordingDeliverer()
-    collector = Collector([(feed, True)], deliverer)  # type: ignore[arg-type]
+    collector = FeedRunner([(feed, True)], deliverer)  # type: ignore[arg-type]
     result = await collector.run("ecb-daily")
     assert result.observations == 29
     health = collector.health["ecb-daily"]
@@ -136,7 +136,7 @@ async def test_market_poll_runs_every_interval(blob: Blob, provider: FakeHttpSer
     provider.route("/0/public/Ticker", FakeResponse(body=blob("kraken/ticker.json")))
     feed = make("kraken", provider.url, poll_interval_seconds=0.01)
     deliverer = RecordingDeliverer()
-    collector = Collector([(feed, True)], deliverer)  # type: ignore[arg-type]
+    collector = FeedRunner([(feed, True)], deliverer)  # type: ignore[arg-type]
     collector.start()
     try:
         await deliverer.wait_for(3)
@@ -148,7 +148,7 @@ async def test_market_poll_runs_every_interval(blob: Blob, provider: FakeHttpSer
 
 async def test_a_disabled_network_feed_never_runs_on_demand(provider: FakeHttpServer, make: MakeFeed) -> None:
     feed = make("boc", provider.url)
-    collector = Collector([(feed, False)], RecordingDeliverer(), disabled_reasons={"boc": "live is off"})  # type: ignore[arg-type]
+    collector = FeedRunner([(feed, False)], RecordingDeliverer(), disabled_reasons={"boc": "live is off"})  # type: ignore[arg-type]
     with pytest.raises(FeedDisabled, match="boc is disabled: live is off"):
         await collector.run("boc")
     assert provider.requests == []

@@ -41,9 +41,9 @@ def settle_all(st: State, out: BatchOutcome, deferred: Deferred, now: dt.datetim
     for key in sorted(deferred, key=lambda k: (k[1], k[0] != COMPARISON, k[0])):
         settle(st, out, key, deferred[key], now)
     deferred.clear()
-    for subject, day in sorted(st.stale_slots, key=lambda k: (k[1], k[0])):
+    for subject, day in sorted(st.slots_to_republish, key=lambda k: (k[1], k[0])):
         republish(st, out, subject, day, now)
-    st.stale_slots.clear()
+    st.slots_to_republish.clear()
 
 
 def settle(

@@ -209,4 +209,4 @@ def repair(st: State, source: str, day: dt.date, time: int, eur_per_usd: Decimal
             c.comparison = Decimal(c.per_eur_text) * eur_per_usd
             c.comparison_text = text(c.comparison)
             if slot is not None and len(slot.contribs) > 1:
-                st.stale_slots.add((subject, day))
+                st.slots_to_republish.add((subject, day))

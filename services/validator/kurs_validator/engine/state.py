@@ -127,7 +127,7 @@ class State:
     stats: dict[tuple[str, str], Stats] = field(default_factory=dict)
     batch: int = 0
     # Reference slots whose consensus is to be recomputed (fixings that became comparable).
-    stale_slots: set[tuple[str, dt.date]] = field(default_factory=set)
+    slots_to_republish: set[tuple[str, dt.date]] = field(default_factory=set)
 
 
 def new_state(policy: Policy) -> State:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kurs_collector.health import DEGRADED, FAILING, HEALTHY
-from kurs_collector.runner import Collector
+from kurs_collector.runner import FeedRunner
 from support.fake_exchanges import FakeWsServer, MakeFeed, RecordingDeliverer, wait_until
 
 LINES = (
@@ -32,7 +32,7 @@ def subscribed_symbols(ws: FakeWsServer, connection: int) -> list[str]:
 
 async def run_stream(
     make: MakeFeed, ws: FakeWsServer, **options: Any
-) -> tuple[Collector, RecordingDeliverer]:
+) -> tuple[FeedRunner, RecordingDeliverer]:
     feed = make(
         "kraken-ws",
         "http://unused.invalid",
@@ -41,7 +41,7 @@ async def run_stream(
         **options,
     )
     deliverer = RecordingDeliverer()
-    collector = Collector([(feed, True)], deliverer)  # type: ignore[arg-type]
+    collector = FeedRunner([(feed, True)], deliverer)  # type: ignore[arg-type]
     collector.start()
     return collector, deliverer
 

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.runner import Collector
+from kurs_collector.runner import FeedRunner
 from support.fake_exchanges import (
     Blob,
     FakeHttpServer,
@@ -139,7 +139,7 @@ async def test_stream_through_the_runner(make: MakeFeed) -> None:
     async with FakeWsServer([script]) as ws:
         feed = make("binance-ws", "http://unused.invalid", ws_url=ws.url, pairs=["EUR/USDT", "BTC/USDT"])
         deliverer = RecordingDeliverer()
-        collector = Collector([(feed, True)], deliverer)  # type: ignore[arg-type]
+        collector = FeedRunner([(feed, True)], deliverer)  # type: ignore[arg-type]
         collector.start()
         try:
             await deliverer.wait_for(3)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.runner import Collector
+from kurs_collector.runner import FeedRunner
 from support.fake_exchanges import (
     Blob,
     FakeHttpServer,
@@ -125,7 +125,7 @@ async def test_stream_and_reconnect_request(make: MakeFeed) -> None:
     async with FakeWsServer([first, second]) as ws:
         feed = make("bitstamp-ws", "http://unused.invalid", ws_url=ws.url, pairs=["EUR/USD", "BTC/USD"])
         deliverer = RecordingDeliverer()
-        collector = Collector([(feed, True)], deliverer)  # type: ignore[arg-type]
+        collector = FeedRunner([(feed, True)], deliverer)  # type: ignore[arg-type]
         collector.start()
         try:
             await deliverer.wait_for(6)

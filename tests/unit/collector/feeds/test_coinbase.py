@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.runner import Collector
+from kurs_collector.runner import FeedRunner
 from support.fake_exchanges import (
     Blob,
     FakeHttpServer,
@@ -130,7 +130,7 @@ async def test_stream_through_the_runner(make: MakeFeed) -> None:
     async with FakeWsServer([script]) as ws:
         feed = make("coinbase-ws", "http://unused.invalid", ws_url=ws.url, pairs=["EUR/USD", "BTC/USD"])
         deliverer = RecordingDeliverer()
-        collector = Collector([(feed, True)], deliverer)  # type: ignore[arg-type]
+        collector = FeedRunner([(feed, True)], deliverer)  # type: ignore[arg-type]
         collector.start()
         try:
             await deliverer.wait_for(3)

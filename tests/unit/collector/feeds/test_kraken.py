@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.runner import Collector
+from kurs_collector.runner import FeedRunner
 from kurs_common.observation import LIVE
 from support.fake_exchanges import (
     Blob,
@@ -136,7 +136,7 @@ async def test_stream_subscribes_and_parses(make: MakeFeed) -> None:
             "kraken-ws", "http://unused.invalid", ws_url=ws.url, pairs=["EUR/USD", "USD/JPY", "BTC/USD"]
         )
         deliverer = RecordingDeliverer()
-        collector = Collector([(feed, True)], deliverer)  # type: ignore[arg-type]
+        collector = FeedRunner([(feed, True)], deliverer)  # type: ignore[arg-type]
         collector.start()
         try:
             await deliverer.wait_for(3)
