@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from kurs_collector.breaker import CLOSED
 from kurs_collector.delivery import Deliverer, DeliveryError
-from kurs_collector.feeds.base import Feed, FeedError, HttpFeed, MarketFeed, StreamFeed
+from kurs_collector.feeds.base import Feed, FeedError, HttpFeed, MarketFeed
+from kurs_collector.feeds.stream import StreamFeed
 from kurs_collector.health import FeedHealth
 from kurs_common.timeutil import utcnow
 

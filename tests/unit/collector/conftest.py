@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from kurs_collector.config import SourceConfig
-from kurs_collector.feeds.base import HttpFeed, MarketFeed, StreamFeed
+from kurs_collector.feeds.base import HttpFeed, MarketFeed
+from kurs_collector.feeds.stream import StreamFeed
 from kurs_collector.sources import make_feed
 from kurs_collector.state import StateStore
 from support.fake_exchanges import Blob, FakeHttpServer, MakeFeed

@@ -21,8 +21,9 @@ from typing import Any
 
 from kurs_collector.checks import load_json, mid
 from kurs_collector.errors import FeedError
-from kurs_collector.feeds.base import MarketFeed, StreamFeed
+from kurs_collector.feeds.base import MarketFeed
 from kurs_collector.feeds.pairs import parse_stamp, price_text, split_pair
+from kurs_collector.feeds.stream import StreamFeed
 from kurs_collector.http import Payload, Request
 from kurs_common.observation import Observation
 

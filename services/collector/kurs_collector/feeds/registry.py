@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kurs_collector.feeds.base import HttpFeed, MarketFeed, StreamFeed
+from kurs_collector.feeds.base import HttpFeed, MarketFeed
 from kurs_collector.feeds.binance import BinanceFeed, BinanceStreamFeed
 from kurs_collector.feeds.bitstamp import BitstampFeed, BitstampStreamFeed
 from kurs_collector.feeds.boc import BocFeed
@@ -16,6 +16,7 @@ from kurs_collector.feeds.kraken import KrakenFeed, KrakenStreamFeed
 from kurs_collector.feeds.nbp import NbpTableAFeed, NbpTableBFeed
 from kurs_collector.feeds.norges import NorgesFeed
 from kurs_collector.feeds.rba import RbaFeed
+from kurs_collector.feeds.stream import StreamFeed
 
 NetworkFeedClass = type[HttpFeed] | type[MarketFeed] | type[StreamFeed]
 
