@@ -27,7 +27,15 @@ from typing import Any, TypeVar
 
 import orjson
 
-from kurs_validator.model import Anomaly, Confidence, Contribution, QualityRecord
+from kurs_validator.model import Anomaly, QualityRecord
+from kurs_validator.store_rows import (
+    ANOMALY_COLUMNS,
+    QUALITY_COLUMNS,
+    anomaly_from_row,
+    anomaly_row,
+    quality_from_row,
+    quality_row,
+)
 
 T = TypeVar("T")
 
@@ -78,15 +86,6 @@ CREATE TABLE IF NOT EXISTS held (
   record BLOB NOT NULL
 ) WITHOUT ROWID;
 """
-
-_QUALITY_COLUMNS = (
-    "kind, currency, slot, observed_at, value, source, confidence, spread, consensus, newest_observed_at, "
-    "newest_age, published_at, weight, detail"
-)
-_ANOMALY_COLUMNS = (
-    "id, reason, detail, source, feed, kind, base, quote, value, currency, day, observed_at, expected, "
-    "detected_at"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,29 +191,15 @@ class ValidatorStore:
                         "INSERT OR IGNORE INTO anomalies (reason, detail, source, feed, kind, base, quote, "
                         "value, currency, day, observed_at, expected, detected_at) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            a.reason,
-                            a.detail,
-                            a.source,
-                            a.feed,
-                            a.kind,
-                            a.base,
-                            a.quote,
-                            a.value,
-                            a.currency,
-                            a.day,
-                            a.observed_at.isoformat() if a.observed_at else "",
-                            a.expected,
-                            a.detected_at.isoformat(),
-                        ),
+                        anomaly_row(a),
                     )
                     if cur.rowcount == 1 and cur.lastrowid is not None:
-                        new.append(_with_id(a, cur.lastrowid))
+                        new.append(dataclasses.replace(a, id=cur.lastrowid))
                 db.executemany(
                     "INSERT OR REPLACE INTO quality (kind, currency, slot, observed_at, value, source, "
                     "confidence, spread, consensus, newest_observed_at, newest_age, published_at, weight, "
                     "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [_quality_row(q, stamps) for q in quality],
+                    [quality_row(q, stamps) for q in quality],
                 )
                 db.execute("COMMIT")
             except BaseException:
@@ -273,13 +258,13 @@ class ValidatorStore:
         if before_id is not None:
             clauses.append("id < ?")
             params.append(before_id)
-        sql = f"SELECT {_ANOMALY_COLUMNS} FROM anomalies"  # noqa: S608 - fixed columns, bound values
+        sql = f"SELECT {ANOMALY_COLUMNS} FROM anomalies"  # noqa: S608 - fixed columns, bound values
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY id DESC LIMIT ?"
         with self._lock:
             rows = self._conn().execute(sql, (*params, limit)).fetchall()
-        return [_anomaly(row) for row in rows]
+        return [anomaly_from_row(row) for row in rows]
 
     def anomalies_after(self, where: AnomalyFilter, after_id: int, limit: int) -> list[Anomaly]:
         """Oldest first, ids above `after_id`."""
@@ -287,17 +272,17 @@ class ValidatorStore:
         clauses.append("id > ?")
         params.append(after_id)
         sql = (
-            f"SELECT {_ANOMALY_COLUMNS} FROM anomalies WHERE "  # noqa: S608 - fixed columns, bound values
+            f"SELECT {ANOMALY_COLUMNS} FROM anomalies WHERE "  # noqa: S608 - fixed columns, bound values
             + " AND ".join(clauses)
             + " ORDER BY id LIMIT ?"
         )
         with self._lock:
             rows = self._conn().execute(sql, (*params, limit)).fetchall()
-        return [_anomaly(row) for row in rows]
+        return [anomaly_from_row(row) for row in rows]
 
     def get_quality(self, kind: str, currency: str, day: str | None) -> QualityRecord | None:
         """The record of `currency` on `day` (or on the last date before it); the newest without a day."""
-        sql = f"SELECT {_QUALITY_COLUMNS} FROM quality WHERE kind = ? AND currency = ?"  # noqa: S608
+        sql = f"SELECT {QUALITY_COLUMNS} FROM quality WHERE kind = ? AND currency = ?"  # noqa: S608
         params: list[Any] = [kind, currency]
         if day:
             # Reference slots are dates; live slots are instants, all below the next day's date.
@@ -306,128 +291,9 @@ class ValidatorStore:
         sql += " ORDER BY slot DESC LIMIT 1"
         with self._lock:
             row = self._conn().execute(sql, params).fetchone()
-        return _quality(row) if row else None
+        return quality_from_row(row) if row else None
 
     def count_quality(self) -> int:
         with self._lock:
             (count,) = self._conn().execute("SELECT COUNT(*) FROM quality").fetchone()
         return int(count)
-
-
-def _with_id(a: Anomaly, id_: int) -> Anomaly:
-    return dataclasses.replace(a, id=id_)
-
-
-def _anomaly(row: tuple[Any, ...]) -> Anomaly:
-    (
-        id_,
-        reason,
-        detail,
-        source,
-        feed,
-        kind,
-        base,
-        quote,
-        value,
-        currency,
-        day,
-        observed,
-        expected,
-        detected,
-    ) = row
-    return Anomaly(
-        reason,
-        detail,
-        source,
-        feed,
-        kind,
-        base,
-        quote,
-        value,
-        currency,
-        day,
-        dt.datetime.fromisoformat(observed) if observed else None,
-        expected,
-        dt.datetime.fromisoformat(detected),
-        int(id_),
-    )
-
-
-def _contribution_json(c: Contribution) -> list[Any]:
-    return [c.source, c.value, c.comparison, c.observed_at.isoformat(), c.weight, c.reason]
-
-
-def _contribution(d: list[Any]) -> Contribution:
-    return Contribution(d[0], d[1], d[2], dt.datetime.fromisoformat(d[3]), float(d[4]), d[5])
-
-
-def _iso(value: dt.datetime, stamps: dict[dt.datetime, str]) -> str:
-    text = stamps.get(value)
-    if text is None:
-        text = stamps[value] = value.isoformat()
-    return text
-
-
-def _quality_row(q: QualityRecord, stamps: dict[dt.datetime, str]) -> tuple[Any, ...]:
-    only = q.contributors[0] if len(q.contributors) == 1 and not q.excluded else None
-    simple = (
-        only is not None
-        and only.source == q.source
-        and only.value == q.value
-        and only.comparison == q.consensus
-        and only.observed_at == q.observed_at
-    )
-    observed = _iso(q.observed_at, stamps)
-    return (
-        q.kind,
-        q.currency,
-        q.day.isoformat() if q.kind == "reference" else observed,
-        observed,
-        q.value,
-        q.source,
-        q.confidence.value,
-        q.spread,
-        q.consensus,
-        _iso(q.newest_observed_at, stamps),
-        q.newest_input_age_seconds,
-        _iso(q.published_at, stamps),
-        only.weight if simple and only is not None else None,
-        None
-        if simple
-        else orjson.dumps(
-            [[_contribution_json(c) for c in q.contributors], [_contribution_json(c) for c in q.excluded]]
-        ),
-    )
-
-
-def _quality(row: tuple[Any, ...]) -> QualityRecord:
-    (kind, currency, slot, observed, value, source, confidence, spread, consensus, newest, age, published) = (
-        row[:12]
-    )
-    weight, detail = row[12], row[13]
-    observed_at = dt.datetime.fromisoformat(observed)
-    if detail is None:
-        contributors: tuple[Contribution, ...] = (
-            Contribution(source, value, consensus, observed_at, float(weight or 0.0), ""),
-        )
-        excluded: tuple[Contribution, ...] = ()
-    else:
-        lists = orjson.loads(detail)
-        contributors = tuple(_contribution(c) for c in lists[0])
-        excluded = tuple(_contribution(c) for c in lists[1])
-    return QualityRecord(
-        kind=kind,
-        currency=currency,
-        day=dt.date.fromisoformat(slot) if kind == "reference" else observed_at.date(),
-        observed_at=observed_at,
-        value=value,
-        source=source,
-        contributors=contributors,
-        excluded=excluded,
-        spread=spread,
-        consensus=consensus,
-        newest_observed_at=dt.datetime.fromisoformat(newest),
-        newest_input_age_seconds=float(age),
-        confidence=Confidence(confidence),
-        published_at=dt.datetime.fromisoformat(published),
-    )
