@@ -245,3 +245,104 @@ async def test_range_before_the_history_is_not_found(client: httpx.AsyncClient) 
     )
     assert reply.status_code == 404
     assert reply.headers["content-type"].startswith(PROBLEM)
+
+
+async def graphql(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    reply = await client.post("/graphql", json={"query": query, "variables": variables})
+    assert reply.status_code == 200, reply.text
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+GQL_FLUCTUATION = """query($s: String!, $e: String!) {
+  fluctuation(startDate: $s, endDate: $e, base: "EUR", symbols: ["USD"]) {
+    base startDate endDate missing sources
+    rates { currency startDate startRate endDate endRate change changePct high highDate low lowDate }
+  }
+}"""
+
+
+async def test_graphql_fluctuation_is_the_rest_answer(client: httpx.AsyncClient, history_csv: str) -> None:
+    body = await graphql(client, GQL_FLUCTUATION, {"s": "2025-01-01", "e": "2025-12-31"})
+    assert "errors" not in body, body
+    got = body["data"]["fluctuation"]
+    points = published(history_csv, "USD", "2025-01-01", "2025-12-31")
+    (usd,) = got["rates"]
+    assert (usd["currency"], usd["startRate"], usd["endRate"]) == ("USD", points[0][1], points[-1][1])
+    assert Fraction(usd["change"]) == Fraction(points[-1][1]) - Fraction(points[0][1])
+    rest = (
+        await client.get(
+            "/analysis/fluctuation",
+            params={
+                "start_date": "2025-01-01",
+                "end_date": "2025-12-31",
+                "base": "EUR",
+                "symbols": "USD",
+            },
+        )
+    ).json()
+    assert usd["changePct"] == rest["rates"]["USD"]["change_pct"]
+    assert (got["base"], got["missing"], got["sources"]) == ("EUR", [], rest["sources"])
+
+
+async def test_graphql_volatility_trend_and_ohlc_match_rest(client: httpx.AsyncClient) -> None:
+    query = """query {
+      volatility(startDate: "2025-01-01", endDate: "2025-06-30", base: "EUR", symbols: ["USD"], window: 10) {
+        window numeric rates { currency volatility observations returns rolling { date value } }
+      }
+      trend(startDate: "2025-01-01", endDate: "2025-06-30", base: "EUR", symbols: ["USD"],
+            fast: 5, slow: 20, kind: "ema") {
+        kind fastWindow slowWindow
+        rates { currency direction fast slow rate lastDate series { date fast slow } }
+      }
+      ohlc(startDate: "2025-01-01", endDate: "2025-03-31", base: "EUR", symbols: ["USD"], interval: "1w") {
+        interval rates { currency bars { periodStart open high low close count firstDate lastDate } }
+      }
+    }"""
+    body = await graphql(client, query, {})
+    assert "errors" not in body, body
+    data = body["data"]
+    span = {"start_date": "2025-01-01", "end_date": "2025-06-30", "base": "EUR", "symbols": "USD"}
+    vol = (await client.get("/analysis/volatility", params={**span, "window": 10})).json()["rates"]["USD"]
+    (gvol,) = data["volatility"]["rates"]
+    assert gvol["volatility"] == vol["volatility"]
+    assert {p["date"]: p["value"] for p in gvol["rolling"]} == vol["rolling"]
+    trend = (
+        await client.get("/analysis/trend", params={**span, "fast": 5, "slow": 20, "kind": "ema"})
+    ).json()["rates"]["USD"]
+    (gtrend,) = data["trend"]["rates"]
+    assert (gtrend["direction"], gtrend["fast"], gtrend["slow"]) == (
+        trend["direction"],
+        trend["fast"],
+        trend["slow"],
+    )
+    assert {p["date"]: {"fast": p["fast"], "slow": p["slow"]} for p in gtrend["series"]} == trend["series"]
+    bars = (
+        await client.get("/analysis/ohlc", params={**span, "end_date": "2025-03-31", "interval": "1w"})
+    ).json()["rates"]["USD"]
+    (gohlc,) = data["ohlc"]["rates"]
+    assert [
+        (b["periodStart"], b["open"], b["high"], b["low"], b["close"], b["count"]) for b in gohlc["bars"]
+    ] == [(b["period_start"], b["open"], b["high"], b["low"], b["close"], b["count"]) for b in bars]
+
+
+@pytest.mark.parametrize(
+    ("field", "arguments", "name"),
+    [
+        ("fluctuation", 'startDate: "2025-02-01", endDate: "2025-01-01"', "startDate"),
+        ("fluctuation", 'startDate: "2010-01-01", endDate: "2025-01-01"', "endDate"),
+        ("volatility", 'startDate: "2025-01-01", endDate: "2025-02-01", window: 1', "window"),
+        ("trend", 'startDate: "2025-01-01", endDate: "2025-02-01", kind: "wma"', "kind"),
+        ("trend", 'startDate: "2025-01-01", endDate: "2025-02-01", fast: 30, slow: 20', "fast"),
+        ("ohlc", 'startDate: "2025-01-01", endDate: "2025-02-01", interval: "2d"', "interval"),
+        ("ohlc", 'startDate: "2025-01-01", endDate: "2025-01-02", interval: "1m"', "symbols"),
+        ("fluctuation", 'startDate: "2025-01-01", endDate: "2025-02-01", base: "usd!"', "base"),
+    ],
+)
+async def test_graphql_bad_arguments_name_the_argument(
+    client: httpx.AsyncClient, field: str, arguments: str, name: str
+) -> None:
+    body = await graphql(client, f"{{ {field}({arguments}) {{ base }} }}", {})
+    assert body["data"] == {field: None}
+    (error,) = body["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": name}, error

@@ -194,3 +194,19 @@ async def test_bad_intraday_input_is_a_named_400(
     assert reply.status_code == 400, reply.text
     assert reply.headers["content-type"].startswith("application/problem+json")
     assert reply.json()["invalid_params"][0]["name"] == name, reply.json()
+
+
+async def test_graphql_intraday_bars_are_the_rest_bars(client: httpx.AsyncClient) -> None:
+    query = f"""{{ ohlc(startDate: "{DAY}", endDate: "{DAY}", base: "USD", symbols: ["GBP"],
+                        interval: "1m") {{
+      base interval sources
+      rates {{ currency bars {{ periodStart open high low close count firstAt lastAt }} }}
+    }} }}"""
+    reply = await client.post("/graphql", json={"query": query})
+    assert reply.status_code == 200, reply.text
+    data = reply.json()["data"]["ohlc"]
+    (gbp,) = data["rates"]
+    assert [
+        (b["periodStart"], b["open"], b["high"], b["low"], b["close"], b["count"]) for b in gbp["bars"]
+    ] == (expected_bars(cross_points("GBP"), 60))
+    assert (data["base"], data["interval"]) == ("USD", "1m")

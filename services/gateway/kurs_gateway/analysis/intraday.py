@@ -74,10 +74,10 @@ def bars(ticks: Iterable[Tick], seconds: int) -> list[dict[str, Any]]:
     return out
 
 
-def day_range(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
+def day_range(first: dt.date, last: dt.date, param: str = "end_date") -> tuple[dt.datetime, dt.datetime]:
     """[first 00:00Z, last + 1 day 00:00Z): whole UTC days, at most MAX_INTRADAY_DAYS of them."""
     if (last - first).days + 1 > MAX_INTRADAY_DAYS:
-        raise InvalidArgument("end_date", f"intraday bars may span at most {MAX_INTRADAY_DAYS} days")
+        raise InvalidArgument(param, f"intraday bars may span at most {MAX_INTRADAY_DAYS} days")
     start = dt.datetime.combine(first, dt.time(), dt.UTC)
     return start, dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), dt.UTC)
 
@@ -95,6 +95,7 @@ async def fetch_ticks(
     symbols: Sequence[str],
     start: dt.datetime,
     end: dt.datetime,
+    param: str = "start_date",
 ) -> Ticks:
     """Every tick of `symbols` against `base` in [start, end); NotFound when there is none."""
     if not symbols:
@@ -114,7 +115,5 @@ async def fetch_ticks(
             out.by_currency.setdefault(tick.currency, []).append((at, tick.value))
             out.sources.add(tick.source)
     if not out.by_currency:
-        raise NotFound(
-            "start_date", f"no live ticks of {', '.join(symbols)} between {_iso(start)} and {_iso(end)}"
-        )
+        raise NotFound(param, f"no live ticks of {', '.join(symbols)} between {_iso(start)} and {_iso(end)}")
     return out

@@ -32,6 +32,7 @@ from kurs_common.errors import InvalidArgument, NotFound, QueryError
 from kurs_gateway import deps, views
 from kurs_gateway.guard import PRINCIPAL
 from kurs_gateway.problems import problem
+from kurs_gateway.routes.graphql_analysis import ANALYSIS_SDL, AnalysisFields
 from kurs_gateway.routes.graphql_doc import OPENAPI_PATH
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot
@@ -78,7 +79,7 @@ type RatesUpdate { kind: String! sequence: String! base: String! date: String ra
 
 
 def build() -> GraphQLSchema:
-    schema = build_schema(SDL)
+    schema = build_schema(SDL + ANALYSIS_SDL)
     assert schema.query_type is not None
     for name, field in schema.query_type.fields.items():
         field.resolve = _resolver(name)
@@ -127,7 +128,7 @@ def _grpc_error(exc: grpc.aio.AioRpcError) -> GraphQLError:
     return GraphQLError(details, extensions=extensions)
 
 
-class Root:
+class Root(AnalysisFields):
     """Root resolvers; graphql-core calls `root.<field>(info, **arguments)`."""
 
     def __init__(
