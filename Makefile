@@ -94,6 +94,10 @@ restore-drill: install-dev regions-deps ## pgBackRest backup + point-in-time res
 failover-test: install-dev regions-deps ## Two regions in network namespaces: cut region A under load; prints RTO/RPO
 	$(BIN)/pytest -q -s -p no:cacheprovider tests/regions/test_failover.py
 
+.PHONY: chaos
+chaos: install-dev services ## Faults one at a time under load (kill -9 each service, Redis, PostgreSQL); prints a table
+	$(BIN)/pytest -q -s -p no:cacheprovider -m chaos tests/chaos
+
 .PHONY: clients
 clients: c-deps install-dev ## Build the C client (clients/c) and generate the Runa module (clients/runa)
 	$(MAKE) -C clients/c
