@@ -41,6 +41,10 @@ ALLOWED_FLOWS = {
     ("kurs-gateway", "kurs-collector"),  # feed status: KURS_GATEWAY_COLLECTOR_ADDRESS
     ("kurs-gateway", "kurs-validator"),  # quality and anomalies: KURS_GATEWAY_VALIDATOR_ADDRESS
 }
+# Workloads of components/postgres-patroni (not Kurs services: own image, no KURS_ env).
+HA_DEPLOYMENTS = {"kurs-pg-proxy"}
+HA_STATEFULSETS = {"kurs-etcd", "kurs-postgres"}
+HA_CRONJOBS = {"kurs-pg-backup-full", "kurs-pg-backup-diff"}
 REGION_LABEL = "kurs.example/region"
 ROLE_LABEL = "kurs.example/region-role"
 
@@ -81,7 +85,8 @@ def containers(deployment: Obj) -> list[Obj]:
 def deployments(overlay: str) -> Iterator[tuple[str, Obj, Obj]]:
     """(name, deployment, its one container) for each Kurs service."""
     found = of_kind(render(overlay), "Deployment")
-    assert set(found) == set(SERVICES), f"{overlay}: Deployments {sorted(found)}"
+    assert set(SERVICES) <= set(found), f"{overlay}: Deployments {sorted(found)}"
+    assert set(found) - set(SERVICES) <= HA_DEPLOYMENTS, f"{overlay}: Deployments {sorted(found)}"
     for name in SERVICES:
         (container,) = containers(found[name])
         yield name, found[name], container
