@@ -16,7 +16,7 @@ import json
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -54,7 +54,29 @@ _REASONS = {
 _REASONS |= {502: "Bad Gateway", 503: "Service Unavailable"}
 
 
-class FakeHttpServer:
+class _LoopbackServer:
+    """Start on a free 127.0.0.1 port, close within 2 s; `async with` does both."""
+
+    _server: asyncio.Server | Server | None = None
+    port = 0
+
+    async def start(self) -> Self:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class FakeHttpServer(_LoopbackServer):
     """routes: path -> FakeResponse or handler; unknown paths answer 404."""
 
     def __init__(self) -> None:
@@ -73,22 +95,10 @@ class FakeHttpServer:
     def hits(self, path: str) -> list[FakeRequest]:
         return [r for r in self.requests if r.path == path]
 
-    async def start(self) -> FakeHttpServer:
+    async def start(self) -> Self:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
-
-    async def __aenter__(self) -> FakeHttpServer:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -164,7 +174,7 @@ def http_date(timestamp: float) -> str:
 Step = tuple[Any, ...]
 
 
-class FakeWsServer:
+class FakeWsServer(_LoopbackServer):
     """Runs `scripts[n]` for the n-th connection (the last script repeats)."""
 
     def __init__(self, scripts: list[list[Step]] | None = None) -> None:
@@ -178,22 +188,10 @@ class FakeWsServer:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    async def start(self) -> FakeWsServer:
+    async def start(self) -> Self:
         self._server = await serve(self._handle, "127.0.0.1", 0)
         self.port = next(iter(self._server.sockets)).getsockname()[1]
         return self
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
-
-    async def __aenter__(self) -> FakeWsServer:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def broadcast(self, text: str) -> int:
         sent = 0

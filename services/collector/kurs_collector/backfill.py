@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from kurs.validator.v1 import validator_pb2_grpc
 from kurs_collector.config import ConfigError
 from kurs_collector.delivery import Deliverer, DeliveryError
 from kurs_collector.errors import FeedError
@@ -73,13 +72,7 @@ async def backfill(settings: CollectorSettings, feed_id: str, start: dt.date, en
             )
         channel = insecure_channel(settings.validator_address)
         try:
-            deliverer = Deliverer(
-                validator_pb2_grpc.ValidatorServiceStub(channel),
-                attempts=settings.delivery_attempts,
-                backoff=settings.delivery_backoff_seconds,
-                backoff_max=settings.delivery_backoff_max_seconds,
-                timeout=settings.delivery_timeout_seconds,
-            )
+            deliverer = Deliverer.for_settings(channel, settings)
             days = observations = accepted = rejected = 0
             async for batch in feed.collect_range(start, end):
                 done = await deliverer.deliver(batch)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import grpc
 
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
+from kurs_collector.settings import CollectorSettings
 from kurs_common.observation import Observation
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,17 @@ class Deliverer:
         self.backoff = backoff
         self.backoff_max = backoff_max
         self.timeout = timeout
+
+    @classmethod
+    def for_settings(cls, channel: grpc.aio.Channel, settings: CollectorSettings) -> Deliverer:
+        """A deliverer to the validator on `channel` with the settings' retries and timeout."""
+        return cls(
+            validator_pb2_grpc.ValidatorServiceStub(channel),
+            attempts=settings.delivery_attempts,
+            backoff=settings.delivery_backoff_seconds,
+            backoff_max=settings.delivery_backoff_max_seconds,
+            timeout=settings.delivery_timeout_seconds,
+        )
 
     async def deliver(self, batch: Sequence[Observation]) -> Delivered:
         request = validator_pb2.SubmitObservationsRequest(observations=[o.to_proto() for o in batch])

@@ -10,7 +10,6 @@ import grpc
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from kurs.collector.v1 import collector_pb2, collector_pb2_grpc
-from kurs.validator.v1 import validator_pb2_grpc
 from kurs_collector.breaker import OPEN
 from kurs_collector.delivery import Deliverer
 from kurs_collector.feeds.base import Feed
@@ -157,13 +156,7 @@ def build_metrics(runner: FeedRunner) -> ServiceMetrics:
 
 async def start(settings: CollectorSettings, feeds: list[tuple[Feed, bool]] | None = None) -> CollectorServer:
     channel = insecure_channel(settings.validator_address)
-    deliverer = Deliverer(
-        validator_pb2_grpc.ValidatorServiceStub(channel),
-        attempts=settings.delivery_attempts,
-        backoff=settings.delivery_backoff_seconds,
-        backoff_max=settings.delivery_backoff_max_seconds,
-        timeout=settings.delivery_timeout_seconds,
-    )
+    deliverer = Deliverer.for_settings(channel, settings)
     if feeds is None:
         network = build_network_feeds(settings)
         feeds = [*build_builtin_feeds(settings), *network.feeds]

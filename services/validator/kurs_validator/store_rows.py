@@ -18,25 +18,15 @@ QUALITY_COLUMNS = (
     "kind, currency, slot, observed_at, value, source, confidence, spread, consensus, newest_observed_at, "
     "newest_age, published_at, weight, detail"
 )
-ANOMALY_COLUMNS = (
-    "id, reason, detail, source, feed, kind, base, quote, value, currency, day, observed_at, expected, "
-    "detected_at"
-)
+# The anomaly's text fields, stored as they are, in the order of its columns and of Anomaly's fields.
+_ANOMALY_TEXT = ("reason", "detail", "source", "feed", "kind", "base", "quote", "value", "currency", "day")
+ANOMALY_COLUMNS = ", ".join(("id", *_ANOMALY_TEXT, "observed_at", "expected", "detected_at"))
 
 
 def anomaly_row(a: Anomaly) -> tuple[Any, ...]:
     """The values of an INSERT into `anomalies`, in ANOMALY_COLUMNS order without `id`."""
     return (
-        a.reason,
-        a.detail,
-        a.source,
-        a.feed,
-        a.kind,
-        a.base,
-        a.quote,
-        a.value,
-        a.currency,
-        a.day,
+        *(getattr(a, name) for name in _ANOMALY_TEXT),
         a.observed_at.isoformat() if a.observed_at else "",
         a.expected,
         a.detected_at.isoformat(),
@@ -44,37 +34,14 @@ def anomaly_row(a: Anomaly) -> tuple[Any, ...]:
 
 
 def anomaly_from_row(row: tuple[Any, ...]) -> Anomaly:
-    (
-        id_,
-        reason,
-        detail,
-        source,
-        feed,
-        kind,
-        base,
-        quote,
-        value,
-        currency,
-        day,
-        observed,
-        expected,
-        detected,
-    ) = row
+    """An Anomaly from a row read in ANOMALY_COLUMNS order."""
+    observed, expected, detected = row[11:14]
     return Anomaly(
-        reason,
-        detail,
-        source,
-        feed,
-        kind,
-        base,
-        quote,
-        value,
-        currency,
-        day,
-        dt.datetime.fromisoformat(observed) if observed else None,
-        expected,
-        dt.datetime.fromisoformat(detected),
-        int(id_),
+        **dict(zip(_ANOMALY_TEXT, row[1:11], strict=True)),
+        observed_at=dt.datetime.fromisoformat(observed) if observed else None,
+        expected=expected,
+        detected_at=dt.datetime.fromisoformat(detected),
+        id=int(row[0]),
     )
 
 

@@ -25,7 +25,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from kurs_collector.checks import mid
 from kurs_collector.errors import FeedError
+from kurs_collector.feeds.pairs import price_text
 from kurs_collector.http import redact
 from kurs_common.observation import LIVE, REFERENCE, Observation
 from kurs_common.timeutil import utcnow
@@ -302,6 +304,30 @@ class MarketFeed(ProviderFeed):
 
     def parse_ticker(self, payload: Payload, observed_at: dt.datetime) -> list[Observation]:
         raise NotImplementedError
+
+    def bid_ask_observation(
+        self,
+        name: str,
+        pair: tuple[str, str],
+        bid: Any,
+        ask: Any,
+        observed_at: dt.datetime,
+        fetched_at: dt.datetime,
+    ) -> list[Observation]:
+        """The mid of one REST ticker's bid and ask; [] (and a reported problem) when either is unusable."""
+        base, quote = pair
+        try:
+            bid_text = price_text(bid, f"{name} bid")
+            ask_text = price_text(ask, f"{name} ask")
+            value = mid(bid_text, ask_text)
+        except FeedError as exc:
+            self.report(f"{base}/{quote}: {exc}")
+            return []
+        return [
+            self.observation(
+                base, quote, value, observed_at.date(), observed_at, fetched_at, bid_text, ask_text
+            )
+        ]
 
     async def collect(self) -> AsyncIterator[Sequence[Observation]]:
         self.problems = []

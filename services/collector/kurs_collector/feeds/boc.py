@@ -21,35 +21,20 @@ Valet observations answer fails the run.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kurs_collector.checks import decimal_text, load_json
+from kurs_collector.checks import load_json
 from kurs_collector.errors import FeedError
 from kurs_collector.feeds.base import HttpFeed
+from kurs_collector.feeds.pairs import price_text
 from kurs_collector.http import Payload, Request
 from kurs_collector.schedule import Calendar, Schedule
-from kurs_common.money import format_decimal
 from kurs_common.observation import Observation
 
 TORONTO = ZoneInfo("America/Toronto")
 CANADA = Calendar("Canada", frozenset({(1, 1), (7, 1), (11, 11), (12, 25), (12, 26)}), frozenset({-2}))
 PATH = "/valet/observations/group/FX_RATES_DAILY/json"
-
-
-def number_text(value: Any, what: str) -> str:
-    """A JSON number or numeric string as a plain decimal string."""
-    if isinstance(value, bool) or value is None:
-        raise FeedError(f"{what}: {value!r} is not a number")
-    if isinstance(value, Decimal):
-        return format_decimal(value) if value.is_finite() else str(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        decimal_text(value, what)
-        return value.strip()
-    raise FeedError(f"{what}: {value!r} is not a number")
 
 
 class BocFeed(HttpFeed):
@@ -109,7 +94,7 @@ class BocFeed(HttpFeed):
                     continue  # no figure that day
                 base, quote = pairs[series]
                 try:
-                    figure = number_text(value, f"{base}/{quote} {day}")
+                    figure = price_text(value, f"{base}/{quote} {day}", keep_non_finite=True)
                 except FeedError as exc:
                     self.report(f"{exc}; figure skipped")
                     continue

@@ -106,14 +106,7 @@ class CnbFeed(HttpFeed):
             if cells[4].lower() in ("rate", "kurz", "poměr"):
                 break  # the legacy denominations table of old files: not a fixing
             amount, code, rate = cells[2], cells[3], cells[4]
-            if code in NOT_CURRENCIES:
-                continue
-            try:
-                value = per_unit(comma_decimal(rate, "rate"), amount, "Amount")
-            except FeedError as exc:
-                self.report(f"{code}/CZK {day}: line {number} unreadable ({exc})")
-                continue
-            out.append(self.observation(code, "CZK", value, day, observed, payload.fetched_at))
+            out.extend(self._figure(code, amount, rate, day, observed, number, payload))
         return out
 
     def _parse_year(self, lines: list[str], payload: Payload) -> list[Observation]:
@@ -136,15 +129,29 @@ class CnbFeed(HttpFeed):
                 raise FeedError(f"line {number}: bad date {cells[0]!r}") from None
             observed = self.schedule.observation_instant(day)
             for (amount, code), rate in zip(units, cells[1:], strict=True):
-                if not rate or code in NOT_CURRENCIES:
-                    continue
-                try:
-                    value = per_unit(comma_decimal(rate, "rate"), amount, "Amount")
-                except FeedError as exc:
-                    self.report(f"{code}/CZK {day}: line {number} unreadable ({exc})")
-                    continue
-                out.append(self.observation(code, "CZK", value, day, observed, payload.fetched_at))
+                if rate:
+                    out.extend(self._figure(code, amount, rate, day, observed, number, payload))
         return out
+
+    def _figure(
+        self,
+        code: str,
+        amount: str,
+        rate: str,
+        day: dt.date,
+        observed: dt.datetime,
+        number: int,
+        payload: Payload,
+    ) -> list[Observation]:
+        """One CZK figure per `amount` units of `code`; [] for a non-currency or an unreadable figure."""
+        if code in NOT_CURRENCIES:
+            return []
+        try:
+            value = per_unit(comma_decimal(rate, "rate"), amount, "Amount")
+        except FeedError as exc:
+            self.report(f"{code}/CZK {day}: line {number} unreadable ({exc})")
+            return []
+        return [self.observation(code, "CZK", value, day, observed, payload.fetched_at)]
 
 
 class CnbApiFeed(HttpFeed):

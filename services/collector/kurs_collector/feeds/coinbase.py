@@ -55,18 +55,9 @@ class CoinbaseFeed(MarketFeed):
             raise FeedError(f"{name}: ticker is not an object")
         if "bid" not in doc and "ask" not in doc:
             raise FeedError(f"{name}: not a ticker ({str(doc.get('message', doc))[:80]})")
-        try:
-            bid = price_text(doc.get("bid"), f"{name} bid")
-            ask = price_text(doc.get("ask"), f"{name} ask")
-            value = mid(bid, ask)
-        except FeedError as exc:
-            self.report(f"{base}/{quote}: {exc}")
-            return []
-        return [
-            self.observation(
-                base, quote, value, observed_at.date(), observed_at, payload.fetched_at, bid, ask
-            )
-        ]
+        return self.bid_ask_observation(
+            name, (base, quote), doc.get("bid"), doc.get("ask"), observed_at, payload.fetched_at
+        )
 
 
 class CoinbaseStreamFeed(StreamFeed):

@@ -58,12 +58,18 @@ def split_pair(pair: str, separator: str = "/") -> tuple[str, str]:
     return left, right
 
 
-def price_text(value: Any, what: str) -> str:
-    """A JSON number or numeric string as the plain decimal text it was published as."""
+def price_text(value: Any, what: str, *, keep_non_finite: bool = False) -> str:
+    """A JSON number or numeric string as the plain decimal text it was published as.
+
+    keep_non_finite: a JSON NaN/Infinity comes back as its text ("NaN"), for the screen
+    (kurs_collector.checks) to refuse and report per figure, instead of raising here.
+    """
     if isinstance(value, bool) or value is None:
         raise FeedError(f"{what}: {value!r} is not a number")
     if isinstance(value, Decimal):
         if not value.is_finite():
+            if keep_non_finite:
+                return str(value)
             raise FeedError(f"{what}: {value!r} is not a number")
         return format_decimal(value)
     if isinstance(value, int):
