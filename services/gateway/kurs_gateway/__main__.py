@@ -1,4 +1,10 @@
-"""python -m kurs_gateway: settings -> logging/telemetry -> serve (uvicorn) until SIGTERM.
+"""python -m kurs_gateway: settings -> logging/telemetry -> serve until SIGTERM.
+
+The server is granian by default (`KURS_GATEWAY_SERVER`; chosen by measurement, see
+docs/benchmarks.md): it parses HTTP and frames WebSockets in Rust, enforces the header size limit
+and the header read timeout itself, and runs `KURS_GATEWAY_WORKERS` processes sharing the port
+(each builds its own app through `kurs_gateway.app:served_app`, with its own rates stream).
+uvicorn stays available as a fallback (`KURS_GATEWAY_SERVER=uvicorn`, one process).
 
 `python -m kurs_gateway keys ...` manages API keys instead (keys/cli.py).
 """
@@ -6,6 +12,10 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kurs_gateway.settings import GatewaySettings
 
 
 def main() -> None:
@@ -17,18 +27,57 @@ def main() -> None:
 
 
 def serve() -> None:
-    import uvicorn
-
-    from kurs_common.logs import setup_logging
-    from kurs_common.telemetry import setup_tracing
-    from kurs_gateway.app import create_app
     from kurs_gateway.settings import GatewaySettings
 
     settings = GatewaySettings()
+    if settings.server == "granian":
+        serve_granian(settings)
+    else:
+        serve_uvicorn(settings)
+
+
+def serve_granian(settings: GatewaySettings) -> None:
+    from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    from kurs_common.logs import setup_logging
+
     setup_logging("gateway", settings.log_level)
-    setup_tracing("kurs-gateway", settings.otel_exporter)
+    server = Server(
+        "kurs_gateway.app:served_app",
+        factory=True,  # each worker builds its app (settings, logging, telemetry) on its own
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        loop=Loops.uvloop,
+        websockets=True,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=max(1, round(settings.header_read_timeout_seconds * 1000)),
+            max_buffer_size=settings.max_header_bytes,
+        ),
+        log_enabled=True,
+        log_level=LogLevels(_granian_level(settings.log_level)),
+        log_access=False,
+        workers_kill_timeout=5,
+    )
+    server.serve()
+
+
+def _granian_level(level: str) -> str:
+    name = level.strip().lower()
+    return name if name in {"critical", "error", "warning", "info", "debug"} else "info"
+
+
+def serve_uvicorn(settings: GatewaySettings) -> None:
+    import uvicorn
+
+    from kurs_gateway.app import served_app
+
     config = uvicorn.Config(
-        create_app(settings),
+        served_app(settings),
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -38,6 +87,8 @@ def serve() -> None:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=max(1, round(settings.keep_alive_timeout_seconds)),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
     uvicorn.Server(config).run()
 

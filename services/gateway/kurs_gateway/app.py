@@ -1,4 +1,8 @@
-"""create_app(settings): the FastAPI application, wrapped by the cached-body fast path."""
+"""create_app(settings): the FastAPI application, wrapped by the cached-body fast path.
+
+served_app(): what the server runs (granian calls it in each worker process): settings from the
+environment, logging and telemetry set up, then create_app.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from kurs.validator.v1 import validator_pb2_grpc
 from kurs_common.grpcserver import insecure_channel
 from kurs_gateway import problems
 from kurs_gateway.alerts import engine as alerts_engine
+from kurs_gateway.edge import BodyReadTimeout
 from kurs_gateway.fastpath import BodyCache, FastPath
 from kurs_gateway.keys.access import Access
 from kurs_gateway.routes import admin as admin_routes
@@ -49,6 +54,17 @@ Errors are RFC 9457 problem details (`application/problem+json`) naming the offe
 """
 
 
+def served_app(settings: GatewaySettings | None = None) -> ASGIApp:
+    """The gateway as served: settings (from the environment unless given), logging, telemetry."""
+    from kurs_common.logs import setup_logging
+    from kurs_common.telemetry import setup_tracing
+
+    settings = settings or GatewaySettings()
+    setup_logging("gateway", settings.log_level)
+    setup_tracing("kurs-gateway", settings.otel_exporter)
+    return create_app(settings)
+
+
 def create_app(settings: GatewaySettings) -> ASGIApp:
     snapshot = LiveSnapshot(settings.client_queue)
     cache = BodyCache(snapshot, settings.cache_entries, settings.history_cache_seconds, settings.cache_bytes)
@@ -71,6 +87,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await fast.close()
             await rates_channel.close()
             await collector_channel.close()
             await validator_channel.close()
@@ -111,7 +128,8 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     app.include_router(alerts_routes.router)
     alerts_engine.install(app, settings)
     app.state.graphql_schema = graphql.build()
-    front: ASGIApp = FastPath(app, cache)
+    fast = FastPath(stream.StreamFront(app), cache)  # /ws/rates/stream ahead of FastAPI routing
+    front: ASGIApp = fast
     app.state.shadow = None
     if settings.shadow_url:
         front = app.state.shadow = Shadow(
@@ -124,6 +142,11 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             settings.shadow_max_pending,
         )
     front = access.wrap(front)  # keys, scopes, limits and quotas; then the v6 path-key front
+    front = BodyReadTimeout(front, settings.body_read_timeout_seconds)
     # Outermost: every request is timed (and traced when an exporter is set), fast path included.
     tracing = settings.otel_exporter != "none"
-    return metrics_routes.HttpMetrics(front, metrics, app.router.routes, tracing)
+    # With nothing in between that may refuse a request (keys, limits, shadowing), a cached GET
+    # is answered by that outermost front itself: one lookup, two sends, one observation.
+    guarded = access.registry is not None or settings.rate_limit_per_second > 0
+    early = None if guarded or settings.shadow_url else fast.answer
+    return metrics_routes.HttpMetrics(front, metrics, app.router.routes, tracing, early)

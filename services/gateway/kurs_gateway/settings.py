@@ -14,6 +14,21 @@ class GatewaySettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # The HTTP server (README "The gateway's HTTP server", docs/benchmarks.md 2026-12-02 (2)):
+    # granian (Rust HTTP/1.1 and WebSocket framing) by default; uvicorn is kept as a fallback.
+    # `workers` > 1 runs that many processes sharing the port, each with its own rates stream,
+    # cache and metrics (granian only).
+    server: Literal["granian", "uvicorn"] = "granian"
+    workers: int = Field(default=1, ge=1, le=64)
+    # Edge limits (slowloris, oversized headers). A request's head (request line and headers)
+    # must arrive within `header_read_timeout_seconds` and fit in `max_header_bytes` (else 431 or
+    # the connection is closed); each chunk of a request body must arrive within
+    # `body_read_timeout_seconds` (else 408); an idle keep-alive connection is closed after
+    # `keep_alive_timeout_seconds` (uvicorn only: granian keeps it until the header timeout).
+    header_read_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    max_header_bytes: int = Field(default=65536, ge=8192, le=16 * 1024 * 1024)
+    body_read_timeout_seconds: float = Field(default=30.0, gt=0)
+    keep_alive_timeout_seconds: float = Field(default=5.0, gt=0)
     rates_address: str = "127.0.0.1:50051"
     collector_address: str = "127.0.0.1:50053"
     validator_address: str = "127.0.0.1:50052"
@@ -55,10 +70,13 @@ class GatewaySettings(BaseSettings):
     shadow_tolerance: Decimal = Decimal("0.0001")
     shadow_timeout_seconds: float = 2.0
     shadow_max_pending: int = 32
-    # Alerts (#12): the rules and delivery outbox database (sqlite:///path; empty = alerts off),
-    # rules per API key, and webhook delivery: deadline per attempt, attempts before the
-    # dead-letter list, and the backoff between attempts (base x 2^(n-1), capped, jittered).
+    # Alerts (#12): the rules and delivery outbox database (sqlite:///path for one gateway,
+    # postgresql://... shared by several; empty = alerts off), how often a gateway on a shared
+    # database re-reads the rules others changed, rules per API key, and webhook delivery:
+    # deadline per attempt, attempts before the dead-letter list, and the backoff between
+    # attempts (base x 2^(n-1), capped, jittered).
     alerts_database_url: str = ""
+    alerts_refresh_seconds: float = 2.0
     alerts_max_rules_per_key: int = 1000
     alerts_webhook_timeout_seconds: float = 5.0
     alerts_max_attempts: int = 8

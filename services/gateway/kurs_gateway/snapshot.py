@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -57,20 +58,35 @@ class LiveSnapshot:
         self.generation = 0  # bumps on every change; response caches key on it
         self.recent: deque[Change] = deque(maxlen=RECENT_CHANGES)
         self._fanout: Fanout[Change] = Fanout(listener_queue)
+        self._day: dt.date | None = None
+        self._watchers: list[Callable[[], None]] = []
 
     @property
     def day(self) -> dt.date | None:
-        return max((e.day for e in self.entries.values()), default=None)
+        """The newest business day of any entry (kept on every change: read per cached request)."""
+        return self._day
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (synchronously, on the feed's task) after every change."""
+        self._watchers.append(callback)
 
     def replace(self, sequence: int, rates: list[rates_pb2.Rate]) -> None:
         self.entries = {r.currency: _entry(r) for r in rates if r.currency != PIVOT}
+        self._day = max((e.day for e in self.entries.values()), default=None)
         self._publish(Change(sequence, frozenset(self.entries), resync=True))
         self.ready = True
 
     def update(self, sequence: int, rates: list[rates_pb2.Rate]) -> None:
+        day, recompute = self._day, False
         for r in rates:
             if r.currency != PIVOT:
-                self.entries[r.currency] = _entry(r)
+                old = self.entries.get(r.currency)
+                entry = self.entries[r.currency] = _entry(r)
+                if day is None or entry.day > day:
+                    day = entry.day
+                elif old is not None and old.day == day and entry.day < day:
+                    recompute = True  # the newest day's figure moved back (a correction): rare
+        self._day = max((e.day for e in self.entries.values()), default=None) if recompute else day
         self._publish(Change(sequence, frozenset(r.currency for r in rates)))
 
     def _publish(self, change: Change) -> None:
@@ -78,6 +94,8 @@ class LiveSnapshot:
         self.generation += 1
         self.recent.append(change)
         self._fanout.publish(change)
+        for callback in self._watchers:
+            callback()
 
     def changed_since(self, sequence: int) -> frozenset[str] | None:
         """Currencies changed after `sequence`, or None when that is outside the recent window."""

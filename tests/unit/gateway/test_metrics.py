@@ -91,3 +91,31 @@ async def test_a_failing_app_is_counted_as_a_500_and_websockets_are_counted() ->
     assert (
         registry.get_sample_value("kurs_gateway_websocket_messages_sent_total", {"http_route": "/ws/x"}) == 1
     )
+
+
+async def test_an_early_answer_is_sent_and_counted_without_entering_the_app() -> None:
+    snapshot = LiveSnapshot()
+    cache = BodyCache(snapshot, 10, 60.0)
+    metrics = GatewayMetrics(snapshot, cache, object())
+    cache.store("/rates/latest", b"", b"{}", live=True)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("a cached body is answered before the app")
+
+    def early(scope: Scope) -> Any:
+        return cache.entries.get((scope["path"], scope["query_string"]))
+
+    front = HttpMetrics(app, metrics, ROUTES, tracing=False, early=early)
+    for _ in range(3):
+        await _call(front, _scope("/rates/latest"))
+    assert count(metrics, "/rates/latest", "200") == 3
+    registry = metrics.service.registry
+    labels = {"http_request_method": "GET", "http_route": "/rates/latest", "http_response_status_code": "200"}
+    assert (
+        registry.get_sample_value("http_server_request_duration_seconds_bucket", {**labels, "le": "+Inf"})
+        == 3
+    )
+    assert (
+        registry.get_sample_value("http_server_request_duration_seconds_bucket", {**labels, "le": "10.0"})
+        == 3
+    )

@@ -21,14 +21,15 @@ handling a request carry its context on (kurs_common.telemetry).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram
-from prometheus_client.core import Metric
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge
+from prometheus_client.core import HistogramMetricFamily, Metric
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kurs_common.metrics import LATENCY_BUCKETS, ServiceMetrics, gauge, labelled_counter
 from kurs_common.telemetry import extract_headers
 from kurs_common.timeutil import utcnow
-from kurs_gateway.fastpath import BodyCache
+from kurs_gateway.fastpath import BodyCache, CachedAnswer
 from kurs_gateway.params import only
 from kurs_gateway.snapshot import LiveSnapshot
 
@@ -48,6 +49,56 @@ MAX_REMEMBERED_PATHS = 10_000
 HTTP_LABELS = ("http_request_method", "http_route", "http_response_status_code")
 
 
+class LatencySeries:
+    """One histogram series: bucket counts (the last one is +Inf) and the sum of observations."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.bounds, seconds)] += 1  # the first bucket with le >= seconds
+        self.total += seconds
+
+
+class RouteLatency:
+    """A labelled Prometheus histogram observed with one bisect and two additions per request
+    (no lock, no label lookup, no per-bucket loop: it is on every request's path, the cached
+    fast path included) and turned into a histogram family only at scrape time. The gateway's
+    requests are handled on one event loop thread, so plain integers are safe."""
+
+    def __init__(
+        self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float]
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = tuple(labelnames)
+        self.bounds = tuple(b for b in buckets if b != float("inf"))
+        self._series: dict[tuple[str, ...], LatencySeries] = {}
+
+    def labels(self, *values: str) -> LatencySeries:
+        series = self._series.get(values)
+        if series is None:
+            series = self._series[values] = LatencySeries(self.bounds)
+        return series
+
+    def describe(self) -> Iterator[Metric]:
+        yield HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for values, series in list(self._series.items()):
+            cumulative, buckets = 0, []
+            for bound, n in zip((*self.bounds, float("inf")), series.counts, strict=True):
+                cumulative += n
+                buckets.append(("+Inf" if bound == float("inf") else repr(bound), float(cumulative)))
+            family.add_metric(list(values), buckets, series.total)
+        yield family
+
+
 class GatewayMetrics:
     """The gateway's registry: HTTP and WebSocket instruments plus scrape-time state."""
 
@@ -55,13 +106,13 @@ class GatewayMetrics:
         self.service = ServiceMetrics("gateway")
         registry = self.service.registry
         self.started = time.time()
-        self.http = Histogram(
+        self.http = RouteLatency(
             "http_server_request_duration_seconds",
             "HTTP requests answered, by route template, method and status: duration",
             HTTP_LABELS,
-            registry=registry,
-            buckets=LATENCY_BUCKETS,
+            LATENCY_BUCKETS,
         )
+        registry.register(self.http)
         self.websockets = Gauge(
             "kurs_gateway_websocket_connections",
             "WebSocket clients connected",
@@ -123,17 +174,37 @@ class HttpMetrics:
     """Outermost ASGI front: labels, times and (optionally) traces every request."""
 
     def __init__(
-        self, app: ASGIApp, metrics: GatewayMetrics, routes: Sequence[BaseRoute], tracing: bool
+        self,
+        app: ASGIApp,
+        metrics: GatewayMetrics,
+        routes: Sequence[BaseRoute],
+        tracing: bool,
+        early: Callable[[Scope], CachedAnswer | None] | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.routes = leaf_routes(routes)
         self.tracing = tracing
+        # The fast path's lookup, when nothing between here and it may refuse a request (no key
+        # guard, no rate limit, no shadow): a cached GET is then answered here, outermost.
+        self.early = None if tracing else early
         self._templates: dict[str, str] = {}
-        self._children: dict[tuple[str, str, int], Any] = {}
+        self._children: dict[tuple[str, str, int], LatencySeries] = {}
+        self._hits: dict[str, LatencySeries] = {}  # path -> its GET 200 series (early answers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if self.early is not None and scope["method"] == "GET" and not scope["path"].startswith("/v6/"):
+                started = time.perf_counter()
+                item = self.early(scope)
+                if item is not None:
+                    await send({"type": "http.response.start", "status": 200, "headers": item.headers})
+                    await send({"type": "http.response.body", "body": item.body})
+                    series = self._hits.get(scope["path"])
+                    if series is None:
+                        series = self._hit_series(scope)
+                    series.observe(time.perf_counter() - started)
+                    return
             if self.tracing:
                 await self._traced_http(scope, receive, send)
             else:
@@ -165,12 +236,23 @@ class HttpMetrics:
                 return str(getattr(candidate, "path", UNMATCHED))
         return UNMATCHED
 
-    def _observe(self, scope: Scope, status: int, seconds: float) -> str:
+    def _hit_series(self, scope: Scope) -> LatencySeries:
+        series = self._series(scope, 200)[1]
+        if len(self._hits) >= MAX_REMEMBERED_PATHS:
+            self._hits.clear()
+        self._hits[scope["path"]] = series
+        return series
+
+    def _series(self, scope: Scope, status: int) -> tuple[str, LatencySeries]:
         template = self.template(scope, status)
         key = (scope["method"], template, status)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = self.metrics.http.labels(scope["method"], template, str(status))
+        return template, child
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> str:
+        template, child = self._series(scope, status)
         child.observe(seconds)
         return template
 

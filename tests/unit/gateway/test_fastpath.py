@@ -1,0 +1,151 @@
+"""kurs_gateway.fastpath.FastPath on a counting ASGI app: background rebuilds after a change (the
+previous body served meanwhile), single flight of concurrent misses, stale-while-revalidate of
+history bodies, and a failed rebuild that drops its entry."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from starlette.types import Message, Receive, Scope, Send
+
+from kurs.rates.v1 import rates_pb2
+from kurs_gateway.fastpath import BodyCache, FastPath
+from kurs_gateway.snapshot import LiveSnapshot
+
+
+def rate(code: str, value: str, day: str = "2026-10-30") -> rates_pb2.Rate:
+    return rates_pb2.Rate(
+        currency=code, value=value, date=day, observed_at=Timestamp(seconds=1), sources=["ecb"]
+    )
+
+
+class RouteApp:
+    """Stands in for FastAPI: builds a body from the snapshot and stores it, like the routes."""
+
+    def __init__(self, cache: BodyCache, *, live: bool = True, delay: float = 0.0) -> None:
+        self.cache = cache
+        self.live = live
+        self.delay = delay
+        self.calls = 0
+        self.fail = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.calls += 1
+        generation = self.cache.snapshot.generation
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail:
+            await send({"type": "http.response.start", "status": 400, "headers": []})
+            await send({"type": "http.response.body", "body": b"bad"})
+            return
+        body = f"{scope['path']}@{self.cache.snapshot.sequence}".encode()
+        self.cache.store(scope["path"], scope["query_string"], body, live=self.live, generation=generation)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def get(front: FastPath, path: str) -> tuple[int, bytes]:
+    messages: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": b"",
+        "headers": [],
+    }
+    await front(scope, receive, send)
+    return int(messages[0]["status"]), b"".join(m.get("body", b"") for m in messages[1:])
+
+
+def setup(
+    *, live: bool = True, delay: float = 0.0, ttl: float = 60.0
+) -> tuple[LiveSnapshot, RouteApp, FastPath]:
+    snapshot = LiveSnapshot()
+    snapshot.replace(1, [rate("USD", "1.1")])
+    cache = BodyCache(snapshot, max_entries=100, history_ttl=ttl)
+    app = RouteApp(cache, live=live, delay=delay)
+    return snapshot, app, FastPath(app, cache)
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_a_live_body_asked_for_is_rebuilt_after_a_change_off_the_request_path() -> None:
+    snapshot, app, front = setup()
+    assert await get(front, "/rates/latest") == (200, b"/rates/latest@1")  # built by the route
+    assert await get(front, "/rates/latest") == (200, b"/rates/latest@1")  # cached: marked hot
+    assert app.calls == 1
+    snapshot.update(2, [rate("USD", "1.2")])
+    # Right after the change, before the rebuild ran: the previous body, not a rebuild inline.
+    assert await get(front, "/rates/latest") == (200, b"/rates/latest@1")
+    await settle()
+    assert app.calls == 2  # rebuilt once, in the background
+    assert await get(front, "/rates/latest") == (200, b"/rates/latest@2")
+    assert front.cache.rebuilds == 1
+
+
+async def test_a_live_body_nobody_asked_for_since_the_last_change_is_not_rebuilt() -> None:
+    snapshot, app, front = setup()
+    await get(front, "/rates/latest")  # built, but never answered from the cache: not hot
+    snapshot.update(2, [rate("USD", "1.2")])
+    await settle()
+    assert app.calls == 1
+    assert await get(front, "/rates/latest") == (200, b"/rates/latest@2")  # a plain miss
+    assert app.calls == 2
+
+
+async def test_a_failed_rebuild_drops_the_entry() -> None:
+    snapshot, app, front = setup()
+    await get(front, "/rates/latest")
+    await get(front, "/rates/latest")
+    app.fail = True
+    snapshot.update(2, [rate("USD", "1.2")])
+    await settle()
+    assert ("/rates/latest", b"") not in front.cache.entries
+    assert await get(front, "/rates/latest") == (400, b"bad")  # the route's own answer
+
+
+async def test_concurrent_misses_of_one_request_ask_the_route_once() -> None:
+    _, app, front = setup(live=False, delay=0.05)
+    await get(front, "/rates/historical")  # the first store makes the path a cacheable one
+    front.cache.entries.clear()
+    app.calls = 0
+    answers = await asyncio.gather(*(get(front, "/rates/historical") for _ in range(20)))
+    assert app.calls == 1
+    assert all(answer == (200, b"/rates/historical@1") for answer in answers)
+
+
+async def test_an_expired_history_body_is_served_while_it_is_refreshed() -> None:
+    snapshot, app, front = setup(live=False, ttl=0.05)
+    await get(front, "/currencies")
+    await asyncio.sleep(0.06)  # expired
+    snapshot.update(2, [rate("GBP", "0.8")])  # same business day: history bodies stay valid by day
+    assert await get(front, "/currencies") == (200, b"/currencies@1")  # stale, refresh started
+    await settle()
+    assert app.calls == 2
+    assert await get(front, "/currencies") == (200, b"/currencies@2")
+    await asyncio.sleep(0.11)  # beyond twice the TTL: too old to serve while refreshing
+    assert await get(front, "/currencies") == (200, b"/currencies@2")
+    assert app.calls == 3
+
+
+def test_the_snapshot_keeps_its_newest_day_on_every_change() -> None:
+    snapshot = LiveSnapshot()
+    assert snapshot.day is None
+    snapshot.replace(1, [rate("USD", "1.1", "2026-10-29"), rate("GBP", "0.8", "2026-10-30")])
+    assert str(snapshot.day) == "2026-10-30"
+    snapshot.update(2, [rate("USD", "1.2", "2026-10-31")])
+    assert str(snapshot.day) == "2026-10-31"
+    snapshot.update(3, [rate("USD", "1.2", "2026-10-28")])  # the newest figure corrected back
+    assert str(snapshot.day) == "2026-10-30"
