@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import logging
 import sqlite3
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiosqlite
@@ -25,6 +22,7 @@ from kurs_rates.model import (
     WriteResult,
     publisher_ranges,
 )
+from kurs_rates.sqlite_writes import write_batch
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +93,13 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT source, base, currency, min(day), max(day) FROM reference_rates
         GROUP BY source, base, currency;
     """,
+    # 4: no secondary index on reference_rates. No reference query needs (source, currency,
+    # day), yet the planner chose it for as_of's join, scanning the whole series (1 s per
+    # latest/historical answer on the full history, 0.6 ms by the primary key), and every
+    # insert paid for a second B-tree.
+    """
+    DROP INDEX IF EXISTS reference_rates_by_currency;
+    """,
 )
 
 
@@ -115,22 +120,6 @@ def _live_row(
         sources=tuple(json.loads(sources)),
         replay=bool(replay),
     )
-
-
-@functools.lru_cache(maxsize=4096)
-def _json_list(items: tuple[str, ...]) -> str:
-    return json.dumps(list(items))
-
-
-def _ranges_of(rows: Sequence[tuple[str, ...]]) -> list[tuple[str, str, str, str, str]]:
-    """(source, day, base, currency, ...) rows -> (source, base, currency, first day, last day)."""
-    spans: dict[tuple[str, str, str], tuple[str, str]] = {}
-    for row in rows:
-        source, day, base, currency = row[0], row[1], row[2], row[3]
-        key = (source, base, currency)
-        known = spans.get(key)
-        spans[key] = (min(day, known[0]), max(day, known[1])) if known else (day, day)
-    return [(*key, first, last) for key, (first, last) in spans.items()]
 
 
 class SqliteRateStore:
@@ -176,93 +165,20 @@ class SqliteRateStore:
             self._db = None
 
     async def write(self, rates: Sequence[StoredRate]) -> WriteResult:
+        """One transaction per batch, classified and written by kurs_rates.sqlite_writes."""
         if not rates:
             return WriteResult()
-        reference = [r for r in rates if r.kind is RateKind.REFERENCE]
-        live = [r for r in rates if r.kind is RateKind.LIVE]
-        inserted = updated = unchanged = 0
-        changed: list[StoredRate] = []
         try:
             await self.db.execute("BEGIN IMMEDIATE")
             try:
-                existing = await self._existing_reference(reference)
-                new_rows, upd_rows = [], []
-                for rate in reference:
-                    key = (rate.source, rate.day.isoformat(), rate.base, rate.currency)
-                    row = (*key, rate.value, _ts(rate.observed_at), _json_list(rate.sources), rate.flag)
-                    old = existing.get(key)
-                    if old is None:
-                        new_rows.append(row)
-                        existing[key] = rate.value
-                        inserted += 1
-                        changed.append(rate)
-                    elif Decimal(old) != Decimal(rate.value):
-                        upd_rows.append(row)
-                        existing[key] = rate.value
-                        updated += 1
-                        changed.append(rate)
-                    else:
-                        unchanged += 1
-                await self.db.executemany(
-                    "INSERT INTO reference_rates "
-                    "(source, day, base, currency, value, observed_at, sources, flag) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    new_rows,
-                )
-                await self.db.executemany(
-                    "INSERT INTO reference_ranges (source, base, currency, first_day, last_day) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, base, currency) DO UPDATE SET "
-                    "first_day = min(first_day, excluded.first_day), "
-                    "last_day = max(last_day, excluded.last_day)",
-                    _ranges_of(new_rows),
-                )
-                await self.db.executemany(
-                    "UPDATE reference_rates SET value = ?, observed_at = ?, sources = ?, flag = ? "
-                    "WHERE source = ? AND day = ? AND base = ? AND currency = ?",
-                    [(r[4], r[5], r[6], r[7], r[0], r[1], r[2], r[3]) for r in upd_rows],
-                )
-                for rate in live:
-                    cur = await self.db.execute(
-                        "INSERT INTO live_rates (source, currency, observed_at, day, value, sources, replay) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                        (
-                            rate.source,
-                            rate.currency,
-                            _ts(rate.observed_at),
-                            rate.day.isoformat(),
-                            rate.value,
-                            json.dumps(list(rate.sources)),
-                            int(rate.replay),
-                        ),
-                    )
-                    if cur.rowcount:
-                        inserted += 1
-                        changed.append(rate)
-                    else:
-                        unchanged += 1
+                result = await write_batch(self.db, rates)
                 await self.db.execute("COMMIT")
             except BaseException:
                 await self.db.execute("ROLLBACK")
                 raise
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(str(exc)) from exc
-        return WriteResult(inserted, updated, unchanged, tuple(changed))
-
-    async def _existing_reference(self, rates: Iterable[StoredRate]) -> dict[tuple[str, str, str, str], str]:
-        spans: dict[str, list[dt.date]] = defaultdict(list)
-        for rate in rates:
-            spans[rate.source].append(rate.day)
-        found: dict[tuple[str, str, str, str], str] = {}
-        for source, days in spans.items():
-            async with self.db.execute(
-                "SELECT day, base, currency, value FROM reference_rates "
-                "WHERE source = ? AND day BETWEEN ? AND ?",
-                (source, min(days).isoformat(), max(days).isoformat()),
-            ) as cur:
-                rows = await cur.fetchall()
-            for day, base, currency, value in rows:
-                found[(source, day, base, currency)] = value
-        return found
+        return result
 
     async def day_on_or_before(self, source: str, day: dt.date) -> dt.date | None:
         async with self.db.execute(
