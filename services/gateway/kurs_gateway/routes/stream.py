@@ -19,25 +19,25 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
-from typing import Annotated, Any
+from typing import Any
 
 import grpc
 import orjson
-from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketState
 
 from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs_common import validation
 from kurs_common.errors import InvalidArgument, NotFound, QueryError
-from kurs_common.quotes import rebase_entries
-from kurs_gateway import deps
+from kurs_gateway.broadcast import SLOW_CONSUMER, Broadcaster, Client, ViewKey
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import PIVOT, LiveSnapshot
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["stream"])
 
+PATH = "/ws/rates/stream"
 ALLOWED = {"base", "symbols", "since", "api_key", "source"}
 POLICY_VIOLATION = 1008
 SEQUENCE = re.compile(r"^[0-9]{1,19}$")  # ASCII digits only (str.isdigit accepts "²")
@@ -86,6 +86,11 @@ class PublisherView:
         self.day = reply.date
         return {r.currency: r.value for r in reply.rates}
 
+    async def fetch(self, base: str, symbols: list[str] | None) -> tuple[dict[str, str], str]:
+        """The broadcaster's reader: the figures and their date."""
+        values = await self.values(base, symbols)
+        return values, self.day
+
 
 def _source_param(ws: WebSocket) -> str | None:
     text = ws.query_params.get("source")
@@ -97,114 +102,124 @@ def _source_param(ws: WebSocket) -> str | None:
     return source
 
 
-def _values(snapshot: LiveSnapshot, base: str, symbols: list[str] | None) -> dict[str, str]:
-    if base != PIVOT and base not in snapshot.entries:
-        return {}
-    return {r.currency: r.value for r in rebase_entries(snapshot.entries, PIVOT, base, symbols)}
+def _broadcaster(state: Any, snapshot: LiveSnapshot, settings: GatewaySettings) -> Broadcaster:
+    """This app's broadcaster, made on the first connection (nothing is created at import)."""
+    found = getattr(state, "ws_broadcaster", None)
+    if not isinstance(found, Broadcaster):
+        found = state.ws_broadcaster = Broadcaster(
+            snapshot, settings.heartbeat_seconds, settings.client_queue
+        )
+    return found
 
 
-@router.websocket("/ws/rates/stream")
-async def stream(
-    ws: WebSocket,
-    snapshot: Annotated[LiveSnapshot, Depends(deps.snapshot)],
-    settings: Annotated[GatewaySettings, Depends(deps.settings)],
-) -> None:
+async def _close_invalid(ws: WebSocket, exc: QueryError) -> None:
+    error = {
+        "type": "error",
+        "status": 400,
+        "detail": exc.reason,
+        "invalid_params": [{"name": exc.field, "reason": exc.reason}],
+    }
+    await ws.send_text(orjson.dumps(error).decode())
+    await ws.close(POLICY_VIOLATION, f"invalid parameter: {exc.field}"[:120])
+
+
+class StreamFront:
+    """Serves WS /ws/rates/stream straight from the ASGI scope, ahead of FastAPI's routing,
+    dependency injection and per-request middleware (a handshake and every message cost
+    less); everything else goes to `app`. Placed inside the key guard and the metrics layer."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.state = app.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == PATH:
+            await serve_stream(WebSocket(scope, receive, send), self.state)
+        else:
+            await self.app(scope, receive, send)
+
+
+@router.websocket(PATH)
+async def stream(ws: WebSocket) -> None:
+    await serve_stream(ws, ws.app.state)
+
+
+async def serve_stream(ws: WebSocket, state: Any) -> None:
+    snapshot: LiveSnapshot = state.snapshot
+    settings: GatewaySettings = state.settings
     await ws.accept()
     if not snapshot.ready or not snapshot.entries:
         await ws.close(TRY_AGAIN_LATER, "rates are not available yet; retry shortly")
         return
-    view: PublisherView | None = None
+    broadcaster = _broadcaster(state, snapshot, settings)
     try:
         source = _source_param(ws)
         base, symbols, since = _params(ws, {*snapshot.entries, PIVOT} if source is None else None)
-        if source is not None:
+        if source is None:
+            client = broadcaster.join_blend(base, symbols)
+        else:
             since = None  # a publisher's view is always sent whole first
-            view = PublisherView(ws.app.state.rates_stub, source, settings.upstream_timeout_seconds)
-            first = await view.values(base, symbols)  # validates source, base and symbols upstream
+            key: ViewKey = (base, tuple(symbols) if symbols is not None else None, source)
+            joined = broadcaster.join_existing(key)
+            if joined is None:
+                reader = PublisherView(state.rates_stub, source, settings.upstream_timeout_seconds)
+                first = await reader.values(base, symbols)  # validates source, base and symbols upstream
+                joined = broadcaster.join_publisher(key, first, reader.day, reader.fetch)
+            client = joined
     except grpc.aio.AioRpcError:
         await ws.close(TRY_AGAIN_LATER, "the rates service is unavailable; retry shortly")
         return
     except QueryError as exc:
-        error = {
-            "type": "error",
-            "status": 400,
-            "detail": exc.reason,
-            "invalid_params": [{"name": exc.field, "reason": exc.reason}],
-        }
-        await ws.send_text(orjson.dumps(error).decode())
-        await ws.close(POLICY_VIOLATION, f"invalid parameter: {exc.field}"[:120])
+        await _close_invalid(ws, exc)
         return
+    await _serve(ws, broadcaster, client, snapshot.changed_since(since) if since is not None else None)
 
-    last_sent = time.monotonic()
 
-    async def send(kind: str, rates: dict[str, str] | None = None) -> None:
-        nonlocal last_sent
-        message: dict[str, Any] = {"type": kind, "sequence": snapshot.sequence}
-        if rates is not None:
-            message.update(base=base, date=view.day if view else snapshot.day, rates=rates)
-            if view is not None:
-                message["source"] = view.source
-        await ws.send_text(orjson.dumps(message).decode())
-        last_sent = time.monotonic()
-
-    receiver = asyncio.create_task(_drain_client(ws))
+async def _serve(
+    ws: WebSocket, broadcaster: Broadcaster, client: Client, missed: frozenset[str] | None
+) -> None:
+    """Write the first message, then whatever the broadcaster queues for this client."""
+    client.task = asyncio.current_task()
+    receiver = asyncio.create_task(_drain_client(ws, client))
+    view = client.view
     try:
-        with snapshot.listen() as listener:
-            current = first if view is not None else _values(snapshot, base, symbols)
-            missed = snapshot.changed_since(since) if since is not None else None
-            if missed is None:
-                await send("snapshot", current)
-            else:
-                await send("update", {k: v for k, v in current.items() if k in missed or base in missed})
-            sent = current
-            while not receiver.done():
-                # Wake on a change, on the client going away, or when a heartbeat is due: a client
-                # gets a heartbeat after `heartbeat_seconds` without a message, however busy other
-                # currencies are.
-                wait = max(0.0, last_sent + settings.heartbeat_seconds - time.monotonic())
-                change = asyncio.ensure_future(listener.queue.get())
-                done, _ = await asyncio.wait(
-                    {change, receiver}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
-                )
-                if change not in done:
-                    change.cancel()
-                    if receiver in done:
-                        break
-                    await send("heartbeat")
-                    continue
-                resync = change.result().resync
-                while not listener.queue.empty():
-                    resync = listener.queue.get_nowait().resync or resync
-                if view is None:
-                    current = _values(snapshot, base, symbols)
-                else:
-                    try:
-                        current = await view.values(base, symbols)
-                    except (grpc.aio.AioRpcError, QueryError):
-                        continue  # read again on the next change; the client keeps what it has
-                if listener.overflowed or resync or sent.keys() - current.keys():
-                    # Fell behind, or the upstream view was replaced (a currency may be gone): an
-                    # update cannot say "removed", so the client gets its whole view again.
-                    listener.overflowed = False
-                    await send("snapshot", current)
-                else:
-                    fresh = {k: v for k, v in current.items() if sent.get(k) != v}
-                    if fresh:
-                        await send("update", fresh)
-                sent = current
-    except (WebSocketDisconnect, RuntimeError):
+        if missed is None:
+            first = view.snapshot_text()
+        else:
+            base = view.base
+            first = view.message(
+                "update", {k: v for k, v in view.sent.items() if k in missed or base in missed}
+            )
+        await ws.send_text(first)
+        while (text := await client.next()) is not None:
+            await ws.send_text(text)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if not client.dropped or task is None:
+            raise
+        task.uncancel()  # cancelled by the broadcaster: a send blocked on a slow reader
+    except (WebSocketDisconnect, RuntimeError, OSError):
         pass
     finally:
+        client.task = None
+        broadcaster.leave(client)
         receiver.cancel()
         with contextlib.suppress(BaseException):
             await receiver
-        if ws.client_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(RuntimeError):
-                await ws.close()
+    if ws.client_state == WebSocketState.CONNECTED:
+        reason = f"slow consumer: more than {broadcaster.limit} messages unsent; reconnect with since="
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                if client.dropped:
+                    await ws.close(SLOW_CONSUMER, reason[:120])
+                else:
+                    await ws.close()
 
 
-async def _drain_client(ws: WebSocket) -> None:
+async def _drain_client(ws: WebSocket, client: Client) -> None:
     """Read (and ignore) client frames, text or binary, so a close is noticed promptly."""
     with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         while (await ws.receive())["type"] != "websocket.disconnect":
             pass
+    client.gone = True
+    client.wake()

@@ -1,0 +1,630 @@
+"""WebSocket fan-out: many clients of `WS /ws/rates/stream`, every update, skew, memory, HTTP meanwhile.
+
+    python tools/bench_ws.py [--clients 10000] [--procs 4] [--updates 15] [--servers main,granian]
+                             [--no-ceiling] [--json]
+
+Everything runs on 127.0.0.1 (clients bind 127.0.1.x source addresses so ephemeral ports never
+run short). Per gateway server it starts a rates service on an empty SQLite file, seeds one
+fixing, starts the gateway (`main`: `python -m kurs_gateway` as shipped; `uvicorn` /
+`granian`: the same app launched here under that server), then:
+
+  1. measures `/rates/latest` alone with wrk (`--wrk-connections`, default 16) and the gateway's
+     idle RSS;
+  2. connects `--clients` WebSocket clients from `--procs` processes (lean raw-socket clients:
+     minimal handshake, frame parser; a few views, `symbols=USD,GBP&base=EUR` for most) and times
+     until every one has its snapshot;
+  3. publishes `--updates` live USD ticks through RatesIngestService, one per `--interval`
+     seconds, with wrk on `/rates/latest` meanwhile; per update: clients that received it, and
+     the skew (first client to last client);
+  4. closes every client and polls the gateway's RSS until it is back within 20 % of idle (or
+     `--settle` seconds pass).
+
+The client's own ceiling is measured in the same run first (unless --no-ceiling): the same client
+processes against a trivial server (raw asyncio, prebuilt frames written to every socket), which
+is the fastest this client can connect and receive on this machine. Targets (#16): connect
+< 10 s, every client receives every update, skew p99 < 250 ms, `/rates/latest` p99 < 20 ms
+meanwhile, RSS back within 20 % of idle. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import json
+import multiprocessing
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VIEWS = (
+    "symbols=USD,GBP&base=EUR",
+    "symbols=USD,GBP&base=EUR",
+    "symbols=USD,GBP&base=EUR",
+    "base=USD",
+    "symbols=JPY&base=USD",
+)
+CURRENCIES = {"USD": "1.0321", "GBP": "0.82990", "JPY": "162.39", "CHF": "0.9386", "SEK": "11.4883"}
+SEQUENCE = re.compile(rb'"sequence":(\d+)')
+WRK = shutil.which("wrk") or "wrk"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and its children (granian runs its worker in a child), in MB."""
+    total, pids = 0, [pid]
+    while pids:
+        current = pids.pop()
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pids += [int(c) for c in (task / "children").read_text().split()]
+    return total / 1024
+
+
+# ---------------------------------------------------------------- the load client (one process)
+
+
+class Client(asyncio.Protocol):
+    """One WebSocket client: handshake, then unmasked server frames parsed from a buffer."""
+
+    def __init__(self, shared: Shared, path: bytes) -> None:
+        self.shared = shared
+        self.path = path
+        self.buffer = bytearray()
+        self.open = False
+        self.handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.snapshot = False
+        self.transport: Any = None  # uvloop's transport is not an asyncio.Transport
+        self.close_code: int | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16))
+        self.transport.write(
+            b"GET " + self.path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+
+    def data_received(self, data: bytes) -> None:
+        now = time.monotonic()
+        self.buffer += data
+        if not self.open:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not self.buffer.startswith(b"HTTP/1.1 101"):
+                if not self.handshake.done():
+                    self.handshake.set_exception(ConnectionError(bytes(self.buffer[:80]).decode("latin-1")))
+                return
+            del self.buffer[: end + 4]
+            self.open = True
+        buf = self.buffer
+        while len(buf) >= 2:
+            opcode, length, start = buf[0] & 0x0F, buf[1] & 0x7F, 2
+            if length == 126:
+                if len(buf) < 4:
+                    return
+                length, start = int.from_bytes(buf[2:4], "big"), 4
+            elif length == 127:
+                if len(buf) < 10:
+                    return
+                length, start = int.from_bytes(buf[2:10], "big"), 10
+            if len(buf) < start + length:
+                return
+            payload = bytes(buf[start : start + length])
+            del buf[: start + length]
+            if opcode == 1:
+                self.message(payload, now)
+            elif opcode == 8:
+                self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+            elif opcode == 9 and self.transport is not None:  # ping -> masked pong
+                mask = os.urandom(4)
+                masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + mask + masked)
+
+    def message(self, payload: bytes, now: float) -> None:
+        head = payload[:24]
+        if b'"snapshot"' in head:
+            if not self.snapshot:
+                self.snapshot = True
+                if not self.handshake.done():
+                    self.handshake.set_result(None)
+            else:
+                self.shared.resyncs += 1
+        elif b'"update"' in head:
+            found = SEQUENCE.search(payload)
+            if found:
+                self.shared.seen(int(found.group(1)), now)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.handshake.done():
+            self.handshake.set_exception(ConnectionError(f"closed before the snapshot ({self.close_code})"))
+        self.shared.lost += 0 if self.shared.closing else 1
+
+
+class Shared:
+    def __init__(self) -> None:
+        self.updates: dict[int, list[float]] = {}  # sequence -> [count, first, last]
+        self.resyncs = 0
+        self.lost = 0
+        self.closing = False
+
+    def seen(self, sequence: int, now: float) -> None:
+        entry = self.updates.get(sequence)
+        if entry is None:
+            self.updates[sequence] = [1, now, now]
+        else:
+            entry[0] += 1
+            entry[1] = min(entry[1], now)
+            entry[2] = max(entry[2], now)
+
+
+def client_process(
+    number: int,
+    port: int,
+    count: int,
+    first: int,
+    go: Any,
+    stop: Any,
+    last: Any,
+    results: Any,
+    in_flight: int,
+) -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        shared = Shared()
+        gate = asyncio.Semaphore(in_flight)
+        clients: list[Client] = []
+        failures: list[str] = []
+        source = f"127.0.1.{number + 1}"
+
+        async def one(index: int) -> None:
+            path = f"/ws/rates/stream?{VIEWS[(first + index) % len(VIEWS)]}".encode()
+            async with gate:
+                for attempt in range(3):
+                    client = Client(shared, path)
+                    try:
+                        await loop.create_connection(
+                            lambda c=client: c,  # type: ignore[misc]
+                            "127.0.0.1",
+                            port,
+                            local_addr=(source, 0),
+                        )
+                        await asyncio.wait_for(client.handshake, 30)
+                        clients.append(client)
+                        return
+                    except (OSError, TimeoutError) as exc:
+                        if client.transport is not None:
+                            client.transport.abort()
+                        if attempt == 2:
+                            failures.append(repr(exc)[:120])
+
+        await loop.run_in_executor(None, go.wait)
+        started = time.monotonic()
+        await asyncio.gather(*(one(i) for i in range(count)))
+        results.put(("connected", number, len(clients), time.monotonic() - started, failures[:3]))
+        await loop.run_in_executor(None, stop.wait)
+        deadline = time.monotonic() + 15  # let the last update reach every client (or give up)
+        while time.monotonic() < deadline and shared.updates.get(last.value, [0])[0] < len(clients):  # noqa: ASYNC110 (a dict filled by callbacks)
+            await asyncio.sleep(0.05)
+        closed_codes: dict[int, int] = {}
+        for client in clients:
+            if client.close_code is not None:
+                closed_codes[client.close_code] = closed_codes.get(client.close_code, 0) + 1
+        shared.closing = True
+        for client in clients:
+            if client.transport is not None:
+                client.transport.close()
+        await asyncio.sleep(0.5)
+        results.put(("done", number, shared.updates, shared.resyncs, shared.lost, closed_codes))
+
+    asyncio.run(run())
+
+
+class Load:
+    """`procs` client processes holding `clients` WebSocket connections to one port."""
+
+    def __init__(self, port: int, clients: int, procs: int, in_flight: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.go, self.stop, self.results = ctx.Event(), ctx.Event(), ctx.Queue()
+        self.last = ctx.Value("q", 0)  # the last sequence published
+        shares = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
+        firsts = [sum(shares[:i]) for i in range(procs)]
+        self.procs = [
+            ctx.Process(
+                target=client_process,
+                args=(i, port, shares[i], firsts[i], self.go, self.stop, self.last, self.results, in_flight),
+                daemon=True,
+            )
+            for i in range(procs)
+        ]
+        for proc in self.procs:
+            proc.start()
+        time.sleep(1.0)  # interpreters up before the clock starts
+
+    def connect(self) -> dict[str, Any]:
+        started = time.monotonic()
+        self.go.set()
+        connected, failures = 0, []
+        for _ in self.procs:
+            _, _, count, _, failed = self.results.get(timeout=600)
+            connected += count
+            failures += failed
+        return {
+            "connected": connected,
+            "connect_s": round(time.monotonic() - started, 2),
+            "failures": failures,
+        }
+
+    def finish(self, last: int) -> dict[str, Any]:
+        self.last.value = last
+        self.stop.set()
+        merged: dict[int, list[float]] = {}
+        resyncs = lost = 0
+        codes: dict[int, int] = {}
+        for _ in self.procs:
+            _, _, updates, r, lo, closed = self.results.get(timeout=120)
+            resyncs, lost = resyncs + r, lost + lo
+            for code, n in closed.items():
+                codes[code] = codes.get(code, 0) + n
+            for seq, (n, a, b) in updates.items():
+                if seq in merged:
+                    merged[seq] = [merged[seq][0] + n, min(merged[seq][1], a), max(merged[seq][2], b)]
+                else:
+                    merged[seq] = [n, a, b]
+        for proc in self.procs:
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
+        return {"updates": merged, "resyncs": resyncs, "dropped": lost, "close_codes": codes}
+
+
+def judge(sent: dict[int, float], load: dict[str, Any], clients: int) -> dict[str, Any]:
+    updates = load["updates"]
+    received = [int(updates.get(seq, [0])[0]) for seq in sent]
+    skews = [(updates[seq][2] - updates[seq][1]) * 1000 for seq in sent if seq in updates]
+    lasts = [(updates[seq][2] - at) * 1000 for seq, at in sent.items() if seq in updates]
+    return {
+        "every_update_to_every_client": all(n == clients for n in received),
+        "min_clients_per_update": min(received, default=0),
+        "clients_per_update": received,
+        "skew_p50_ms": round(percentile(skews, 50), 1),
+        "skew_p99_ms": round(percentile(skews, 99), 1),
+        "publish_to_last_client_p99_ms": round(percentile(lasts, 99), 1),
+        "resyncs": load["resyncs"],
+        "dropped_by_server": load["dropped"],
+        "close_codes": load["close_codes"],
+    }
+
+
+# ---------------------------------------------------------------- the client's ceiling
+
+
+CEILING_SERVER = r"""
+import asyncio, base64, hashlib, sys, uvloop
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+peers = set()
+def frame(text):
+    data = text.encode()
+    n = len(data)
+    head = bytes([0x81, n]) if n < 126 else bytes([0x81, 126]) + n.to_bytes(2, "big")
+    return head + data
+class P(asyncio.Protocol):
+    def connection_made(self, t): self.t, self.buf, self.ws = t, b"", False
+    def data_received(self, d):
+        if self.ws: return
+        self.buf += d
+        if b"\r\n\r\n" not in self.buf: return
+        head = self.buf.decode("latin-1")
+        if head.startswith("GET /publish"):
+            seq = int(head.split("seq=")[1].split(" ")[0])
+            body = frame('{"type":"update","sequence":%d,"rates":{"USD":"1.1"}}' % seq)
+            for p in list(peers): p.write(body)
+            self.t.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"); self.t.close(); return
+        key = [l.split(":", 1)[1].strip() for l in head.split("\r\n")
+               if l.lower().startswith("sec-websocket-key")][0]
+        accept = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest())
+        self.t.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        self.t.write(frame('{"type":"snapshot","sequence":1,"base":"EUR","date":"2026-12-02","rates":{"USD":"1"}}'))
+        self.ws = True
+        peers.add(self.t)
+    def connection_lost(self, e): peers.discard(self.t)
+async def main():
+    server = await asyncio.get_running_loop().create_server(P, "127.0.0.1", int(sys.argv[1]), backlog=4096)
+    await server.serve_forever()
+uvloop.run(main())
+"""
+
+
+# ---------------------------------------------------------------- the services under test
+
+
+def wait_http(url: str, limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as reply:  # noqa: S310
+            if reply.status == 200:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"bench_ws: timed out waiting for {url}")
+
+
+async def ingest(rates_port: int, rates: dict[str, str], *, live: bool, at: dt.datetime) -> int:
+    import grpc
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
+
+    ts = Timestamp()
+    ts.FromDatetime(at)
+    kind = ingest_pb2.RATE_KIND_LIVE if live else ingest_pb2.RATE_KIND_REFERENCE
+    items = [
+        ingest_pb2.AcceptedRate(
+            source="replay" if live else "blend",
+            kind=kind,
+            base="EUR",
+            currency=code,
+            value=value,
+            date=at.date().isoformat(),
+            observed_at=ts,
+            replay=live,
+            sources=[] if live else ["ecb"],
+        )
+        for code, value in rates.items()
+    ]
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{rates_port}") as channel:
+        reply = await ingest_pb2_grpc.RatesIngestServiceStub(channel).IngestRates(
+            ingest_pb2.IngestRatesRequest(rates=items)
+        )
+    return int(reply.sequence)
+
+
+GATEWAY_APP = """
+from kurs_gateway.app import create_app
+from kurs_gateway.settings import GatewaySettings
+app = create_app(GatewaySettings())
+"""
+
+
+@contextlib.contextmanager
+def services(server: str, scratch: Path) -> Any:
+    """rates + gateway on free ports; yields (gateway port, gateway pid, rates port)."""
+    rates_port, gw_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KURS_")}
+    env.update(
+        KURS_RATES_ADDRESS=f"127.0.0.1:{rates_port}",
+        KURS_RATES_DATABASE_URL=f"sqlite:///{scratch / 'rates.sqlite3'}",
+        KURS_RATES_LOG_LEVEL="WARNING",
+        KURS_GATEWAY_HOST="127.0.0.1",
+        KURS_GATEWAY_PORT=str(gw_port),
+        KURS_GATEWAY_RATES_ADDRESS=f"127.0.0.1:{rates_port}",
+        KURS_GATEWAY_COLLECTOR_ADDRESS=f"127.0.0.1:{free_port()}",
+        KURS_GATEWAY_VALIDATOR_ADDRESS=f"127.0.0.1:{free_port()}",
+        KURS_GATEWAY_DATABASE_URL=f"sqlite:///{scratch / 'gateway.sqlite3'}",
+        KURS_GATEWAY_LOG_LEVEL="WARNING",
+        PYTHONPATH=os.pathsep.join([str(scratch), env.get("PYTHONPATH", "")]),
+    )
+    (scratch / "bench_gateway_app.py").write_text(GATEWAY_APP)
+    rates = subprocess.Popen([sys.executable, "-m", "kurs_rates"], env=env, cwd=scratch)
+    host = ["--host", "127.0.0.1", "--port", str(gw_port)]
+    if server == "granian":
+        command = [sys.executable, "-m", "granian", "--interface", "asgi", *host, "--workers", "1",
+                   "--loop", "uvloop", "--ws", "--backlog", "4096", "--log-level", "warning",
+                   "bench_gateway_app:app"]  # fmt: skip
+    elif server == "uvicorn":
+        command = [sys.executable, "-m", "uvicorn", "bench_gateway_app:app", *host, "--loop", "uvloop",
+                   "--http", "httptools", "--ws", "websockets-sansio", "--backlog", "4096",
+                   "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    else:
+        command = [sys.executable, "-m", "kurs_gateway"]
+    gateway = None
+    try:
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                asyncio.run(ingest(rates_port, CURRENCIES, live=False, at=now - dt.timedelta(hours=1)))
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        gateway = subprocess.Popen(command, env=env, cwd=scratch)  # noqa: S603
+        wait_http(f"http://127.0.0.1:{gw_port}/readyz")
+        yield gw_port, gateway.pid, rates_port
+    finally:
+        for proc in (gateway, rates):
+            if proc is not None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def wrk_start(url: str, seconds: float, connections: int) -> subprocess.Popen[str]:
+    command = [WRK, "-t1", "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--latency", url]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
+
+
+def wrk_result(proc: subprocess.Popen[str]) -> dict[str, float]:
+    out, _ = proc.communicate(timeout=120)
+    units = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+    def ms(label: str) -> float:
+        found = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out)
+        return round(float(found.group(1)) * units[found.group(2)], 2) if found else float("nan")
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(rps.group(1)) if rps else 0.0, "p50_ms": ms("50"), "p99_ms": ms("99"),
+            "non_2xx": int(bad.group(1)) if bad else 0}  # fmt: skip
+
+
+def run_gateway(server: str, args: argparse.Namespace) -> dict[str, Any]:
+    scratch = Path(tempfile.mkdtemp(prefix="kurs-bench-ws-"))
+    try:
+        with services(server, scratch) as (port, pid, rates_port):
+            latest = f"http://127.0.0.1:{port}/rates/latest?base=USD"
+            alone = wrk_result(wrk_start(latest, args.wrk_seconds, args.wrk_connections))
+            time.sleep(1.0)
+            idle = tree_rss_mb(pid)
+            load = Load(port, args.clients, args.procs, args.in_flight)
+            connected = load.connect()
+            peak = tree_rss_mb(pid)
+            sent: dict[int, float] = {}
+            wrk = wrk_start(latest, args.updates * args.interval + 1, args.wrk_connections)
+            time.sleep(0.5)
+            start = dt.datetime.now(dt.UTC)
+            for i in range(args.updates):
+                at = start + dt.timedelta(milliseconds=i)
+                published = time.monotonic()
+                seq = asyncio.run(ingest(rates_port, {"USD": f"1.{1000 + i}"}, live=True, at=at))
+                sent[seq] = published
+                time.sleep(max(0.0, published + args.interval - time.monotonic()))
+            meanwhile = wrk_result(wrk)
+            outcome = load.finish(max(sent))
+            after, waited = tree_rss_mb(pid), 0.0
+            while after > idle * 1.2 and waited < args.settle:
+                time.sleep(0.5)
+                waited += 0.5
+                after = tree_rss_mb(pid)
+            return {
+                "server": server,
+                "clients": args.clients,
+                **connected,
+                **judge(sent, outcome, args.clients),
+                "latest_alone": alone,
+                "latest_meanwhile": meanwhile,
+                "rss_idle_mb": round(idle, 1),
+                "rss_connected_mb": round(peak, 1),
+                "rss_after_mb": round(after, 1),
+                "rss_settle_s": waited,
+            }
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_ceiling(args: argparse.Namespace) -> dict[str, Any]:
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", CEILING_SERVER, str(port)])  # noqa: S603
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            time.sleep(0.1)
+        load = Load(port, args.clients, args.procs, args.in_flight)
+        connected = load.connect()
+        sent: dict[int, float] = {}
+        for seq in range(2, 2 + args.updates):
+            published = time.monotonic()
+            with socket.create_connection(("127.0.0.1", port)) as s:
+                s.sendall(f"GET /publish?seq={seq} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                s.recv(100)
+            sent[seq] = published
+            time.sleep(max(0.0, published + min(args.interval, 0.5) - time.monotonic()))
+        return {"server": "ceiling (trivial server)", "clients": args.clients, **connected,
+                **judge(sent, load.finish(max(sent)), args.clients)}  # fmt: skip
+    finally:
+        server.kill()
+        server.wait()
+
+
+def show(result: dict[str, Any]) -> None:
+    line = (
+        f"{result['server']}: {result['connected']}/{result['clients']} connected "
+        f"in {result['connect_s']} s; "
+        f"every update to every client: {result['every_update_to_every_client']} "
+        f"(min {result['min_clients_per_update']}); skew p50 {result['skew_p50_ms']} ms, "
+        f"p99 {result['skew_p99_ms']} ms; publish->last client "
+        f"p99 {result['publish_to_last_client_p99_ms']} ms"
+    )
+    if "latest_alone" in result:
+        a, m = result["latest_alone"], result["latest_meanwhile"]
+        line += (
+            f"\n  /rates/latest alone {a['rps']:.0f} req/s p99 {a['p99_ms']} ms; with the clients "
+            f"{m['rps']:.0f} req/s p50 {m['p50_ms']} ms p99 {m['p99_ms']} ms (non-2xx {m['non_2xx']})"
+            f"\n  RSS idle {result['rss_idle_mb']} MB, connected {result['rss_connected_mb']} MB, "
+            f"after they left {result['rss_after_mb']} MB ({result['rss_settle_s']} s)"
+        )
+    if result["failures"] or result["close_codes"] or result["resyncs"] or result["dropped_by_server"]:
+        line += (
+            f"\n  failures {result['failures']} close codes {result['close_codes']} "
+            f"resyncs {result['resyncs']} dropped {result['dropped_by_server']}"
+        )
+    print(line, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=10_000)
+    parser.add_argument("--procs", type=int, default=4, help="client processes")
+    parser.add_argument("--in-flight", type=int, default=128, help="handshakes in flight per client process")
+    parser.add_argument("--updates", type=int, default=15)
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between updates")
+    parser.add_argument("--servers", default="main", help="comma list of main, uvicorn, granian")
+    parser.add_argument("--wrk-connections", type=int, default=16)
+    parser.add_argument("--wrk-seconds", type=float, default=5)
+    parser.add_argument("--settle", type=float, default=15.0, help="seconds to wait for memory to return")
+    parser.add_argument("--no-ceiling", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the gateway inherits it
+    if hard < args.clients + 1024:
+        print(
+            f"bench_ws: RLIMIT_NOFILE hard limit {hard} is too low for {args.clients} clients",
+            file=sys.stderr,
+        )
+    print(f"bench_ws: {args.clients} clients from {args.procs} processes, {os.cpu_count()} cores", flush=True)
+    results = [] if args.no_ceiling else [run_ceiling(args)]
+    if results:
+        show(results[-1])
+    for server in args.servers.split(","):
+        results.append(run_gateway(server.strip(), args))
+        show(results[-1])
+    if args.json:
+        print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
