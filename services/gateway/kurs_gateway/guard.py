@@ -151,13 +151,15 @@ class Guard:
             return
         found = self.registry.check(key)
         now = time.time()
-        if found is UNKNOWN:
+        if not isinstance(found, Principal) or found.revoked or found.expires <= now:
+            # Unknown, known to be wrong, revoked or expired: failures are throttled alike.
             address = (scope.get("client") or ("unknown", 0))[0]
             wait = self.failures.wait(address)
             if wait > 0:
                 await self._deny(scope, send, 429, "too many failed keys; retry later", _retry(wait))
                 return
-            found = await self.registry.verify(key)
+            if found is UNKNOWN:
+                found = await self.registry.verify(key)
         if not isinstance(found, Principal) or found.revoked or found.expires <= now:
             self.failures.take((scope.get("client") or ("unknown", 0))[0])
             detail = "a valid API key is required"
