@@ -24,7 +24,7 @@ from kurs_collector.settings import CollectorSettings
 from kurs_gateway.app import create_app
 from kurs_gateway.settings import GatewaySettings
 from kurs_rates import server as rates_server
-from kurs_rates.server import RatesService
+from kurs_rates.server import RatesServer
 from kurs_rates.settings import RatesSettings
 from kurs_validator import server as validator_server
 from kurs_validator.server import ValidatorServer
@@ -53,7 +53,7 @@ def recent_history_zip(history_csv: str, tmp_path_factory: pytest.TempPathFactor
 
 
 @pytest.fixture
-async def rates_service(tmp_path: Path) -> AsyncIterator[RatesService]:
+async def rates_service(tmp_path: Path) -> AsyncIterator[RatesServer]:
     settings = RatesSettings(address="127.0.0.1:0", database_url=f"sqlite:///{tmp_path / 'rates.sqlite3'}")
     service = await rates_server.start(settings)
     yield service
@@ -61,7 +61,7 @@ async def rates_service(tmp_path: Path) -> AsyncIterator[RatesService]:
 
 
 @pytest.fixture
-async def validator_service(rates_service: RatesService, tmp_path: Path) -> AsyncIterator[ValidatorServer]:
+async def validator_service(rates_service: RatesServer, tmp_path: Path) -> AsyncIterator[ValidatorServer]:
     settings = ValidatorSettings(
         address="127.0.0.1:0",
         rates_address=f"127.0.0.1:{rates_service.port}",
@@ -94,8 +94,8 @@ async def collector_service(
 
 @pytest.fixture
 async def loaded_mesh(
-    rates_service: RatesService, collector_service: collector_server.CollectorServer
-) -> RatesService:
+    rates_service: RatesServer, collector_service: collector_server.CollectorServer
+) -> RatesServer:
     """rates + validator + collector, with the recent ECB history delivered end to end."""
     health = collector_service.runner.health["ecb-history"]
     for _ in range(600):
@@ -107,7 +107,7 @@ async def loaded_mesh(
 
 
 @pytest.fixture
-async def rates_channel(rates_service: RatesService) -> AsyncIterator[grpc.aio.Channel]:
+async def rates_channel(rates_service: RatesServer) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{rates_service.port}") as channel:
         yield channel
 
@@ -149,7 +149,7 @@ async def serve_gateway(
 
 @dataclass
 class Mesh:
-    rates: RatesService
+    rates: RatesServer
     validator: ValidatorServer
     collector: collector_server.CollectorServer
     gateway_url: str
@@ -193,7 +193,7 @@ async def running_mesh(data_dir: Path, history_zip: Path, **collector: Any) -> A
 
 @pytest.fixture
 async def gateway_url(
-    loaded_mesh: RatesService,
+    loaded_mesh: RatesServer,
     collector_service: collector_server.CollectorServer,
     validator_service: ValidatorServer,
 ) -> AsyncIterator[str]:

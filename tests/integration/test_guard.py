@@ -14,13 +14,13 @@ from websockets.exceptions import InvalidStatus
 from conftest import ingest_fixing, serve_gateway
 from kurs_collector.server import CollectorServer
 from kurs_rates import server as rates_server
-from kurs_rates.server import RatesService
+from kurs_rates.server import RatesServer
 from kurs_rates.settings import RatesSettings
 
 pytestmark = pytest.mark.integration
 
 
-async def test_api_keys_and_rate_limit(loaded_mesh: RatesService, collector_service: CollectorServer) -> None:
+async def test_api_keys_and_rate_limit(loaded_mesh: RatesServer, collector_service: CollectorServer) -> None:
     async with serve_gateway(
         loaded_mesh.port,
         collector_service.port,
@@ -56,7 +56,7 @@ async def test_api_keys_and_rate_limit(loaded_mesh: RatesService, collector_serv
 
 
 async def test_rate_limit_cannot_be_dodged_by_rotating_unconfigured_keys(
-    loaded_mesh: RatesService, collector_service: CollectorServer
+    loaded_mesh: RatesServer, collector_service: CollectorServer
 ) -> None:
     async with (
         serve_gateway(

@@ -10,13 +10,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs_collector.server import CollectorServer
-from kurs_rates.server import RatesService
+from kurs_rates.server import RatesServer
 
 pytestmark = pytest.mark.integration
 
 
 async def test_history_arrives_exactly_as_published(
-    loaded_mesh: RatesService, rates_channel: grpc.aio.Channel, history_csv: str
+    loaded_mesh: RatesServer, rates_channel: grpc.aio.Channel, history_csv: str
 ) -> None:
     stub = rates_pb2_grpc.RatesServiceStub(rates_channel)
     header = history_csv.splitlines()[0].split(",")
@@ -27,7 +27,7 @@ async def test_history_arrives_exactly_as_published(
     assert {r.currency: r.value for r in reply.rates if r.currency != "EUR"} == published
 
 
-async def test_rerun_adds_nothing(loaded_mesh: RatesService, collector_service: CollectorServer) -> None:
+async def test_rerun_adds_nothing(loaded_mesh: RatesServer, collector_service: CollectorServer) -> None:
     span = (dt.date(2024, 1, 1), dt.date(2026, 12, 31))
     before = await loaded_mesh.store.series("ecb", *span)
     result = await collector_service.runner.run("ecb-history")
@@ -38,7 +38,7 @@ async def test_rerun_adds_nothing(loaded_mesh: RatesService, collector_service: 
 
 
 async def test_health_and_reflection_registered(
-    loaded_mesh: RatesService, rates_channel: grpc.aio.Channel
+    loaded_mesh: RatesServer, rates_channel: grpc.aio.Channel
 ) -> None:
     health = health_pb2_grpc.HealthStub(rates_channel)
     reply = await health.Check(health_pb2.HealthCheckRequest(service="kurs.rates.v1.RatesService"))

@@ -26,7 +26,7 @@ from kurs_common.currencies import lookup
 from kurs_common.observation import LIVE, Observation
 from kurs_common.quotes import home_currency
 from kurs_common.series import CARRY_DAYS
-from kurs_rates.server import RatesService
+from kurs_rates.server import RatesServer
 from kurs_validator.server import ValidatorServer
 from support.fake_exchanges import FakeHttpServer, FakeResponse, drain
 
@@ -192,7 +192,7 @@ async def test_fixture_is_accepted_end_to_end(
     options: dict[str, Any],
     now: dt.datetime,
     provider: FakeHttpServer,
-    rates_service: RatesService,
+    rates_service: RatesServer,
     validator_service: ValidatorServer,
 ) -> None:
     source, batches = await collect(provider, adapter, routes, options, now)
@@ -256,7 +256,7 @@ def per_eur_of(published: list[Observation]) -> dict[str, Decimal]:
 
 
 async def test_every_bank_through_the_gateway(
-    provider: FakeHttpServer, rates_service: RatesService, validator_service: ValidatorServer
+    provider: FakeHttpServer, rates_service: RatesServer, validator_service: ValidatorServer
 ) -> None:
     """All central banks' fixtures in one mesh: 150+ currencies blended and served by every
     route, each publisher's own figures digit-exact through `source=`."""

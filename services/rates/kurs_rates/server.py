@@ -72,7 +72,10 @@ def open_store(url: str, settings: RatesSettings | None = None) -> RateStore:
 
 
 @dataclass
-class RatesService:
+class RatesServer:
+    """A started rates service: store, latest book, gRPC server, ingestor, Redis fan-out, background
+    tasks and metrics endpoint; `stop()` drains the server, then closes the rest."""
+
     store: RateStore
     book: LatestBook
     grpc: RunningServer
@@ -196,7 +199,7 @@ def sequence_floor() -> int:
     return int(time.time() * 1000)
 
 
-async def start(settings: RatesSettings, store: RateStore | None = None) -> RatesService:
+async def start(settings: RatesSettings, store: RateStore | None = None) -> RatesServer:
     store = store or open_store(settings.database_url, settings)
     await store.open()
     try:
@@ -206,7 +209,7 @@ async def start(settings: RatesSettings, store: RateStore | None = None) -> Rate
         raise
 
 
-async def _start_on(settings: RatesSettings, store: RateStore) -> RatesService:
+async def _start_on(settings: RatesSettings, store: RateStore) -> RatesServer:
     book = LatestBook(settings.replay_window)
     fanout: RedisFanout | None = None
     try:
@@ -280,7 +283,7 @@ async def _start_on(settings: RatesSettings, store: RateStore) -> RatesService:
                 "redis": bool(fanout),
             },
         )
-        return RatesService(store, book, running, ingestor, fanout, tasks, endpoint)
+        return RatesServer(store, book, running, ingestor, fanout, tasks, endpoint)
     except BaseException:
         if fanout is not None:
             await fanout.stop()

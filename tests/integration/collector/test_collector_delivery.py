@@ -18,7 +18,7 @@ from kurs_collector import server as collector_server
 from kurs_collector.delivery import Delivered, Deliverer
 from kurs_collector.settings import CollectorSettings
 from kurs_common.observation import Observation
-from kurs_rates.server import RatesService
+from kurs_rates.server import RatesServer
 from kurs_validator import server as validator_server
 from kurs_validator.server import ValidatorServer
 from kurs_validator.settings import ValidatorSettings
@@ -130,12 +130,12 @@ def ecb_90d_sources(tmp_path: Path, provider: FakeHttpServer) -> Path:
     return sources_toml(tmp_path / "sources.toml", body, state_dir=tmp_path / "state")
 
 
-async def stored(rates: RatesService) -> dict[dt.date, dict[str, str]]:
+async def stored(rates: RatesServer) -> dict[dt.date, dict[str, str]]:
     return await rates.store.series("ecb", *SPAN)
 
 
 async def test_collector_killed_mid_batch_loses_and_doubles_nothing(
-    rates_service: RatesService, validator_service: ValidatorServer, provider: FakeHttpServer, tmp_path: Path
+    rates_service: RatesServer, validator_service: ValidatorServer, provider: FakeHttpServer, tmp_path: Path
 ) -> None:
     sources = ecb_90d_sources(tmp_path, provider)
     first = await collector_server.start(settings_for(validator_service.port, sources, autostart=False))
@@ -167,7 +167,7 @@ async def test_collector_killed_mid_batch_loses_and_doubles_nothing(
 
 
 async def test_validator_killed_mid_run_is_waited_for(
-    rates_service: RatesService, validator_service: ValidatorServer, provider: FakeHttpServer, tmp_path: Path
+    rates_service: RatesServer, validator_service: ValidatorServer, provider: FakeHttpServer, tmp_path: Path
 ) -> None:
     port = validator_service.port
     await validator_service.stop(0)  # the validator dies
@@ -198,7 +198,7 @@ async def test_validator_killed_mid_run_is_waited_for(
 
 
 async def test_unreachable_source_is_down_while_the_mesh_serves(
-    rates_service: RatesService, validator_service: ValidatorServer, provider: FakeHttpServer, tmp_path: Path
+    rates_service: RatesServer, validator_service: ValidatorServer, provider: FakeHttpServer, tmp_path: Path
 ) -> None:
     body = (
         f'[sources.ecb-90d]\nenabled = true\nbase_url = "{provider.url}"\n'
@@ -247,7 +247,7 @@ async def test_unreachable_source_is_down_while_the_mesh_serves(
 
 
 async def test_backfill_command(
-    rates_service: RatesService, validator_service: ValidatorServer, provider: FakeHttpServer, tmp_path: Path
+    rates_service: RatesServer, validator_service: ValidatorServer, provider: FakeHttpServer, tmp_path: Path
 ) -> None:
     body = f'[sources.ecb-sdmx]\nenabled = true\nbase_url = "{provider.url}"\n'
     sources = sources_toml(tmp_path / "sources.toml", body, state_dir=tmp_path / "state")
@@ -304,7 +304,7 @@ async def test_backfill_command(
 
 
 async def test_collector_process_sigkilled_while_holding_a_batch(
-    rates_service: RatesService, validator_service: ValidatorServer, provider: FakeHttpServer, tmp_path: Path
+    rates_service: RatesServer, validator_service: ValidatorServer, provider: FakeHttpServer, tmp_path: Path
 ) -> None:
     """A real collector process, SIGKILLed while it holds an undelivered batch, loses nothing."""
     port = validator_service.port

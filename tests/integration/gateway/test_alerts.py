@@ -34,7 +34,7 @@ from conftest import ingest_fixing, serve_gateway
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_common.observation import REFERENCE, Observation
 from kurs_rates import server as rates_server
-from kurs_rates.server import RatesService
+from kurs_rates.server import RatesServer
 from kurs_rates.settings import RatesSettings
 from kurs_validator import server as validator_server
 from kurs_validator.settings import ValidatorSettings
@@ -114,7 +114,7 @@ async def serve_receiver(receiver: Receiver) -> AsyncIterator[str]:
 
 @dataclass
 class Setup:
-    rates: RatesService
+    rates: RatesServer
     client: httpx.AsyncClient
     receiver: Receiver
     gateway_url: str

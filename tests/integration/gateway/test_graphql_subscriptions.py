@@ -18,7 +18,7 @@ from conftest import ingest_fixing, serve_gateway
 from kurs_gateway.keys import manage
 from kurs_gateway.keys.store import open_store
 from kurs_rates import server as rates_server
-from kurs_rates.server import RatesService
+from kurs_rates.server import RatesServer
 from kurs_rates.settings import RatesSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -30,7 +30,7 @@ SUBSCRIPTION = """subscription($base: String, $symbols: [String!]) {
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def rates(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RatesService]:
+async def rates(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RatesServer]:
     path = tmp_path_factory.mktemp("gql-ws") / "rates.sqlite3"
     service = await rates_server.start(RatesSettings(address="127.0.0.1:0", database_url=f"sqlite:///{path}"))
     try:
@@ -53,7 +53,7 @@ async def open_session(url: str, payload: dict[str, Any] | None = None) -> Clien
     return ws
 
 
-async def test_a_subscription_delivers_the_snapshot_then_an_update(rates: RatesService) -> None:
+async def test_a_subscription_delivers_the_snapshot_then_an_update(rates: RatesServer) -> None:
     async with serve_gateway(rates.port, 0) as url:
         ws = await open_session(url)
         try:
@@ -99,7 +99,7 @@ async def test_a_subscription_delivers_the_snapshot_then_an_update(rates: RatesS
             await ws.close()
 
 
-async def test_bad_arguments_and_protocol_errors(rates: RatesService) -> None:
+async def test_bad_arguments_and_protocol_errors(rates: RatesServer) -> None:
     async with serve_gateway(rates.port, 0) as url:
         ws = await open_session(url)
         try:
@@ -119,7 +119,7 @@ async def test_bad_arguments_and_protocol_errors(rates: RatesService) -> None:
             await ws.close()
 
 
-async def test_keys_and_scopes_apply_to_subscriptions(rates: RatesService, tmp_path: Path) -> None:
+async def test_keys_and_scopes_apply_to_subscriptions(rates: RatesServer, tmp_path: Path) -> None:
     url_db = f"sqlite:///{tmp_path / 'gateway.sqlite3'}"
     store = open_store(url_db)
     await store.open()

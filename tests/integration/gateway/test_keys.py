@@ -24,7 +24,7 @@ from conftest import ingest_fixing, serve_gateway
 from kurs_gateway.keys import manage
 from kurs_gateway.keys.store import open_store
 from kurs_rates import server as rates_server
-from kurs_rates.server import RatesService
+from kurs_rates.server import RatesServer
 from kurs_rates.settings import RatesSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -44,7 +44,7 @@ class Gateways:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def rates(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RatesService]:
+async def rates(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RatesServer]:
     """A rates service with a few fixings: all the gateways need (no collector or validator)."""
     path = tmp_path_factory.mktemp("keys-rates") / "rates.sqlite3"
     service = await rates_server.start(RatesSettings(address="127.0.0.1:0", database_url=f"sqlite:///{path}"))
@@ -57,7 +57,7 @@ async def rates(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rates
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def gw(rates: RatesService, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateways]:
+async def gw(rates: RatesServer, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Gateways]:
     db = tmp_path_factory.mktemp("keys-db") / "gateway.sqlite3"
     url = f"sqlite:///{db}"
     store = open_store(url)

@@ -10,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_common.timeutil import utcnow
-from kurs_rates.server import RatesService
+from kurs_rates.server import RatesServer
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def tick(currency: str, value: str, at: dt.datetime, day: dt.date | None = None)
     )
 
 
-async def test_rates_from_the_future_are_refused_alone(rates_service: RatesService) -> None:
+async def test_rates_from_the_future_are_refused_alone(rates_service: RatesServer) -> None:
     now = utcnow()
     batch = [
         tick("USD", "1.1601", now - dt.timedelta(seconds=5)),

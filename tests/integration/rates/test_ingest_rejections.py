@@ -9,7 +9,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
-from kurs_rates.server import RatesService
+from kurs_rates.server import RatesServer
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def rate(currency: str, value: str, *, base: str = "EUR", source: str = "ecb") -
     )
 
 
-async def test_bad_rates_are_refused_alone(rates_service: RatesService) -> None:
+async def test_bad_rates_are_refused_alone(rates_service: RatesServer) -> None:
     batch = [
         rate("USD", "1.0316"),
         rate("JPY", "-1"),  # not positive

@@ -25,7 +25,7 @@ from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_rates import server
 from kurs_rates.fanout import Update, rate_to_json
 from kurs_rates.model import RateKind, StoredRate
-from kurs_rates.server import REDIS_HEALTH, STORE_HEALTH, RatesService
+from kurs_rates.server import REDIS_HEALTH, STORE_HEALTH, RatesServer
 from kurs_rates.settings import RatesSettings
 
 from .conftest import REDIS_URL, TcpProxy
@@ -59,7 +59,7 @@ def fixing(day: str, **values: str) -> list[ingest_pb2.AcceptedRate]:
 
 
 class Replica:
-    def __init__(self, service: RatesService) -> None:
+    def __init__(self, service: RatesServer) -> None:
         self.service = service
         self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
         self.rates = rates_pb2_grpc.RatesServiceStub(self.channel)

@@ -34,7 +34,7 @@ from starlette.routing import Route
 from conftest import serve_gateway
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
 from kurs_rates import server as rates_server
-from kurs_rates.server import RatesService
+from kurs_rates.server import RatesServer
 from kurs_rates.settings import RatesSettings
 
 # Per EUR, as the ECB publishes them (day 2 is the latest fixing).
@@ -110,11 +110,11 @@ def dead_port() -> int:
 class SdkMesh:
     database_url: str
     redis_prefix: str
-    replicas: list[RatesService]
+    replicas: list[RatesServer]
     gateways: list[str]
-    extra: list[RatesService] = field(default_factory=list)
+    extra: list[RatesServer] = field(default_factory=list)
 
-    async def start_replica(self) -> RatesService:
+    async def start_replica(self) -> RatesServer:
         service = await rates_server.start(
             RatesSettings(
                 address="127.0.0.1:0",

@@ -13,7 +13,7 @@ from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_common import money
 from kurs_common.observation import REFERENCE, Observation
-from kurs_rates.server import RatesService
+from kurs_rates.server import RatesServer
 from kurs_validator import server as validator_server
 from kurs_validator.settings import ValidatorSettings
 
@@ -52,7 +52,7 @@ async def submit(port: int, observations: list[Observation]) -> validator_pb2.Su
         return reply
 
 
-async def chf_published(rates: RatesService, day: dt.date) -> str | None:
+async def chf_published(rates: RatesServer, day: dt.date) -> str | None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{rates.port}") as channel:
         reply = await rates_pb2_grpc.RatesServiceStub(channel).GetHistoricalRates(
             rates_pb2.GetHistoricalRatesRequest(date=day.isoformat(), base="EUR", symbols=["CHF"]), timeout=30
@@ -60,7 +60,7 @@ async def chf_published(rates: RatesService, day: dt.date) -> str | None:
     return next((r.value for r in reply.rates if r.date == day.isoformat()), None)
 
 
-async def test_a_held_jump_is_published_after_a_restart(rates_service: RatesService, tmp_path: Path) -> None:
+async def test_a_held_jump_is_published_after_a_restart(rates_service: RatesServer, tmp_path: Path) -> None:
     settings = ValidatorSettings(
         address="127.0.0.1:0",
         rates_address=f"127.0.0.1:{rates_service.port}",
