@@ -3,9 +3,10 @@
 * Versioned migrations (kurs_rates/pg_migrations/NNNN_*.sql) are applied in ONE transaction under
   a transaction-scoped advisory lock, so replicas starting together apply them once and a failing
   migration leaves the schema as it was (PostgreSQL DDL is transactional).
-* Writes: the batch is COPYed into a temporary table, then classified and merged with
-  INSERT ... ON CONFLICT in the same transaction (atomic per batch). Writers of a source are
-  serialised across replicas by an advisory lock, so "inserted / updated / unchanged" is exact.
+* Writes (kurs_rates.pg_writes): the batch is COPYed into a temporary table and merged with
+  INSERT ... ON CONFLICT in one transaction (atomic per batch), classified by the same rules as
+  the embedded store (kurs_rates.writes). Writers of a source are serialised across replicas by
+  an advisory lock, so "inserted / updated / unchanged" is exact.
 * Every statement has a server-side statement_timeout and a client-side timeout; transient
   errors (connection lost or refused, serialisation failures) are retried with backoff, then
   surface as StoreUnavailable; a timed-out statement surfaces as TimeoutError.
@@ -16,19 +17,15 @@ See docs/storage.md for the schema, the index choices and EXPLAIN output of the 
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
 import importlib.resources
-import io
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
 from kurs_rates.model import (
     CARRY_DAYS,
@@ -41,10 +38,11 @@ from kurs_rates.model import (
     WriteResult,
     publisher_ranges,
 )
+from kurs_rates.pg_writes import Conn, merge_batch, partition_years, result_of
+from kurs_rates.writes import LiveKey, RefKey, plan_batch
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Conn: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 
 # Advisory lock keys (64-bit). "kurs" in ASCII, then a purpose number.
 MIGRATION_LOCK = 0x6B757273_00000001
@@ -65,7 +63,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 PARTITIONED = ("reference_rates", "live_rates")
-LiveKey: TypeAlias = tuple[str, str, dt.datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,151 +144,6 @@ def _year_bounds(year: int, column_is_timestamp: bool) -> tuple[str, str]:
     if column_is_timestamp:
         return f"{year:04d}-01-01 00:00:00+00", f"{year + 1:04d}-01-01 00:00:00+00"
     return f"{year:04d}-01-01", f"{year + 1:04d}-01-01"
-
-
-@dataclass(slots=True)
-class _RefKey:
-    """One (source, day, currency) of a batch: its first occurrence and the row to write."""
-
-    first: int  # index of the first occurrence in the batch
-    final: int  # index of the occurrence whose value is stored when the key is written
-    forced: bool  # a later occurrence in the batch changed the value: write whatever the DB holds
-
-
-def _dec(text: str, where: str) -> Decimal:
-    try:
-        return Decimal(text)
-    except InvalidOperation as exc:
-        raise ValueError(f"{where}: {text!r} is not a decimal number") from exc
-
-
-_CREATE_TEMP = """
-CREATE TEMP TABLE IF NOT EXISTS kurs_in (
-    kind text, source text, base text, currency text, day date, observed_at timestamptz, value text,
-    sources text[], replay boolean, flag text,
-    ord integer,            -- index in the batch
-    is_key boolean,         -- first occurrence of its key in the batch: the row that is merged
-    forced boolean,         -- a later occurrence changed the value: write even if equal to the DB
-    w_value text, w_observed_at timestamptz, w_sources text[]  -- what to store for the key
-) ON COMMIT DELETE ROWS
-"""
-
-_COPY_COLUMNS = (
-    "kind, source, base, currency, day, observed_at, value, sources, replay, flag, ord, is_key, forced, "
-    "w_value, w_observed_at, w_sources"
-)
-
-_RAW = """
-INSERT INTO rate_observations (source, kind, base, currency, value, day, observed_at, sources, replay, flag)
-SELECT source, kind, base, currency, value, day, observed_at, sources, replay, COALESCE(flag, '') FROM kurs_in
-"""
-
-_MERGE_REFERENCE = """
-WITH cls AS (
-    SELECT i.*, r.value AS old_value
-    FROM kurs_in i
-    LEFT JOIN reference_rates r
-        ON r.source = i.source AND r.day = i.day AND r.base = i.base AND r.currency = i.currency
-    WHERE i.kind = 'reference' AND i.is_key
-), written AS (
-    INSERT INTO reference_rates AS r (source, day, base, currency, value, observed_at, sources, flag)
-    SELECT source, day, base, currency, COALESCE(w_value, value), COALESCE(w_observed_at, observed_at),
-           COALESCE(w_sources, sources), COALESCE(flag, '')
-    FROM cls
-    WHERE old_value IS NULL OR forced OR old_value::numeric <> value::numeric
-    ON CONFLICT (source, day, base, currency) DO UPDATE
-        SET value = EXCLUDED.value, observed_at = EXCLUDED.observed_at, sources = EXCLUDED.sources,
-            flag = EXCLUDED.flag
-    RETURNING 1
-), ranges AS (
-    INSERT INTO reference_ranges AS g (source, base, currency, first_day, last_day)
-    SELECT source, base, currency, min(day), max(day) FROM cls GROUP BY source, base, currency
-    ON CONFLICT (source, base, currency) DO UPDATE
-        SET first_day = LEAST(g.first_day, EXCLUDED.first_day),
-            last_day = GREATEST(g.last_day, EXCLUDED.last_day)
-    RETURNING 1
-)
-SELECT ord, old_value FROM cls WHERE old_value IS NOT NULL
-"""
-
-_MERGE_LIVE = """
-WITH ins AS (
-    INSERT INTO live_rates (source, currency, observed_at, day, value, sources, replay)
-    SELECT source, currency, observed_at, day, value, sources, replay FROM kurs_in
-    WHERE kind = 'live' AND is_key
-    ON CONFLICT DO NOTHING
-    RETURNING source, currency, observed_at, day, value, sources, replay
-), newest AS (
-    INSERT INTO live_latest AS l (currency, source, observed_at, day, value, sources, replay)
-    SELECT DISTINCT ON (currency) currency, source, observed_at, day, value, sources, replay
-    FROM ins ORDER BY currency, observed_at DESC, source COLLATE "C"
-    ON CONFLICT (currency) DO UPDATE
-        SET source = EXCLUDED.source, observed_at = EXCLUDED.observed_at, day = EXCLUDED.day,
-            value = EXCLUDED.value, sources = EXCLUDED.sources, replay = EXCLUDED.replay
-        WHERE EXCLUDED.observed_at > l.observed_at
-           OR (EXCLUDED.observed_at = l.observed_at AND EXCLUDED.source COLLATE "C" < l.source COLLATE "C")
-    RETURNING 1
-)
-SELECT source, currency, observed_at FROM ins
-"""
-
-
-def _pg_array(items: Sequence[str]) -> str:
-    """A text[] literal: every element double-quoted, with backslash and quote escaped."""
-    return "{" + ",".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in items) + "}"
-
-
-def _csv_rows(rates: Sequence[StoredRate], keys: dict[int, tuple[bool, StoredRate]]) -> bytes:
-    """The batch as CSV for COPY kurs_in. `keys` maps the index of each key row to (forced, row to store).
-
-    Formatting is memoised per distinct timestamp and source list: a history load has a few
-    thousand of each for hundreds of thousands of rows.
-    """
-    stamps: dict[dt.datetime, str] = {}
-    arrays: dict[tuple[str, ...], str] = {}
-
-    def stamp(value: dt.datetime) -> str:
-        text = stamps.get(value)
-        if text is None:
-            text = stamps[value] = value.isoformat()
-        return text
-
-    def array(value: tuple[str, ...]) -> str:
-        text = arrays.get(value)
-        if text is None:
-            text = arrays[value] = _pg_array(value)
-        return text
-
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    plain: tuple[object, ...] = ("f", "f", None, None, None)
-    for i, r in enumerate(rates):
-        key = keys.get(i)
-        if key is None:
-            tail = plain
-        else:
-            forced, w = key
-            if w is r:
-                tail = ("t", "t" if forced else "f", None, None, None)
-            else:
-                tail = ("t", "t" if forced else "f", w.value, stamp(w.observed_at), array(w.sources))
-        writer.writerow(
-            (
-                r.kind.value,
-                r.source,
-                r.base,
-                r.currency,
-                r.day.isoformat(),
-                stamp(r.observed_at),
-                r.value,
-                array(r.sources),
-                "t" if r.replay else "f",
-                r.flag,
-                i,
-                *tail,
-            )
-        )
-    return out.getvalue().encode()
 
 
 class PostgresRateStore:
@@ -429,105 +281,18 @@ class PostgresRateStore:
 
     # -- writes --------------------------------------------------------------------------
     async def write(self, rates: Sequence[StoredRate]) -> WriteResult:
+        """Plan and classify by kurs_rates.writes, merge by kurs_rates.pg_writes, one transaction."""
         if not rates:
             return WriteResult()
-        ref_keys: dict[tuple[str, dt.date, str, str], _RefKey] = {}
-        # in_batch[i]: for a later occurrence of a key, whether it changed the running value
-        in_batch: dict[int, bool] = {}
-        running: dict[tuple[str, dt.date, str, str], Decimal] = {}
-        live_first: dict[tuple[str, str, dt.datetime], int] = {}
-        live_dupes: list[int] = []
-        for i, rate in enumerate(rates):
-            value = _dec(rate.value, f"rates[{i}].value")
-            if rate.kind is RateKind.REFERENCE:
-                key = (rate.source, rate.day, rate.base, rate.currency)
-                known = ref_keys.get(key)
-                if known is None:
-                    ref_keys[key] = _RefKey(i, i, False)
-                    running[key] = value
-                elif value != running[key]:
-                    running[key] = value
-                    known.final = i
-                    known.forced = True
-                    in_batch[i] = True
-                else:
-                    in_batch[i] = False
-            else:
-                live_key = (rate.source, rate.currency, rate.observed_at)
-                if live_key in live_first:
-                    live_dupes.append(i)
-                else:
-                    live_first[live_key] = i
-        years = {
-            "reference_rates": {rates[k.first].day.year for k in ref_keys.values()},
-            "live_rates": {rates[i].observed_at.astimezone(dt.UTC).year for i in live_first.values()},
-        }
-        await self._ensure_partitions(years)
-        sources = sorted({r.source for r in rates})
-        keys: dict[int, tuple[bool, StoredRate]] = {
-            k.first: (k.forced, rates[k.final]) for k in ref_keys.values()
-        }
-        keys.update((i, (False, rates[i])) for i in live_first.values())
-        payload = _csv_rows(rates, keys)
-        t = self.write_timeout + 1.0  # client-side bound; the server's statement_timeout fires first
+        plan = plan_batch(rates)
+        await self._ensure_partitions(partition_years(rates, plan))
+        seconds = self.write_timeout + 1.0  # client-side bound; the server's statement_timeout fires first
 
-        async def run(conn: Conn) -> tuple[dict[int, str], set[LiveKey]]:
-            for source in sources:
-                await conn.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"write/{source}", timeout=t
-                )
-            await conn.execute(_CREATE_TEMP, timeout=t)
-            await conn.copy_to_table(
-                "kurs_in",
-                source=io.BytesIO(payload),
-                format="csv",
-                columns=_COPY_COLUMNS.split(", "),
-                timeout=t,
-            )
-            if len(rates) > 1000:
-                await conn.execute("ANALYZE kurs_in", timeout=t)
-            await conn.execute(_RAW, timeout=t)
-            existing: dict[int, str] = {}
-            if ref_keys:
-                existing = {
-                    row["ord"]: row["old_value"] for row in await conn.fetch(_MERGE_REFERENCE, timeout=t)
-                }
-            inserted_live: set[LiveKey] = set()
-            if live_first:
-                inserted_live = {
-                    (row["source"], row["currency"], row["observed_at"])
-                    for row in await conn.fetch(_MERGE_LIVE, timeout=t)
-                }
-            return existing, inserted_live
+        async def run(conn: Conn) -> tuple[dict[RefKey, str], set[LiveKey]]:
+            return await merge_batch(conn, rates, plan, seconds)
 
-        existing, inserted_live = await self._call(run, tx_seconds=self.write_timeout)
-        inserted = updated = unchanged = 0
-        changed_at: set[int] = set()
-        for k in ref_keys.values():
-            old = existing.get(k.first)
-            if old is None:
-                inserted += 1
-                changed_at.add(k.first)
-            elif _dec(old, "stored value") != _dec(rates[k.first].value, "value"):
-                updated += 1
-                changed_at.add(k.first)
-            else:
-                unchanged += 1
-        for i, did in in_batch.items():
-            if did:
-                updated += 1
-                changed_at.add(i)
-            else:
-                unchanged += 1
-        for live_key, i in live_first.items():
-            stored_key = (live_key[0], live_key[1], live_key[2].astimezone(dt.UTC))
-            if stored_key in inserted_live:
-                inserted += 1
-                changed_at.add(i)
-            else:
-                unchanged += 1
-        unchanged += len(live_dupes)
-        return WriteResult(inserted, updated, unchanged, tuple(rates[i] for i in sorted(changed_at)))
+        stored, inserted = await self._call(run, tx_seconds=self.write_timeout)
+        return result_of(rates, plan, stored, inserted)
 
     # -- reads ---------------------------------------------------------------------------
     async def _fetchval(self, query: str, *args: object) -> Any:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from kurs_rates.model import CurrencyRange, RateKind, StoredRate, WriteResult
+from kurs_common.rate import Rate, RateKind
+from kurs_rates.model import CurrencyRange, Figure, WriteResult
 from kurs_rates.pg_store import PostgresRateStore
 from kurs_rates.sqlite_store import SqliteRateStore
 from kurs_rates.store import RateStore
@@ -16,6 +18,7 @@ from kurs_rates.store import RateStore
 pytestmark = pytest.mark.integration
 
 UTC = dt.UTC
+AT = dt.datetime(2025, 2, 3, 15, tzinfo=UTC)
 
 
 def ref(
@@ -25,15 +28,15 @@ def ref(
     source: str = "ecb",
     at: str | None = None,
     sources: tuple[str, ...] = (),
-) -> StoredRate:
+) -> Rate:
     d = dt.date.fromisoformat(day)
     observed = dt.datetime.fromisoformat(at) if at else dt.datetime.combine(d, dt.time(15, 0), UTC)
-    return StoredRate(source, RateKind.REFERENCE, currency, value, d, observed, sources or (source,))
+    return Rate(source, RateKind.REFERENCE, currency, value, d, observed, sources or (source,))
 
 
-def tick(at: str, currency: str, value: str, source: str = "replay", replay: bool = True) -> StoredRate:
+def tick(at: str, currency: str, value: str, source: str = "replay", replay: bool = True) -> Rate:
     observed = dt.datetime.fromisoformat(at)
-    return StoredRate(source, RateKind.LIVE, currency, value, observed.date(), observed, (source,), replay)
+    return Rate(source, RateKind.LIVE, currency, value, observed.date(), observed, (source,), replay)
 
 
 def counts(result: WriteResult) -> tuple[int, int, int]:
@@ -192,7 +195,7 @@ async def test_a_failing_batch_writes_nothing(store: RateStore) -> None:
 
 
 async def test_real_history_gives_identical_answers(
-    tmp_path: Path, request: pytest.FixtureRequest, ecb_history_rows: list[StoredRate]
+    tmp_path: Path, request: pytest.FixtureRequest, ecb_history_rows: list[Rate]
 ) -> None:
     rows = [r for r in ecb_history_rows if r.day >= dt.date(2019, 1, 1)]
     sqlite = await open_store("sqlite", tmp_path, request.getfixturevalue)
@@ -214,3 +217,53 @@ async def test_real_history_gives_identical_answers(
     finally:
         await sqlite.close()
         await pg.close()
+
+
+async def test_both_stores_classify_the_same_batches_identically(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """One classifier (kurs_rates.writes) for both: the same counts, the same changed rates in
+    input order, the same rows stored (the last change of a key, flag included)."""
+    gbp = Rate("boe", RateKind.REFERENCE, "USD", "1.2500", dt.date(2025, 2, 3), AT, ("boe",), base="GBP")
+    before = [
+        ref("2025-02-03", "CHF", "0.9400"),
+        ref("2025-02-03", "USD", "1.0300", source="blend", sources=("boe", "ecb")),
+        gbp,
+        tick("2025-02-03T10:00:00+00:00", "USD", "1.031"),
+    ]
+    batch = [
+        tick("2025-02-03T10:00:00+00:00", "USD", "1.031"),  # held already: unchanged
+        ref("2025-02-03", "CHF", "0.94"),  # equal as a decimal: unchanged
+        tick("2025-02-03T12:00:00+02:00", "USD", "1.032"),  # the same instant in UTC: unchanged
+        ref("2025-02-03", "USD", "1.0310", source="blend", sources=("boe", "ecb")),  # updated
+        dataclasses.replace(gbp, value="1.2600", flag="outlier"),  # a publisher's correction, flagged
+        ref("2025-02-03", "CHF", "0.9500"),  # in-batch change: updated
+        ref("2025-02-04", "CHF", "0.9600"),  # new: inserted
+        tick("2025-02-03T10:00:01+00:00", "USD", "1.033"),  # new tick: inserted
+        ref("2025-02-04", "CHF", "0.96"),  # equal to the running value: unchanged
+        ref("2025-02-03", "CHF", "0.9400"),  # back to the stored value: updated (written)
+        tick("2025-02-03T10:00:01+00:00", "USD", "1.034"),  # repeat within the batch: unchanged
+    ]
+    results = []
+    stored = []
+    for kind in ("sqlite", "postgresql"):
+        backend = await open_store(kind, tmp_path, request.getfixturevalue)
+        try:
+            await backend.write(before)
+            results.append(await backend.write(batch))
+            stored.append(
+                (
+                    await backend.figures_on("ecb", dt.date(2025, 2, 3)),
+                    await backend.figures_on("ecb", dt.date(2025, 2, 4)),
+                    await backend.figures_on("blend", dt.date(2025, 2, 3)),
+                    await backend.figures_on("boe", dt.date(2025, 2, 3)),
+                    await backend.latest_live(),
+                )
+            )
+        finally:
+            await backend.close()
+    sqlite, pg = results
+    assert counts(sqlite) == counts(pg) == (2, 4, 5)
+    assert sqlite.changed == pg.changed == (batch[3], batch[4], batch[5], batch[6], batch[7], batch[9])
+    assert stored[0] == stored[1]
+    assert stored[0][3] == [Figure("GBP", "USD", "1.2600", "outlier")]
