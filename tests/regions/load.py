@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 import grpc
 import httpx
 from google.protobuf.timestamp_pb2 import Timestamp
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake, WebSocketException
 
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
 
@@ -36,9 +39,18 @@ class Event:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class StreamMessage:
+    at: float
+    connection: int  # 0 for the first WebSocket connection, 1 for the next, ...
+    kind: str  # snapshot, update, heartbeat
+    sequence: int
+
+
 @dataclass
 class Load:
     events: list[Event] = field(default_factory=list)
+    stream: list[StreamMessage] = field(default_factory=list)
     ledger: list[LedgerKey] = field(default_factory=list)
     acked_batches: int = 0
     endpoint_switches: int = 0
@@ -122,6 +134,24 @@ async def writer(load: Load, targets: Sequence[str], start: dt.datetime, pause: 
     finally:
         for channel in channels:
             await channel.close()
+
+
+async def stream_client(load: Load, first_url: str, then_url: str, idle: float = 3.0) -> None:
+    """A WebSocket client: first on `first_url`; when the connection fails or stays silent for
+    `idle` seconds (heartbeats come every second), it reconnects on `then_url` with since=."""
+    url, connection, since = first_url, 0, -1
+    while not load.stop.is_set():
+        target = url if since < 0 else f"{url}&since={since}"
+        try:
+            async with connect(target, open_timeout=2.0, close_timeout=0.5) as ws:
+                while not load.stop.is_set():
+                    message = json.loads(await asyncio.wait_for(ws.recv(), timeout=idle))
+                    since = int(message.get("sequence", since))
+                    load.stream.append(StreamMessage(time.monotonic(), connection, message["type"], since))
+        except (TimeoutError, OSError, InvalidHandshake, WebSocketException) as exc:
+            load.events.append(Event("stream", time.monotonic(), time.monotonic(), False, repr(exc)[:160]))
+            url, connection = then_url, connection + 1
+            await asyncio.sleep(0.2)
 
 
 @dataclass(frozen=True)

@@ -192,6 +192,7 @@ class Stack:
             KURS_GATEWAY_DATABASE_URL=f"sqlite:///{Path(home) / 'gateway.sqlite3'}",
             KURS_GATEWAY_UPSTREAM_TIMEOUT_SECONDS="2.0",
             KURS_GATEWAY_STREAM_GRACE_SECONDS="3.0",
+            KURS_GATEWAY_HEARTBEAT_SECONDS="1.0",
         )
         return self.topo.spawn(f"gateway-{region}", region, [sys.executable, "-m", "kurs_gateway"], env=env)
 

@@ -28,9 +28,20 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from .load import TICK_SOURCE, LedgerKey, Load, fixings, ingest_once, outage, reader, writer
+from .load import (
+    TICK_SOURCE,
+    LedgerKey,
+    Load,
+    StreamMessage,
+    fixings,
+    ingest_once,
+    outage,
+    reader,
+    stream_client,
+    writer,
+)
 from .pgcluster import missing_tools, scratch_dir
-from .stack import GATEWAY_PORT, Stack
+from .stack import BALANCER_PORT, GATEWAY_PORT, Stack
 from .topology import Topology, wait_http
 
 BUDGET_SECONDS = 240.0
@@ -101,6 +112,13 @@ async def run_load(stack: Stack, load: Load, cut_after: float, kill_after: float
         asyncio.create_task(reader(load, stack.balancer_url, paths)),
         asyncio.create_task(reader(load, stack.balancer_url, paths[::-1])),
         asyncio.create_task(writer(load, [stack.rates_target("a"), stack.rates_target("b")], start)),
+        asyncio.create_task(
+            stream_client(
+                load,
+                f"ws://{stack.addr('a')}:{GATEWAY_PORT}/ws/rates/stream?base=EUR&symbols=USD",
+                f"ws://{stack.topo.gateway_ip}:{BALANCER_PORT}/ws/rates/stream?base=EUR&symbols=USD",
+            )
+        ),
     ]
     await asyncio.sleep(cut_after)
     cut = time.monotonic()
@@ -169,23 +187,24 @@ def drill(stack: Stack) -> None:
     lost = acked - stored
     reads = [outage(load.events, kind, cut) for kind in ("latest", "historical")]
     write = outage(load.events, "write", cut)
+    stream = stream_figures(load.stream, cut)
 
     # Heal A: link up, its etcd, Patroni and services again; it must come back as a replica.
     healed = time.monotonic()
     topo.heal("a")
     stack.start_etcd("a")
     stack.start_patroni("a")
+    replication = "SELECT application_name || ':' || state || ':' || sync_state FROM pg_stat_replication"
     rejoin = until(
         lambda: (
             cluster(stack, "b").get("pg-a", {}).get("role") in ("replica", "sync_standby")
             and cluster(stack, "b")["pg-a"].get("state") in ("running", "streaming")
+            and "pg-a:streaming" in stack.psql("b", replication)
         ),
         90,
-        "pg-a back as a replica",
+        "pg-a back as a replica, streaming from B",
     )
-    streaming = stack.psql(
-        "b", "SELECT application_name || ':' || state || ':' || sync_state FROM pg_stat_replication"
-    )
+    streaming = stack.psql("b", replication)
     until(lambda: stored_ticks(stack, "a") == stored_ticks(stack, "b"), 30, "A's replica caught up with B")
     start_region_services(stack, "a")
     stack.start_gateway("a")
@@ -200,6 +219,7 @@ def drill(stack: Stack) -> None:
             f"{'  first error: ' + o.first_error if o.first_error else ''}\n"
             for o in (*reads, write)
         )
+        + f"  stream     {stream}\n"
         + f"  RPO: {len(lost)} of {len(acked)} acknowledged ticks missing "
         f"({load.acked_batches} batches acked, {load.endpoint_switches} endpoint switches); "
         f"rows stored {len(stored)} >= acknowledged {len(acked)}\n"
@@ -213,6 +233,21 @@ def drill(stack: Stack) -> None:
     assert all(o.rto < RTO_LIMIT for o in (*reads, write)), (reads, write)
     assert "pg-a:streaming" in streaming
     assert total < BUDGET_SECONDS
+
+
+def stream_figures(messages: list[StreamMessage], cut: float) -> str:
+    """How the WebSocket client (on A's gateway, then through the balancer) got through the cut."""
+    before = [m for m in messages if m.connection == 0]
+    after = [m for m in messages if m.connection > 0]
+    if not before or not after:
+        return f"not measured: {len(before)} messages before the cut, {len(after)} after"
+    first = after[0]
+    updates = sum(1 for m in before if m.kind == "update")
+    return (
+        f"silent from {before[-1].at - cut:+.1f}s, resumed on connection {first.connection} at "
+        f"{first.at - cut:.1f}s with a {first.kind} (sequence {before[-1].sequence} on A -> "
+        f"{first.sequence} on B; {updates} updates received from A before the cut)"
+    )
 
 
 def _grpc_ready(stack: Stack, region: str) -> bool:

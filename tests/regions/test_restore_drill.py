@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from kurs_rates.model import RateKind, StoredRate
+from kurs_rates.model import Rate, RateKind
 from kurs_rates.pg_store import PostgresRateStore
 
 from .pgcluster import PG_BIN, Checksums, Cluster, as_postgres, free_port, make_dir, render, scratch_dir
@@ -30,7 +30,7 @@ BUDGET_SECONDS = 120.0
 STANZA = "kurs"
 
 
-def ecb_rates(history_csv: str, first: dt.date, last: dt.date) -> list[StoredRate]:
+def ecb_rates(history_csv: str, first: dt.date, last: dt.date) -> list[Rate]:
     """The ECB's own figures (per EUR, as published) between two dates."""
     out = []
     reader = csv.reader(io.StringIO(history_csv))
@@ -42,13 +42,13 @@ def ecb_rates(history_csv: str, first: dt.date, last: dt.date) -> list[StoredRat
         at = dt.datetime.combine(day, dt.time(14, 15), dt.UTC)
         for code, value in zip(header[1:], row[1:], strict=False):
             if code and value and value != "N/A":
-                out.append(StoredRate("ecb", RateKind.REFERENCE, code, value, day, at, ("ecb",), base="EUR"))
+                out.append(Rate("ecb", RateKind.REFERENCE, code, value, day, at, ("ecb",), base="EUR"))
     return out
 
 
-def live_ticks(start: dt.datetime, count: int) -> list[StoredRate]:
+def live_ticks(start: dt.datetime, count: int) -> list[Rate]:
     return [
-        StoredRate(
+        Rate(
             "replay",
             RateKind.LIVE,
             "USD",
@@ -62,7 +62,7 @@ def live_ticks(start: dt.datetime, count: int) -> list[StoredRate]:
     ]
 
 
-async def write_in_batches(dsn: str, rates: list[StoredRate], per_batch: int = 400) -> int:
+async def write_in_batches(dsn: str, rates: list[Rate], per_batch: int = 400) -> int:
     store = PostgresRateStore(dsn, statement_timeout=30.0)
     await store.open()
     try:
@@ -147,7 +147,7 @@ def test_point_in_time_restore_into_a_fresh_cluster_equals_the_original(
     # 3. Writes after T: a new year, revisions of 2023 figures, more live ticks.
     phase3 = ecb_rates(history_csv, dt.date(2024, 1, 1), dt.date(2024, 12, 31))
     revised = [
-        StoredRate(r.source, r.kind, r.currency, f"{r.value}1", r.day, r.observed_at, r.sources, base=r.base)
+        Rate(r.source, r.kind, r.currency, f"{r.value}1", r.day, r.observed_at, r.sources, base=r.base)
         for r in phase2[:500]
         if r.kind is RateKind.REFERENCE
     ]
