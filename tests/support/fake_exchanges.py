@@ -14,7 +14,7 @@ import contextlib
 import email.utils
 import json
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from kurs_collector.delivery import Delivered
+from kurs_collector.runner import FeedRunner
 from kurs_common.observation import Observation
 
 
@@ -281,3 +282,18 @@ async def wait_until(predicate: Callable[[], bool], limit: float = 10.0) -> None
     async with asyncio.timeout(limit):
         while not predicate():  # noqa: ASYNC110 - polling state owned by other tasks
             await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    feeds: Sequence[Any], deliverer: RecordingDeliverer | None = None, **options: Any
+) -> AsyncIterator[FeedRunner]:
+    """A FeedRunner over `feeds` (all enabled), delivering to `deliverer` (a new RecordingDeliverer
+    by default), started; stopped on leaving the block, whatever happened in it. `options`: the
+    runner's keyword arguments (clock, sleep)."""
+    runner = FeedRunner([(f, True) for f in feeds], deliverer or RecordingDeliverer(), **options)  # type: ignore[arg-type]
+    runner.start()
+    try:
+        yield runner
+    finally:
+        await runner.stop()

@@ -18,6 +18,7 @@ from support.fake_exchanges import (
     FakeResponse,
     MakeFeed,
     RecordingDeliverer,
+    running,
     wait_until,
 )
 
@@ -84,12 +85,8 @@ async def test_late_publication_is_polled_again(
     state.save("ecb-daily", FeedState(last_day="2025-01-14"))
     clock = Clock(NOW)
     feed = make("ecb-daily", provider.url, now=NOW, retry_interval_seconds=600)
-    collector = FeedRunner([(feed, True)], RecordingDeliverer(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
-    collector.start()
-    try:
+    async with running([feed], clock=clock, sleep=clock.sleep) as collector:
         await asyncio.wait_for(clock.parked.wait(), 10)
-    finally:
-        await collector.stop()
     assert clock.waits == [600]
     assert collector.refresh("ecb-daily").publications_missed == 1
 
@@ -100,12 +97,8 @@ async def test_unreachable_source_is_down(make: MakeFeed) -> None:
         port = sock.getsockname()[1]
     clock = Clock(NOW)
     feed = make("boc", f"http://127.0.0.1:{port}", now=NOW, breaker_failures=1)
-    collector = FeedRunner([(feed, True)], RecordingDeliverer(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
-    collector.start()
-    try:
+    async with running([feed], clock=clock, sleep=clock.sleep) as collector:
         await asyncio.wait_for(clock.parked.wait(), 10)
-    finally:
-        await collector.stop()
     health = collector.refresh("boc")
     assert health.state == DOWN
     assert health.circuit == OPEN
@@ -136,12 +129,8 @@ async def test_market_poll_runs_every_interval(blob: Blob, provider: FakeHttpSer
     provider.route("/0/public/Ticker", FakeResponse(body=blob("kraken/ticker.json")))
     feed = make("kraken", provider.url, poll_interval_seconds=0.01)
     deliverer = RecordingDeliverer()
-    collector = FeedRunner([(feed, True)], deliverer)  # type: ignore[arg-type]
-    collector.start()
-    try:
+    async with running([feed], deliverer) as collector:
         await deliverer.wait_for(3)
-    finally:
-        await collector.stop()
     assert all(len(b) == 11 for b in deliverer.batches[:3])
     await wait_until(lambda: collector.health["kraken"].observations_delivered >= 33)
 

@@ -16,17 +16,21 @@ SERVICES: list[tuple[type[GrpcServiceSettings], str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("cls", "prefix", "address"), SERVICES)
-def test_shared_fields_keep_their_defaults(cls: type[GrpcServiceSettings], prefix: str, address: str) -> None:
-    settings = cls()
-    assert isinstance(settings, ServiceSettings)
-    assert (
+def shared(settings: GrpcServiceSettings) -> tuple[str, str, str, str, float]:
+    return (
         settings.log_level,
         settings.otel_exporter,
         settings.otel_endpoint,
         settings.metrics_address,
         settings.shutdown_grace_seconds,
-    ) == ("INFO", "none", "", "", 5.0)
+    )
+
+
+@pytest.mark.parametrize(("cls", "prefix", "address"), SERVICES)
+def test_shared_fields_keep_their_defaults(cls: type[GrpcServiceSettings], prefix: str, address: str) -> None:
+    settings = cls()
+    assert isinstance(settings, ServiceSettings)
+    assert shared(settings) == ("INFO", "none", "", "", 5.0)
     assert settings.model_dump()["address"] == address
 
 
@@ -40,14 +44,7 @@ def test_shared_fields_are_read_under_each_services_prefix(
     monkeypatch.setenv(prefix + "METRICS_ADDRESS", "127.0.0.1:9464")
     monkeypatch.setenv(prefix + "SHUTDOWN_GRACE_SECONDS", "12.5")
     monkeypatch.setenv("KURS_OTHER_LOG_LEVEL", "ERROR")  # another prefix is ignored
-    settings = cls()
-    assert (
-        settings.log_level,
-        settings.otel_exporter,
-        settings.otel_endpoint,
-        settings.metrics_address,
-        settings.shutdown_grace_seconds,
-    ) == ("DEBUG", "console", "127.0.0.1:4317", "127.0.0.1:9464", 12.5)
+    assert shared(cls()) == ("DEBUG", "console", "127.0.0.1:4317", "127.0.0.1:9464", 12.5)
 
 
 def test_the_unprefixed_base_takes_no_service_s_variables(monkeypatch: pytest.MonkeyPatch) -> None:

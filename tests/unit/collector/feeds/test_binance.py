@@ -17,7 +17,6 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.runner import FeedRunner
 from support.fake_exchanges import (
     Blob,
     FakeHttpServer,
@@ -27,6 +26,7 @@ from support.fake_exchanges import (
     RecordingDeliverer,
     drain,
     flatten,
+    running,
 )
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "sources" / "binance"
@@ -139,12 +139,8 @@ async def test_stream_through_the_runner(make: MakeFeed) -> None:
     async with FakeWsServer([script]) as ws:
         feed = make("binance-ws", "http://unused.invalid", ws_url=ws.url, pairs=["EUR/USDT", "BTC/USDT"])
         deliverer = RecordingDeliverer()
-        collector = FeedRunner([(feed, True)], deliverer)  # type: ignore[arg-type]
-        collector.start()
-        try:
+        async with running([feed], deliverer):
             await deliverer.wait_for(3)
-        finally:
-            await collector.stop()
     assert ws.received[0][0] == {
         "method": "SUBSCRIBE",
         "params": ["eurusdt@bookTicker", "btcusdt@bookTicker"],

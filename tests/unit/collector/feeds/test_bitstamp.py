@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.runner import FeedRunner
 from support.fake_exchanges import (
     Blob,
     FakeHttpServer,
@@ -26,6 +25,7 @@ from support.fake_exchanges import (
     RecordingDeliverer,
     drain,
     flatten,
+    running,
     wait_until,
 )
 
@@ -125,13 +125,9 @@ async def test_stream_and_reconnect_request(make: MakeFeed) -> None:
     async with FakeWsServer([first, second]) as ws:
         feed = make("bitstamp-ws", "http://unused.invalid", ws_url=ws.url, pairs=["EUR/USD", "BTC/USD"])
         deliverer = RecordingDeliverer()
-        collector = FeedRunner([(feed, True)], deliverer)  # type: ignore[arg-type]
-        collector.start()
-        try:
+        async with running([feed], deliverer) as collector:
             await deliverer.wait_for(6)
             await wait_until(lambda: len(ws.received) == 2 and len(ws.received[1]) == 2)
-        finally:
-            await collector.stop()
     channels = [m["data"]["channel"] for m in ws.received[1]]
     assert channels == ["order_book_eurusd", "order_book_btcusd"]  # resubscribed
     assert [(o.base, o.quote, o.value) for o in deliverer.batches[0]] == [("EUR", "USD", "1.031605")]

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.runner import FeedRunner
 from support.fake_exchanges import (
     Blob,
     FakeHttpServer,
@@ -25,6 +24,7 @@ from support.fake_exchanges import (
     MakeFeed,
     RecordingDeliverer,
     drain,
+    running,
 )
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "sources" / "coinbase"
@@ -130,12 +130,8 @@ async def test_stream_through_the_runner(make: MakeFeed) -> None:
     async with FakeWsServer([script]) as ws:
         feed = make("coinbase-ws", "http://unused.invalid", ws_url=ws.url, pairs=["EUR/USD", "BTC/USD"])
         deliverer = RecordingDeliverer()
-        collector = FeedRunner([(feed, True)], deliverer)  # type: ignore[arg-type]
-        collector.start()
-        try:
+        async with running([feed], deliverer):
             await deliverer.wait_for(3)
-        finally:
-            await collector.stop()
     assert ws.received[0][0] == {
         "type": "subscribe",
         "product_ids": ["EUR-USD", "BTC-USD"],

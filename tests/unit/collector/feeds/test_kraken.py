@@ -16,7 +16,6 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from kurs_collector.errors import FeedError
-from kurs_collector.runner import FeedRunner
 from kurs_common.observation import LIVE
 from support.fake_exchanges import (
     Blob,
@@ -26,6 +25,7 @@ from support.fake_exchanges import (
     MakeFeed,
     RecordingDeliverer,
     drain,
+    running,
 )
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "sources" / "kraken"
@@ -136,12 +136,8 @@ async def test_stream_subscribes_and_parses(make: MakeFeed) -> None:
             "kraken-ws", "http://unused.invalid", ws_url=ws.url, pairs=["EUR/USD", "USD/JPY", "BTC/USD"]
         )
         deliverer = RecordingDeliverer()
-        collector = FeedRunner([(feed, True)], deliverer)  # type: ignore[arg-type]
-        collector.start()
-        try:
+        async with running([feed], deliverer):
             await deliverer.wait_for(3)
-        finally:
-            await collector.stop()
     assert ws.received[0][0] == {
         "method": "subscribe",
         "params": {"channel": "ticker", "symbol": ["EUR/USD", "USD/JPY", "BTC/USD"]},
