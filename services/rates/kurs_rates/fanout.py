@@ -40,7 +40,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from kurs_rates.book import ChangeSet, LatestBook
-from kurs_rates.model import RateKind, StoredRate
+from kurs_rates.model import Rate, RateKind
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ async def _aw(value: Any) -> Any:
     return await cast(Awaitable[Any], value)
 
 
-def rate_to_json(rate: StoredRate) -> dict[str, Any]:
+def rate_to_json(rate: Rate) -> dict[str, Any]:
     return {
         "source": rate.source,
         "kind": rate.kind.value,
@@ -90,8 +90,8 @@ def rate_to_json(rate: StoredRate) -> dict[str, Any]:
     }
 
 
-def rate_from_json(data: dict[str, Any]) -> StoredRate:
-    return StoredRate(
+def rate_from_json(data: dict[str, Any]) -> Rate:
+    return Rate(
         source=str(data["source"]),
         kind=RateKind(data["kind"]),
         currency=str(data["currency"]),
@@ -107,9 +107,9 @@ def rate_from_json(data: dict[str, Any]) -> StoredRate:
 class Update:
     """What every replica applies: the new reference set (or None) and live ticks."""
 
-    reference: tuple[StoredRate, ...] | None
-    ticks: tuple[StoredRate, ...]
-    changed: tuple[StoredRate, ...] = ()  # effective rates it changed, as seen by the publisher
+    reference: tuple[Rate, ...] | None
+    ticks: tuple[Rate, ...]
+    changed: tuple[Rate, ...] = ()  # effective rates it changed, as seen by the publisher
     # A pending update published after an outage: the global sequence its publisher had applied
     # (the numbers between it and this update were the publisher's local ones, all merged here).
     after: int = 0
@@ -167,8 +167,8 @@ class RedisFanout:
         # The newest global sequence applied from the stream (the book's may be above it: local
         # numbers given while Redis was unreachable).
         self.cursor = 0
-        self._pending_reference: tuple[StoredRate, ...] | None = None
-        self._pending_ticks: dict[str, StoredRate] = {}
+        self._pending_reference: tuple[Rate, ...] | None = None
+        self._pending_ticks: dict[str, Rate] = {}
         self._task: asyncio.Task[None] | None = None
         self._publish_lock = asyncio.Lock()
 

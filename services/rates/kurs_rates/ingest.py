@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from kurs_common.errors import InvalidArgument, Unavailable
 from kurs_rates.book import LatestBook
 from kurs_rates.fanout import REDIS_ERRORS, RedisFanout, Update
-from kurs_rates.model import RateKind, StoredRate, StoreUnavailable, WriteResult
+from kurs_rates.model import Rate, RateKind, StoreUnavailable, WriteResult
 from kurs_rates.queries import RateQueries
 from kurs_rates.store import RateStore
 
@@ -62,7 +62,7 @@ class Ingestor:
         return 0
 
     # -- the ingest path -----------------------------------------------------------------
-    async def ingest(self, rates: list[StoredRate]) -> IngestOutcome:
+    async def ingest(self, rates: list[Rate]) -> IngestOutcome:
         """Store a batch, then publish it; raise StoreUnavailable (nothing acknowledged) if the
         store cannot take it. Batches are written one at a time, in arrival order."""
         if not rates:  # every rate of the batch was refused field by field
@@ -99,10 +99,10 @@ class Ingestor:
                     latest_reference = self._reference_from_batch(reference_changed)
         return await self._publish(latest_reference, self._ticks(result.changed))
 
-    def _ticks(self, rates: Sequence[StoredRate]) -> list[StoredRate]:
+    def _ticks(self, rates: Sequence[Rate]) -> list[Rate]:
         return [r for r in rates if r.kind is RateKind.LIVE]
 
-    def _reference_from_batch(self, rates: Sequence[StoredRate]) -> list[StoredRate] | None:
+    def _reference_from_batch(self, rates: Sequence[Rate]) -> list[Rate] | None:
         """The reference set implied by a batch alone: its newest day merged over the current set."""
         mine = [r for r in rates if r.kind is RateKind.REFERENCE and r.source == self.reference_source]
         if not mine:
@@ -115,7 +115,7 @@ class Ingestor:
         merged.update((r.currency, r) for r in mine if r.day == newest)
         return list(merged.values())
 
-    async def _publish(self, reference: list[StoredRate] | None, ticks: list[StoredRate]) -> int:
+    async def _publish(self, reference: list[Rate] | None, ticks: list[Rate]) -> int:
         """Apply an update to this replica's book and every other replica's; return the sequence."""
         if reference is None and not ticks:
             return self.book.sequence

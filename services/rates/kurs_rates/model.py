@@ -20,15 +20,10 @@ __all__ = [
     "PublisherRange",
     "Rate",
     "RateKind",
-    "StoredRate",
     "StoreUnavailable",
     "WriteResult",
     "publisher_ranges",
 ]
-
-
-# The rates service's old name for kurs_common.rate.Rate, kept while modules still spell it so.
-StoredRate = Rate
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,8 +32,8 @@ from kurs_rates.model import (
     CurrencyRange,
     Figure,
     PublisherRange,
+    Rate,
     RateKind,
-    StoredRate,
     StoreUnavailable,
     WriteResult,
     publisher_ranges,
@@ -127,8 +127,8 @@ async def migrate_url(url: str, connect_seconds: float = 10.0) -> list[int]:
         await conn.close()
 
 
-def _live_record(row: asyncpg.Record) -> StoredRate:
-    return StoredRate(
+def _live_record(row: asyncpg.Record) -> Rate:
+    return Rate(
         source=row["source"],
         kind=RateKind.LIVE,
         currency=row["currency"],
@@ -280,7 +280,7 @@ class PostgresRateStore:
             log.info("postgresql partitions created", extra={"table": table, "years": sorted(years)})
 
     # -- writes --------------------------------------------------------------------------
-    async def write(self, rates: Sequence[StoredRate]) -> WriteResult:
+    async def write(self, rates: Sequence[Rate]) -> WriteResult:
         """Plan and classify by kurs_rates.writes, merge by kurs_rates.pg_writes, one transaction."""
         if not rates:
             return WriteResult()
@@ -364,11 +364,11 @@ class PostgresRateStore:
             out.append((row["day"], per_pivot, found))
         return out
 
-    async def latest_reference(self, source: str) -> list[StoredRate]:
+    async def latest_reference(self, source: str) -> list[Rate]:
         newest = await self._fetchval("SELECT max(last_day) FROM reference_ranges WHERE source = $1", source)
         return await self.as_of(source, newest) if isinstance(newest, dt.date) else []
 
-    async def as_of(self, source: str, day: dt.date) -> list[StoredRate]:
+    async def as_of(self, source: str, day: dt.date) -> list[Rate]:
         rows = await self._fetch(
             "SELECT DISTINCT ON (base, currency) day, base, currency, value, observed_at, sources, flag "
             "FROM reference_rates WHERE source = $1 AND day BETWEEN $2 AND $3 "
@@ -378,7 +378,7 @@ class PostgresRateStore:
             day,
         )
         return [
-            StoredRate(
+            Rate(
                 source=source,
                 kind=RateKind.REFERENCE,
                 currency=row["currency"],
@@ -433,13 +433,13 @@ class PostgresRateStore:
             for r in rows
         )
 
-    async def latest_live(self) -> list[StoredRate]:
+    async def latest_live(self) -> list[Rate]:
         rows = await self._fetch(
             "SELECT currency, source, observed_at, day, value, sources, replay "
             "FROM live_latest ORDER BY currency"
         )
         return [
-            StoredRate(
+            Rate(
                 source=row["source"],
                 kind=RateKind.LIVE,
                 currency=row["currency"],
@@ -460,7 +460,7 @@ class PostgresRateStore:
         source: str,
         after: tuple[dt.datetime, str, str] | None,
         limit: int,
-    ) -> list[StoredRate]:
+    ) -> list[Rate]:
         """Live ticks of `currencies` in [start, end) ordered (observed_at, source, currency), after
         the key `after` (keyset paging), at most `limit`; one source's only when `source`."""
         rows = await self._fetch(
@@ -480,7 +480,7 @@ class PostgresRateStore:
         )
         return [_live_record(row) for row in rows]
 
-    async def live_before(self, currency: str, at: dt.datetime, source: str) -> StoredRate | None:
+    async def live_before(self, currency: str, at: dt.datetime, source: str) -> Rate | None:
         """The newest live tick of `currency` observed before `at` (of `source` only when given)."""
         rows = await self._fetch(
             "SELECT source, currency, observed_at, day, value, sources, replay FROM live_rates "

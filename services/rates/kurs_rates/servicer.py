@@ -18,7 +18,7 @@ from kurs_common.timeutil import DateFormatError, from_timestamp, parse_date, to
 from kurs_rates import ticks
 from kurs_rates.book import LatestBook
 from kurs_rates.ingest import Ingestor
-from kurs_rates.model import BLEND, PIVOT, RateKind, StoredRate
+from kurs_rates.model import BLEND, PIVOT, RateKind
 from kurs_rates.queries import RateQueries, rebase_rates
 
 log = logging.getLogger(__name__)
@@ -312,7 +312,7 @@ def _day(field: str, text: str) -> dt.date:
     return day
 
 
-def _to_stored(index: int, rate: ingest_pb2.AcceptedRate, latest: dt.datetime) -> StoredRate:
+def _to_stored(index: int, rate: ingest_pb2.AcceptedRate, latest: dt.datetime) -> Rate:
     """A validated rate; `latest` is the newest observation time accepted (now + clock skew)."""
     where = f"rates[{index}]"
     if rate.source == BLEND and rate.base != PIVOT:
@@ -346,7 +346,7 @@ def _to_stored(index: int, rate: ingest_pb2.AcceptedRate, latest: dt.datetime) -
         )
     if day > (latest + DATE_AHEAD_OF_UTC).date():
         raise InvalidArgument(f"{where}.date", f"{day.isoformat()} is in the future")
-    return StoredRate(
+    return Rate(
         source=rate.source,
         kind=kind,
         currency=currency,
@@ -378,7 +378,7 @@ class IngestServicer(ingest_pb2_grpc.RatesIngestServiceServicer):
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, f"rates: at most {MAX_INGEST_BATCH} per batch"
             )
-        rates: list[StoredRate] = []
+        rates: list[Rate] = []
         rejections: list[common_pb2.ItemRejection] = []
         latest = self.clock() + self.max_future_skew
         for i, rate in enumerate(request.rates):

@@ -16,8 +16,8 @@ from kurs_rates.model import (
     CurrencyRange,
     Figure,
     PublisherRange,
+    Rate,
     RateKind,
-    StoredRate,
     StoreUnavailable,
     WriteResult,
     publisher_ranges,
@@ -109,8 +109,8 @@ def _ts(value: dt.datetime) -> str:
 
 def _live_row(
     source: str, currency: str, observed_at: str, day: str, value: str, sources: str, replay: int
-) -> StoredRate:
-    return StoredRate(
+) -> Rate:
+    return Rate(
         source=source,
         kind=RateKind.LIVE,
         currency=currency,
@@ -164,7 +164,7 @@ class SqliteRateStore:
             await self._db.close()
             self._db = None
 
-    async def write(self, rates: Sequence[StoredRate]) -> WriteResult:
+    async def write(self, rates: Sequence[Rate]) -> WriteResult:
         """One transaction per batch, classified and written by kurs_rates.sqlite_writes."""
         if not rates:
             return WriteResult()
@@ -238,7 +238,7 @@ class SqliteRateStore:
             out.append((dt.date.fromisoformat(day), per_pivot, found))
         return out
 
-    async def latest_reference(self, source: str) -> list[StoredRate]:
+    async def latest_reference(self, source: str) -> list[Rate]:
         async with self.db.execute(
             "SELECT max(last_day) FROM reference_ranges WHERE source = ?", (source,)
         ) as cur:
@@ -247,7 +247,7 @@ class SqliteRateStore:
             return []
         return await self.as_of(source, dt.date.fromisoformat(row[0]))
 
-    async def as_of(self, source: str, day: dt.date) -> list[StoredRate]:
+    async def as_of(self, source: str, day: dt.date) -> list[Rate]:
         first = (day - dt.timedelta(days=CARRY_DAYS)).isoformat()
         async with self.db.execute(
             "SELECT r.day, r.base, r.currency, r.value, r.observed_at, r.sources, r.flag "
@@ -259,7 +259,7 @@ class SqliteRateStore:
         ) as cur:
             rows = await cur.fetchall()
         return [
-            StoredRate(
+            Rate(
                 source=source,
                 kind=RateKind.REFERENCE,
                 currency=currency,
@@ -309,7 +309,7 @@ class SqliteRateStore:
             rows = await cur.fetchall()
         return publisher_ranges((str(a), str(b), str(c), str(d), str(e)) for a, b, c, d, e in rows)
 
-    async def latest_live(self) -> list[StoredRate]:
+    async def latest_live(self) -> list[Rate]:
         async with self.db.execute(
             "SELECT l.source, l.currency, l.observed_at, l.day, l.value, l.sources, l.replay "
             "FROM live_rates l JOIN "
@@ -317,11 +317,11 @@ class SqliteRateStore:
             "ON l.currency = m.currency AND l.observed_at = m.ts ORDER BY l.currency, l.source"
         ) as cur:
             rows = await cur.fetchall()
-        latest: dict[str, StoredRate] = {}
+        latest: dict[str, Rate] = {}
         for source, currency, observed_at, day, value, sources, replay in rows:
             latest.setdefault(
                 currency,
-                StoredRate(
+                Rate(
                     source=source,
                     kind=RateKind.LIVE,
                     currency=currency,
@@ -342,7 +342,7 @@ class SqliteRateStore:
         source: str,
         after: tuple[dt.datetime, str, str] | None,
         limit: int,
-    ) -> list[StoredRate]:
+    ) -> list[Rate]:
         """Live ticks of `currencies` in [start, end) ordered (observed_at, source, currency), after
         the key `after` (keyset paging), at most `limit`; one source's only when `source`."""
         marks = ", ".join("?" for _ in currencies)
@@ -362,7 +362,7 @@ class SqliteRateStore:
         async with self.db.execute(sql, args) as cur:
             return [_live_row(*row) for row in await cur.fetchall()]
 
-    async def live_before(self, currency: str, at: dt.datetime, source: str) -> StoredRate | None:
+    async def live_before(self, currency: str, at: dt.datetime, source: str) -> Rate | None:
         """The newest live tick of `currency` observed before `at` (of `source` only when given)."""
         async with self.db.execute(
             "SELECT source, currency, observed_at, day, value, sources, replay FROM live_rates "

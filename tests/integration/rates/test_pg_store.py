@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from kurs_rates.model import RateKind, StoredRate, StoreUnavailable
+from kurs_rates.model import Rate, RateKind, StoreUnavailable
 from kurs_rates.pg_store import Migration, PostgresRateStore, bundled_migrations, migrate
 
 from .conftest import TcpProxy
@@ -20,11 +20,9 @@ from .conftest import TcpProxy
 pytestmark = pytest.mark.integration
 
 
-def ref(day: str, currency: str, value: str) -> StoredRate:
+def ref(day: str, currency: str, value: str) -> Rate:
     d = dt.date.fromisoformat(day)
-    return StoredRate(
-        "ecb", RateKind.REFERENCE, currency, value, d, dt.datetime.combine(d, dt.time(15), dt.UTC)
-    )
+    return Rate("ecb", RateKind.REFERENCE, currency, value, d, dt.datetime.combine(d, dt.time(15), dt.UTC))
 
 
 @pytest.fixture
@@ -96,7 +94,7 @@ async def test_yearly_partitions_are_created_as_needed(pg_dsn: str, db: asyncpg.
     store = PostgresRateStore(pg_dsn)
     await store.open()
     try:
-        tick = StoredRate(
+        tick = Rate(
             "replay",
             RateKind.LIVE,
             "USD",

@@ -24,7 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_rates import server
 from kurs_rates.fanout import Update, rate_to_json
-from kurs_rates.model import RateKind, StoredRate
+from kurs_rates.model import Rate, RateKind
 from kurs_rates.server import REDIS_HEALTH, STORE_HEALTH, RatesServer
 from kurs_rates.settings import RatesSettings
 
@@ -372,7 +372,7 @@ async def test_a_gap_in_the_stream_resyncs_subscribers_with_a_snapshot(
     # Another writer's updates were trimmed away before this replica read them: the stream
     # jumps ahead and only the shared latest snapshot (the hash) knows the new USD rate.
     at = dt.datetime(2026, 11, 2, 17, 0, tzinfo=dt.UTC)
-    usd = StoredRate("market", RateKind.LIVE, "USD", "1.1700", at.date(), at, ("market",))
+    usd = Rate("market", RateKind.LIVE, "USD", "1.1700", at.date(), at, ("market",))
     client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
     try:
         seq = await client.incrby(f"{redis_prefix}seq", 5)

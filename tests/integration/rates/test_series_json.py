@@ -23,7 +23,7 @@ from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs_gateway import series_body, views
 from kurs_rates.book import LatestBook
 from kurs_rates.ingest import Ingestor
-from kurs_rates.model import BLEND, RateKind, StoredRate
+from kurs_rates.model import BLEND, Rate, RateKind
 from kurs_rates.pg_store import PostgresRateStore
 from kurs_rates.queries import RateQueries
 from kurs_rates.servicer import RatesServicer
@@ -40,13 +40,13 @@ def _q(value: Decimal) -> str:
     return str(value.quantize(FOUR, rounding=ROUND_HALF_EVEN))
 
 
-def dataset(ecb: list[StoredRate]) -> list[StoredRate]:
+def dataset(ecb: list[Rate]) -> list[Rate]:
     """The ECB's own rows, a blend built on them, and two publishers' figures as published."""
     ecb = [r for r in ecb if FIRST <= r.day <= LAST]
-    by_day: dict[dt.date, dict[str, StoredRate]] = {}
+    by_day: dict[dt.date, dict[str, Rate]] = {}
     for r in ecb:
         by_day.setdefault(r.day, {})[r.currency] = r
-    out: list[StoredRate] = list(ecb)
+    out: list[Rate] = list(ecb)
     for n, (_day, rates) in enumerate(sorted(by_day.items())):
         for code, r in rates.items():
             if code == "USD" and n % 17 == 5:
@@ -119,7 +119,7 @@ async def open_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def mesh(
-    request: pytest.FixtureRequest, tmp_path: Path, ecb_history_rows: list[StoredRate]
+    request: pytest.FixtureRequest, tmp_path: Path, ecb_history_rows: list[Rate]
 ) -> AsyncIterator[tuple[rates_pb2_grpc.RatesServiceStub, Ingestor, RateQueries]]:
     store = await open_store(request.param, tmp_path, request)
     rows = dataset(ecb_history_rows)
@@ -157,7 +157,7 @@ async def both(
 
 
 async def test_the_same_bytes_as_the_uncached_path(
-    mesh: tuple[rates_pb2_grpc.RatesServiceStub, Ingestor, RateQueries], ecb_history_rows: list[StoredRate]
+    mesh: tuple[rates_pb2_grpc.RatesServiceStub, Ingestor, RateQueries], ecb_history_rows: list[Rate]
 ) -> None:
     stub, _, queries = mesh
     for start, end, base, symbols, source in QUERIES:
@@ -196,7 +196,7 @@ async def test_a_correction_reaches_the_cached_series(
     before = [(await both(stub, *q))[1] for q in (blend, boe)]  # now cached
     day = dt.date(2023, 6, 15)
     observed = dt.datetime(2023, 6, 15, 16, tzinfo=dt.UTC)
-    fixed = StoredRate(BLEND, RateKind.REFERENCE, "JPY", "150.01", day, observed, ("ecb",))
+    fixed = Rate(BLEND, RateKind.REFERENCE, "JPY", "150.01", day, observed, ("ecb",))
     await ingestor.ingest([fixed])
     await ingestor.ingest(
         [dataclasses.replace(fixed, source="boe", base="GBP", value="175.5", sources=("boe",))]

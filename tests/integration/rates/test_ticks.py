@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_rates import server as rates_server
 from kurs_rates import ticks as tick_module
-from kurs_rates.model import RateKind, StoredRate
+from kurs_rates.model import Rate, RateKind
 from kurs_rates.pg_store import PostgresRateStore
 from kurs_rates.settings import RatesSettings
 from kurs_rates.sqlite_store import SqliteRateStore
@@ -33,9 +33,9 @@ def at(seconds: float) -> dt.datetime:
     return T0 + dt.timedelta(seconds=seconds)
 
 
-def tick(seconds: float, currency: str, value: str, source: str = "kraken") -> StoredRate:
+def tick(seconds: float, currency: str, value: str, source: str = "kraken") -> Rate:
     when = at(seconds)
-    return StoredRate(source, RateKind.LIVE, currency, value, when.date(), when, (source,))
+    return Rate(source, RateKind.LIVE, currency, value, when.date(), when, (source,))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -78,7 +78,8 @@ async def test_store_reads_ticks_in_order_pages_and_filters(store: RateStore) ->
     only = await store.live_ticks(["USD"], T0, at(3600), "kraken", None, 100)
     assert [r.value for r in only] == ["1.0500", "1.0510"]
     seed = await store.live_before("USD", T0, "")
-    assert seed is not None and seed.value == "1.0400"
+    assert seed is not None
+    assert seed.value == "1.0400"
     assert await store.live_before("USD", T0, "binance") is None
 
 

@@ -8,19 +8,20 @@ import pytest
 
 from kurs_rates.book import ChangeSet, LatestBook
 from kurs_rates.fanout import Update
-from kurs_rates.model import RateKind, StoredRate
-from kurs_rates.pg_store import _pg_array, bundled_migrations
+from kurs_rates.model import Rate, RateKind
+from kurs_rates.pg_store import bundled_migrations
+from kurs_rates.pg_writes import _pg_array
 
 
-def tick(currency: str, value: str, second: int, source: str = "replay") -> StoredRate:
+def tick(currency: str, value: str, second: int, source: str = "replay") -> Rate:
     at = dt.datetime(2026, 11, 2, 16, 0, second, tzinfo=dt.UTC)
-    return StoredRate(source, RateKind.LIVE, currency, value, at.date(), at, (source,), True)
+    return Rate(source, RateKind.LIVE, currency, value, at.date(), at, (source,), True)
 
 
-def fixing(day: str, **values: str) -> list[StoredRate]:
+def fixing(day: str, **values: str) -> list[Rate]:
     d = dt.date.fromisoformat(day)
     at = dt.datetime.combine(d, dt.time(15), dt.UTC)
-    return [StoredRate("ecb", RateKind.REFERENCE, c, v, d, at, ("ecb",)) for c, v in values.items()]
+    return [Rate("ecb", RateKind.REFERENCE, c, v, d, at, ("ecb",)) for c, v in values.items()]
 
 
 def test_local_sequence_counts_change_sets_and_skips_no_ops() -> None:
