@@ -155,3 +155,20 @@ def test_route53_health_check_id_is_region_configuration(overlay: str) -> None:
     rendered = "\n".join(yaml.safe_dump(o) for o in render(overlay))
     assert "from-region-env" not in rendered
     assert rendered.count("REPLACE") == rendered.count(value) * ("REPLACE" in value)
+
+
+def test_kubernetes_patroni_settings_match_the_drills() -> None:
+    """What the failover drill proves (deploy/regions/patroni.yml) is what Kubernetes runs."""
+    root = OVERLAYS_DIR.parents[2]
+    drill = yaml.safe_load((root / "deploy" / "regions" / "patroni.yml").read_text())
+    k8s = yaml.safe_load(
+        (root / "deploy" / "k8s" / "components" / "postgres-patroni" / "patroni.yml").read_text()
+    )
+    for key in ("synchronous_mode", "synchronous_mode_strict", "maximum_lag_on_failover"):
+        assert k8s["bootstrap"]["dcs"][key] == drill["bootstrap"]["dcs"][key], key
+    for key in ("use_pg_rewind", "use_slots"):
+        assert k8s["bootstrap"]["dcs"]["postgresql"][key] == drill["bootstrap"]["dcs"]["postgresql"][key], key
+    assert k8s["bootstrap"]["initdb"] == drill["bootstrap"]["initdb"]
+    for key in ("remove_data_directory_on_rewind_failure", "remove_data_directory_on_diverged_timelines"):
+        assert k8s["postgresql"][key] is drill["postgresql"][key] is True, key
+    assert {"checkpoint": "fast"} in k8s["postgresql"]["basebackup"]
