@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import dataclasses
 import datetime as dt
 import io
 import os
@@ -36,7 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from kurs_rates.model import Rate, RateKind
+from kurs_rates.model import RateKind, Rate
 from kurs_rates.pg_store import PostgresRateStore
 from kurs_rates.sqlite_store import SqliteRateStore
 from kurs_rates.store import RateStore
@@ -113,8 +114,88 @@ async def bench(name: str, store: RateStore, rows: list[Rate], rounds: int, batc
         for query, call in queries.items():
             p50, p99 = await timed(rounds, call)
             print(f"store.{name}.{query} p50_ms={p50:.2f} p99_ms={p99:.2f}", flush=True)
+        await series_paths(name, store, rows, min(rounds, 40), batch)
     finally:
         await store.close()
+
+
+async def series_paths(name: str, store: RateStore, rows: list[Rate], rounds: int, batch: int) -> None:
+    """The one-year all-currency series (base USD) of the blend, in process, both paths in the same
+    run: before (the typed GetTimeSeries answer: store series + contributors scans, a Decimal
+    rebase per figure, the protobuf message, the gateway's decode and JSON encode) and after
+    (GetTimeSeriesJson: the columnar cache's prebuilt days joined, the gateway's envelope)."""
+    import orjson
+
+    from kurs.rates.v1 import rates_pb2
+    from kurs_gateway import series_body, views
+    from kurs_rates.book import LatestBook
+    from kurs_rates.model import BLEND
+    from kurs_rates.queries import RateQueries
+
+    blend = [dataclasses.replace(r, source=BLEND) for r in rows]  # the mesh stores both, as here
+    for i in range(0, len(blend), batch):
+        await store.write(blend[i : i + batch])
+    queries = RateQueries(store, LatestBook(16), BLEND)
+    step = iter(range(1_000_000))
+    first = dt.date(2023, 1, 2)
+
+    def distinct() -> tuple[str, str]:
+        start = first + dt.timedelta(days=next(step))
+        return start.isoformat(), (start + dt.timedelta(days=364)).isoformat()
+
+    async def before() -> None:
+        start, end = distinct()
+        answer = await queries.timeseries(start, end, "USD", [])
+        reply = rates_pb2.GetTimeSeriesResponse(
+            base=answer.base,
+            start_date=answer.start.isoformat(),
+            end_date=answer.end.isoformat(),
+            days=[rates_pb2.TimeSeriesDay(date=d.isoformat(), rates=r) for d, r in answer.days.items()],
+            sources=answer.sources,
+        )
+        decoded = rates_pb2.GetTimeSeriesResponse.FromString(reply.SerializeToString())
+        orjson.dumps(views.timeseries_body(decoded))
+
+    async def after() -> None:
+        start, end = distinct()
+        answer = await queries.timeseries_json(start, end, "USD", [])
+        reply = rates_pb2.GetTimeSeriesJsonResponse(
+            base=answer.base,
+            start_date=answer.start.isoformat(),
+            end_date=answer.end.isoformat(),
+            rates_json=answer.rates_json,
+            sources=answer.sources,
+        )
+        series_body.timeseries_bytes(
+            rates_pb2.GetTimeSeriesJsonResponse.FromString(reply.SerializeToString())
+        )
+
+    async def after_cold() -> None:
+        queries._series.clear()  # every month read from the store and rendered again
+        await after()
+
+    for label, call in (("before", before), ("after", after), ("after_months_uncached", after_cold)):
+        step = iter(range(1_000_000))
+        p50, p99 = await timed(rounds, call)
+        print(f"store.{name}.series_1y_all_usd_{label} p50_ms={p50:.2f} p99_ms={p99:.2f}", flush=True)
+    # The whole history cached for one base: the cache's own byte count and what Python allocated.
+    import tracemalloc
+
+    queries._series.clear()
+    tracemalloc.start()
+    baseline = tracemalloc.get_traced_memory()[0]
+    year = min(r.day for r in rows).year
+    while year <= max(r.day for r in rows).year:
+        end = min(dt.date(year, 12, 31), max(r.day for r in rows))
+        await queries.timeseries_json(f"{year}-01-01", end.isoformat(), "USD", [])
+        year += 1
+    allocated = tracemalloc.get_traced_memory()[0] - baseline
+    tracemalloc.stop()
+    print(
+        f"store.{name}.series_cache_full_history_usd counted_mb={queries._series.size / 1e6:.1f} "
+        f"allocated_mb={allocated / 1e6:.1f}",
+        flush=True,
+    )
 
 
 def with_database(dsn: str, database: str) -> str:

@@ -23,6 +23,7 @@ from kurs_rates.series_cache import SeriesCache
 from kurs_rates.series_days import (
     PerPivot,
     Published,
+    pack,
     render_per_pivot,
     render_published,
     size_per_pivot,
@@ -356,7 +357,9 @@ class RateQueries:
         reference = self.source
 
         async def per_pivot(a: dt.date, b: dt.date) -> list[tuple[dt.date, PerPivot, frozenset[str]]]:
-            return await self.store.series_days(reference, a, b)
+            return [
+                (d, pack(values), names) for d, values, names in await self.store.series_days(reference, a, b)
+            ]
 
         picked = await self._series.select(reference, first, last, code, wanted, per_pivot)
         sources = tuple(sorted(picked.contributors)) if reference == BLEND else (reference,)

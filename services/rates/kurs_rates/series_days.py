@@ -1,25 +1,33 @@
 """The rows the series cache keeps per day, and how a day is rendered against a base.
 
-Two kinds of series: the reference series quoted per one pivot (the blend; one dict per day)
-and a publisher's figures as published (its (base, quote, value) triples per day). Rendering
-calls the very functions the uncached answers use (money.rebase, quotes.from_published), so a
-cached day is the same strings.
+Two kinds of series: the reference series quoted per one pivot (the blend) and a publisher's
+figures as published (its (base, quote, value) triples per day). A pivot day is kept packed in
+one string ("AUD:1.6,BGN:1.9558,…": about 5x less memory than a dict of strings) and unpacked
+only when a base is rendered, once per month and base. Rendering calls the very functions the
+uncached answers use (money.rebase, quotes.from_published), so a cached day is the same strings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from kurs_common import money
 from kurs_common.quotes import from_published
 from kurs_rates.model import PIVOT
 
-PerPivot = dict[str, str] | None  # one day of a pivot-quoted series (None: no figure per the pivot)
+PerPivot = str | None  # one day per the pivot, packed "CODE:value,…" (None: no figure per the pivot)
 Published = tuple[tuple[str, str, str], ...]  # one day of a publisher's (base, quote, value) figures
 
 
-def render_per_pivot(per_pivot: PerPivot, base: str, wanted: Sequence[str] | None) -> dict[str, str] | None:
-    if per_pivot is None or (base != PIVOT and base not in per_pivot):
+def pack(per_pivot: Mapping[str, str] | None) -> PerPivot:
+    return None if per_pivot is None else ",".join(f"{code}:{value}" for code, value in per_pivot.items())
+
+
+def render_per_pivot(packed: PerPivot, base: str, wanted: Sequence[str] | None) -> dict[str, str] | None:
+    if packed is None:
+        return None
+    per_pivot = dict(pair.split(":", 1) for pair in packed.split(","))
+    if base != PIVOT and base not in per_pivot:
         return None  # the uncached path leaves such a day out too
     return money.rebase(per_pivot, PIVOT, base, wanted)
 
@@ -31,8 +39,8 @@ def render_published(figures: Published, base: str, wanted: Sequence[str] | None
         return None  # the base was not published that day
 
 
-def size_per_pivot(per_pivot: PerPivot) -> int:
-    return 0 if per_pivot is None else 120 * len(per_pivot)
+def size_per_pivot(packed: PerPivot) -> int:
+    return 0 if packed is None else 49 + len(packed)
 
 
 def size_published(figures: Published) -> int:

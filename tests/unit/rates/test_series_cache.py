@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import orjson
 
 from kurs_rates.series_cache import DEFAULT_BUDGET_BYTES, SeriesCache, month_of, month_span
-from kurs_rates.series_days import PerPivot, render_per_pivot, size_per_pivot
+from kurs_rates.series_days import PerPivot, pack, render_per_pivot, size_per_pivot
 
 Rows = list[tuple[dt.date, PerPivot, frozenset[str]]]
 
@@ -35,7 +35,7 @@ class FakeStore:
                 if day.weekday() == 0:
                     values["GBP"] = "0.8"
                 names = frozenset({"ecb", "boe"} if day.weekday() == 0 else {"ecb"})
-                out.append((day, values, names))
+                out.append((day, pack(values), names))
             day += dt.timedelta(days=1)
         return out
 

@@ -144,14 +144,18 @@ async def historical(
     return _json(request, cache, views.historical_body(reply, providers=expand is not None), live=False)
 
 
-@router.get(
-    "/rates/timeseries", dependencies=[Depends(only("start_date", "end_date", "base", "symbols", "source"))]
-)
+_TIMESERIES_PARAMS = only("start_date", "end_date", "base", "symbols", "source")
+
+
+async def _timeseries_params(request: Request) -> None:
+    # On the event loop: FastAPI runs a plain-def dependency in its thread pool, one thread hop
+    # per dependency and request (the stub, cache and settings are read from app.state below).
+    _TIMESERIES_PARAMS(request)
+
+
+@router.get("/rates/timeseries", dependencies=[Depends(_timeseries_params)])
 async def timeseries(
     request: Request,
-    stub: Stub,
-    cache: Cache,
-    settings: Settings,
     start_date: Annotated[str, Query(description="YYYY-MM-DD, inclusive", pattern=DATE)],
     end_date: Annotated[
         str,
@@ -162,6 +166,10 @@ async def timeseries(
     source: Source = None,
 ) -> Response:
     """Rates for every publication day between the two dates (with `source`, that publisher's)."""
+    state = request.app.state
+    stub: rates_pb2_grpc.RatesServiceStub = state.rates_stub
+    cache: BodyCache = state.cache
+    settings: GatewaySettings = state.settings
     validation.date_range("start_date", start_date, "end_date", end_date)
     code = views.require_currency_shape("base", base)
     wanted = views.require_symbols_shape(symbols)
