@@ -32,6 +32,7 @@ from kurs_common.errors import InvalidArgument, NotFound, QueryError
 from kurs_gateway import deps, views
 from kurs_gateway.guard import PRINCIPAL
 from kurs_gateway.problems import problem
+from kurs_gateway.routes import graphql_cost
 from kurs_gateway.routes.graphql_analysis import ANALYSIS_SDL, AnalysisFields
 from kurs_gateway.routes.graphql_doc import OPENAPI_PATH
 from kurs_gateway.settings import GatewaySettings
@@ -329,6 +330,8 @@ async def _execute(request: Request, document: Any, settings: GatewaySettings) -
         for d in ast.definitions
     ):
         return problem(400, "subscriptions are served over WebSocket (graphql-transport-ws)", param="query")
+    if (refused := await graphql_cost.admit(request, ast, operation, variables)) is not None:
+        return refused  # over a cost, alias or depth limit, or the key cannot pay for its cost
     principal = request.scope.get("state", {}).get(PRINCIPAL)
     scopes = getattr(principal, "scopes", None)
     root = Root(
