@@ -44,6 +44,8 @@ from .pgcluster import missing_tools, scratch_dir
 from .stack import BALANCER_PORT, GATEWAY_PORT, Stack
 from .topology import Topology, wait_http
 
+pytestmark = pytest.mark.regions
+
 BUDGET_SECONDS = 240.0
 RTO_LIMIT = 30.0
 TOOLS = ("etcd", "patroni", "haproxy", "runuser", "/usr/lib/postgresql/15/bin/postgres")

@@ -26,6 +26,8 @@ from kurs_rates.pg_store import PostgresRateStore
 
 from .pgcluster import PG_BIN, Checksums, Cluster, as_postgres, free_port, make_dir, render, scratch_dir
 
+pytestmark = pytest.mark.regions
+
 BUDGET_SECONDS = 120.0
 STANZA = "kurs"
 
