@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from prometheus_client import (
@@ -337,3 +337,26 @@ async def start_metrics_endpoint(address: str, metrics: ServiceMetrics) -> Metri
     port = int(server.sockets[0].getsockname()[1])
     log.info("metrics endpoint listening", extra={"address": address, "port": port})
     return MetricsEndpoint(server, port)
+
+
+class _StartedService(Protocol):
+    metrics: MetricsEndpoint | None
+
+    async def stop(self, grace: float = ...) -> None: ...
+
+
+StartedService = TypeVar("StartedService", bound=_StartedService)
+
+
+async def attach_metrics_endpoint(
+    service: StartedService, address: str, metrics: ServiceMetrics | None
+) -> StartedService:
+    """Serve `metrics` for a started service (nothing when None); if that fails, stop the service
+    at once and re-raise, so a failed start leaves nothing running."""
+    if metrics is not None:
+        try:
+            service.metrics = await start_metrics_endpoint(address, metrics)
+        except BaseException:
+            await service.stop(0)
+            raise
+    return service

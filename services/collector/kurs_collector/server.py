@@ -24,9 +24,9 @@ from kurs_common.grpcserver import RunningServer, insecure_channel, start_server
 from kurs_common.metrics import (
     MetricsEndpoint,
     ServiceMetrics,
+    attach_metrics_endpoint,
     labelled_counter,
     labelled_gauge,
-    start_metrics_endpoint,
 )
 from kurs_common.timeutil import utcnow
 
@@ -172,12 +172,7 @@ async def start(settings: CollectorSettings, feeds: list[tuple[Feed, bool]] | No
     metrics = build_metrics(runner) if settings.metrics_address else None
     running = await start_server(settings.address, register, metrics)
     service = CollectorServer(runner, channel, running, network)
-    if metrics is not None:
-        try:
-            service.metrics = await start_metrics_endpoint(settings.metrics_address, metrics)
-        except BaseException:
-            await service.stop(0)
-            raise
+    await attach_metrics_endpoint(service, settings.metrics_address, metrics)
     if settings.autostart:
         runner.start()
     return service

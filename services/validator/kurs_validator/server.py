@@ -20,9 +20,9 @@ from kurs_common.grpcserver import RunningServer, ServiceToken, insecure_channel
 from kurs_common.metrics import (
     MetricsEndpoint,
     ServiceMetrics,
+    attach_metrics_endpoint,
     labelled_counter,
     labelled_gauge,
-    start_metrics_endpoint,
 )
 from kurs_common.observation import Observation
 from kurs_common.timeutil import utcnow
@@ -221,11 +221,6 @@ async def start(settings: ValidatorSettings) -> ValidatorServer:
 
     running = await start_server(settings.address, register, metrics)
     task = asyncio.create_task(_maintain(servicer, settings.maintenance_interval_seconds))
-    service = ValidatorServer(channel, running, servicer, store, task)
-    if metrics is not None:
-        try:
-            service.metrics = await start_metrics_endpoint(settings.metrics_address, metrics)
-        except BaseException:
-            await service.stop(0)
-            raise
-    return service
+    return await attach_metrics_endpoint(
+        ValidatorServer(channel, running, servicer, store, task), settings.metrics_address, metrics
+    )

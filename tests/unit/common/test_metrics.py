@@ -14,7 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kurs_common import telemetry
 from kurs_common.metrics import (
+    MetricsEndpoint,
     ServiceMetrics,
+    attach_metrics_endpoint,
     gauge,
     labelled_counter,
     labelled_gauge,
@@ -127,3 +129,30 @@ def test_trace_context_is_read_from_asgi_headers_only_from_propagation_headers()
     assert format(span.trace_id, "032x") == trace_id
     assert format(span.span_id, "016x") == span_id
     assert not trace.get_current_span(telemetry.extract_headers([])).get_span_context().is_valid
+
+
+class _Started:
+    def __init__(self) -> None:
+        self.metrics: MetricsEndpoint | None = None
+        self.stopped_with: float | None = None
+
+    async def stop(self, grace: float = 5.0) -> None:
+        self.stopped_with = grace
+
+
+async def test_attach_metrics_endpoint_serves_or_stops_the_service() -> None:
+    service = _Started()
+    assert await attach_metrics_endpoint(service, "127.0.0.1:0", None) is service
+    assert service.metrics is None
+
+    attached = await attach_metrics_endpoint(service, "127.0.0.1:0", ServiceMetrics("unit"))
+    assert attached.metrics is not None
+    try:
+        busy = f"127.0.0.1:{attached.metrics.port}"
+        other = _Started()
+        with pytest.raises(OSError, match="in use"):
+            await attach_metrics_endpoint(other, busy, ServiceMetrics("unit"))
+        assert (other.metrics, other.stopped_with) == (None, 0)
+    finally:
+        await attached.metrics.stop()
+    assert service.stopped_with is None
