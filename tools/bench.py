@@ -7,7 +7,15 @@ gRPC GetLatestRates is loaded by an asyncio client
 in a separate process. Component benchmarks written for the stores, the validator and the
 live path are run afterwards when present (tools/bench_*.py).
 
-Targets (2 cores): /rates/latest >= 0.75x the granian ceiling and p99 < 10 ms; one-year time series
+Rates change every second while it measures (issue #16): the mesh runs the collector's replay
+feed (`KURS_COLLECTOR_REPLAY_ENABLED`), a full set of ticks through collector -> validator ->
+rates -> the gateway's stream once a second; each HTTP figure says how many changes the gateway's
+snapshot saw during its run (`--static`: history only, as before). The gateway's server is chosen
+by measurement: `--compare-servers` (on by default, first backend only) starts extra gateways on
+the same mesh (uvicorn; granian with 2 workers) and measures /rates/latest on each.
+
+Targets (2 cores): /rates/latest >= 0.9x the granian ceiling and p99 < 5 ms while rates change,
+every cached GET p99 < 10 ms; one-year time series
 (distinct ranges, gateway-uncached) p50 < 5 ms. Figures are printed, never asserted.
 """
 
@@ -27,9 +35,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 64
@@ -99,12 +110,17 @@ def report(name: str, figures: dict[str, float]) -> None:
 
 
 @contextlib.contextmanager
-def mesh(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[dict[str, int]]:
+def mesh(
+    data_dir: Path, extra_env: dict[str, str] | None = None, live: bool = True
+) -> Iterator[dict[str, int]]:
     ports = {name: free_port() for name in ("gateway", "rates", "validator", "collector")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("KURS_")}
     env.update(extra_env or {})
     env["KURS_RATES_LOG_LEVEL"] = env["KURS_VALIDATOR_LOG_LEVEL"] = "WARNING"
     env["KURS_COLLECTOR_LOG_LEVEL"] = env["KURS_GATEWAY_LOG_LEVEL"] = "WARNING"
+    if live:  # the collector's replay feed: a full set of ticks through the mesh every second
+        env["KURS_COLLECTOR_REPLAY_ENABLED"] = "true"
+        env["KURS_COLLECTOR_REPLAY_DAYS_PER_SECOND"] = "1"
     args = [sys.executable, "-m", "kurs_common.mesh", "--data-dir", str(data_dir), "--ready-timeout", "900"]
     for name, port in ports.items():
         args += [f"--{name}-port", str(port)]
@@ -180,7 +196,11 @@ def baseline_server(body_size: int, server: str = "uvicorn") -> Iterator[str]:
             sys.executable, "-m", "uvicorn", "bare_app:app", "--host", "127.0.0.1", "--port", str(port),
             "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip
-    proc = subprocess.Popen(command, env=env)  # noqa: S603
+    # Its own session, like each service of the mesh (kurs_common.mesh): with the kernel's
+    # autogroup scheduling, a process in the load generator's session shares that session's CPU
+    # share, one in its own session gets a share of its own; on a shared machine that placement
+    # alone moved a bare app 3-6x (docs/benchmarks.md), so every server measured here gets its own.
+    proc = subprocess.Popen(command, env=env, start_new_session=True)  # noqa: S603
     try:
         wait_http(f"http://127.0.0.1:{port}/")
         yield f"http://127.0.0.1:{port}/"
@@ -251,15 +271,20 @@ def cold_latencies(
     also reads its months from the store.
     """
     latencies = []
+    failed = 0
     for i in range(count):
         start = first + dt.timedelta(days=i * step)
         end = start + dt.timedelta(days=364)
         url = f"{gateway}/rates/timeseries?start_date={start}&end_date={end}&base=USD"
         t0 = time.perf_counter()
-        with urllib.request.urlopen(url, timeout=30) as reply:  # noqa: S310 - loopback
-            reply.read()
+        try:
+            with urllib.request.urlopen(url, timeout=30) as reply:  # noqa: S310 - loopback
+                reply.read()
+        except urllib.error.HTTPError as exc:  # counted as a failure, its time still counted
+            print(f"  {url}: HTTP {exc.code}", flush=True)
+            failed += 1
         latencies.append((time.perf_counter() - t0) * 1000)
-    return {**_summary(latencies), "first_ms": latencies[0]}
+    return {**_summary(latencies), "first_ms": latencies[0], "non_2xx": failed}
 
 
 def typed_series_latencies(
@@ -287,8 +312,114 @@ def typed_series_latencies(
     return _summary(latencies)
 
 
+def sequence_of(gateway: str) -> int:
+    """The live snapshot's sequence as the gateway serves it (counts the changes during a run)."""
+    with urllib.request.urlopen(f"{gateway}/rates/latest?base=USD", timeout=30) as reply:  # noqa: S310
+        return int(orjson.loads(reply.read())["sequence"])
+
+
+def latest_under_updates(name: str, gateway: str, seconds: int, ceiling: str) -> dict[str, float]:
+    """/rates/latest at c=64 while the replay feed changes the rates, against the granian ceiling
+    (a bare app serving a body of the same size). The two are measured in alternating rounds so
+    that both see the same machine (it is shared: its load moves within seconds); the verdict
+    uses the median round."""
+    rounds, part = 3, max(2, round(seconds / 3))
+    before = sequence_of(gateway)
+    ours: list[dict[str, float]] = []
+    bare: list[dict[str, float]] = []
+    for _ in range(rounds):
+        bare.append(wrk(ceiling, part))
+        ours.append(wrk(f"{gateway}/rates/latest?base=USD", part))
+    changes = sequence_of(gateway) - before
+
+    def median(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2]
+
+    ratio = median([o["rps"] / b["rps"] for o, b in zip(ours, bare, strict=True)])
+    figures = {key: median([o[key] for o in ours]) for key in ("rps", "p50_ms", "p99_ms")}
+    ceiling_figures = {key: median([b[key] for b in bare]) for key in ("rps", "p50_ms", "p99_ms")}
+    report(f"{name} ({changes} rate changes in {rounds}x{part}s)", figures)
+    report(f"  the ceiling, alternating with it ({rounds}x{part}s)", ceiling_figures)
+    per_round = ", ".join(f"{o['rps'] / b['rps']:.2f}x" for o, b in zip(ours, bare, strict=True))
+    verdict = "meets" if ratio >= 0.9 and figures["p99_ms"] < 5 else "MISSES"
+    target = "target >= 0.9x, p99 < 5 ms"
+    print(
+        f"  ratio to the granian ceiling: {ratio:.2f}x (rounds {per_round}; {target}): {verdict}", flush=True
+    )
+    return {**figures, "changes": float(changes), "ratio": ratio}
+
+
+CACHED_GETS = (
+    ("/rates/historical?date=2025-01-15&base=USD", "historical"),
+    ("/rates/timeseries?start_date=2025-06-01&end_date=2025-06-30&base=USD", "timeseries, one month"),
+    ("/rates/convert?from=USD&to=EUR&amount=100", "convert (latest)"),
+    ("/rates/convert?from=USD&to=EUR&amount=100&date=2025-01-15", "convert (a past date)"),
+    ("/currencies", "currencies"),
+    ("/frankfurter/latest", "frankfurter latest"),
+    ("/frankfurter/2025-01-15", "frankfurter one day"),
+    ("/frankfurter/2025-01-01..2025-01-31", "frankfurter one month"),
+    ("/openexchangerates/api/latest.json", "openexchangerates latest"),
+    ("/openexchangerates/api/historical/2025-01-15.json", "openexchangerates one day"),
+    ("/openexchangerates/api/currencies.json", "openexchangerates currencies"),
+)
+
+
+def cached_suite(label: str, gateway: str, seconds: int, ceiling: str) -> None:
+    """Latest against the ceiling, then every cached GET (each asked once first, so its body is
+    built; the live ones are rebuilt on every change meanwhile): target p99 < 10 ms."""
+    latest_under_updates(f"[{label}] GET /rates/latest?base=USD (all currencies)", gateway, seconds, ceiling)
+    short = max(3, seconds // 2)
+    worst = 0.0
+    for path, name in CACHED_GETS:
+        size_of(f"{gateway}{path}")
+        figures = wrk(f"{gateway}{path}", short)
+        report(f"[{label}] GET {name} (cached body)", figures)
+        worst = max(worst, figures["p99_ms"])
+    verdict = "meets" if worst < 10 else "MISSES"
+    print(f"  worst cached GET p99 {worst:.2f} ms (target < 10 ms): {verdict}", flush=True)
+
+
+SERVERS = (("uvicorn", 1), ("granian", 2))
+
+
+def compare_servers(ports: dict[str, int], seconds: int, ceiling: str, data_dir: Path) -> None:
+    """The gateway on other servers against the same mesh (its own stream, cache and metrics per
+    process), each measured like the mesh's own gateway: how the server was chosen."""
+    for server, workers in SERVERS:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KURS_")}
+        env.update(
+            KURS_GATEWAY_SERVER=server,
+            KURS_GATEWAY_WORKERS=str(workers),
+            KURS_GATEWAY_PORT=str(port),
+            KURS_GATEWAY_LOG_LEVEL="WARNING",
+            KURS_GATEWAY_RATES_ADDRESS=f"127.0.0.1:{ports['rates']}",
+            KURS_GATEWAY_COLLECTOR_ADDRESS=f"127.0.0.1:{ports['collector']}",
+            KURS_GATEWAY_VALIDATOR_ADDRESS=f"127.0.0.1:{ports['validator']}",
+            KURS_GATEWAY_DATABASE_URL=f"sqlite:///{data_dir / f'gateway-{server}-{workers}.sqlite3'}",
+        )
+        proc = subprocess.Popen([sys.executable, "-m", "kurs_gateway"], env=env, start_new_session=True)
+        try:
+            gw = f"http://127.0.0.1:{port}"
+            wait_http(f"{gw}/readyz")
+            size_of(f"{gw}/rates/latest?base=USD")
+            latest_under_updates(
+                f"server: {server}, {workers} worker(s): GET /rates/latest", gw, seconds, ceiling
+            )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 def http_suite(
-    label: str, ports: dict[str, int], seconds: int, baseline: dict[str, float] | None
+    label: str,
+    ports: dict[str, int],
+    seconds: int,
+    baseline: dict[str, float] | None,
+    compare_in: Path | None = None,
 ) -> dict[str, float]:
     gw = f"http://127.0.0.1:{ports['gateway']}"
     latest = f"{gw}/rates/latest?base=USD"
@@ -298,18 +429,15 @@ def http_suite(
     print(
         f"[{label}] /rates/latest body: {body} B; one-year time series body: {size_of(series)} B", flush=True
     )
-    if baseline is None:
-        with baseline_server(body) as bare:
-            report(f"baseline: bare ASGI on uvicorn, prebuilt {body} B body", wrk(bare, seconds))
-        with baseline_server(body, "granian") as bare:
-            baseline = wrk(bare, seconds)
-        report(f"ceiling: bare ASGI on granian, prebuilt {body} B body", baseline)
-    figures = wrk(latest, seconds)
-    report(f"[{label}] GET /rates/latest?base=USD (all currencies)", figures)
-    ratio = figures["rps"] / baseline["rps"]
-    verdict = "meets" if ratio >= 0.75 and figures["p99_ms"] < 10 else "MISSES"
-    target = "target >= 0.75x, p99 < 10 ms"
-    print(f"  ratio to the granian ceiling: {ratio:.2f}x ({target}): {verdict}", flush=True)
+    with baseline_server(body, "granian") as ceiling:  # kept up: latest alternates with it
+        if baseline is None:
+            with baseline_server(body) as bare:
+                report(f"baseline: bare ASGI on uvicorn, prebuilt {body} B body", wrk(bare, seconds))
+            baseline = wrk(ceiling, seconds)
+            report(f"ceiling: bare ASGI on granian, prebuilt {body} B body", baseline)
+        cached_suite(label, gw, seconds, ceiling)
+        if compare_in is not None:
+            compare_servers(ports, seconds, ceiling, compare_in)
     report(f"[{label}] GET /rates/historical (cached body)", wrk(historical, seconds))
     report(f"[{label}] GET /rates/timeseries 1y all (cached, c=64)", wrk(series, seconds))
     cold = cold_latencies(gw)
@@ -369,6 +497,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10, help="duration of each load run")
     parser.add_argument("--skip-components", action="store_true", help="only the HTTP/gRPC figures")
+    parser.add_argument("--static", action="store_true", help="no replay feed: the rates do not change")
+    parser.add_argument(
+        "--no-compare-servers",
+        action="store_true",
+        help="skip the gateway on uvicorn and on 2 granian workers",
+    )
     parser.add_argument(
         "--backends", default="sqlite,postgres", help="comma list: sqlite (embedded), postgres (with Redis)"
     )
@@ -383,13 +517,15 @@ def main() -> int:
             env = stack.enter_context(postgres_and_redis()) if backend == "postgres" else {}
             label = "postgres+redis" if backend == "postgres" else "embedded sqlite"
             print(f"--- mesh on {label}", flush=True)
-            ports = stack.enter_context(mesh(tmp / "var", env))
-            baseline = http_suite(label, ports, ns.seconds, baseline)
+            ports = stack.enter_context(mesh(tmp / "var", env, live=not ns.static))
+            compare = baseline is None and not ns.no_compare_servers  # first backend only
+            baseline = http_suite(label, ports, ns.seconds, baseline, tmp if compare else None)
     if not ns.skip_components:
         scripts = (
             "bench_store.py",
             "bench_validator.py",
             "bench_live.py",
+            "bench_ws.py",
             "bench_sdk.py",
             "bench_keys.py",
             "bench_analysis.py",

@@ -136,6 +136,18 @@ class GatewayMetrics:
             yield labelled_counter(
                 "kurs_gateway_cache_stores", "Bodies stored in the cache", [], [((), cache.stores)]
             )
+            yield labelled_counter(
+                "kurs_gateway_cache_stale_hits",
+                "Answered with the previous body while its background rebuild was under way",
+                [],
+                [((), cache.stale_hits)],
+            )
+            yield labelled_counter(
+                "kurs_gateway_cache_rebuilds",
+                "Bodies rebuilt in the background (after a change, or an expired history body)",
+                [],
+                [((), cache.rebuilds)],
+            )
             yield gauge("kurs_gateway_cache_entries", "Bodies cached", len(cache))
             yield gauge("kurs_gateway_cache_bytes", "Bytes of all cached bodies", cache.size)
             yield gauge("kurs_gateway_snapshot_sequence", "Sequence of the live snapshot", snapshot.sequence)
