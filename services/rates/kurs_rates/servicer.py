@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import NoReturn, TypeVar
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
@@ -312,51 +313,78 @@ def _day(field: str, text: str) -> dt.date:
     return day
 
 
-def _to_stored(index: int, rate: ingest_pb2.AcceptedRate, latest: dt.datetime) -> Rate:
-    """A validated rate; `latest` is the newest observation time accepted (now + clock skew)."""
-    where = f"rates[{index}]"
-    if rate.source == BLEND and rate.base != PIVOT:
+# A batch shares a few instants (a fixing's publication time): each is converted once.
+_INSTANTS: dict[tuple[int, int], dt.datetime] = {}
+
+
+def _instant(ts: Timestamp) -> dt.datetime:
+    key = (ts.seconds, ts.nanos)
+    at = _INSTANTS.get(key)
+    if at is None:
+        if len(_INSTANTS) >= _MEMO:
+            _INSTANTS.clear()
+        at = _INSTANTS[key] = from_timestamp(ts)
+    return at
+
+
+def _to_stored(
+    index: int, rate: ingest_pb2.AcceptedRate, latest: dt.datetime, last_day: dt.date | None = None
+) -> Rate:
+    """A validated rate; `latest` is the newest observation time accepted (now + clock skew),
+    `last_day` the newest business date (latest + DATE_AHEAD_OF_UTC, computed once per batch).
+    Each proto field is read once (a field read is not free) and the field name of an error is
+    built only when there is one."""
+    source, base_text, currency_text, value, date = (
+        rate.source,
+        rate.base,
+        rate.currency,
+        rate.value,
+        rate.date,
+    )
+    if source == BLEND and base_text != PIVOT:
         raise InvalidArgument(
-            f"{where}.base", f"the blend is quoted per the pivot {PIVOT}, got {rate.base!r}"
+            f"rates[{index}].base", f"the blend is quoted per the pivot {PIVOT}, got {base_text!r}"
         )
-    base = _CODES.get(rate.base) or _code(f"{where}.base", rate.base)
-    currency = _CODES.get(rate.currency) or _code(f"{where}.currency", rate.currency)
+    base = _CODES.get(base_text) or _code(f"rates[{index}].base", base_text)
+    currency = _CODES.get(currency_text) or _code(f"rates[{index}].currency", currency_text)
     if base == currency:
-        raise InvalidArgument(f"{where}.currency", f"equals the base {base}")
+        raise InvalidArgument(f"rates[{index}].currency", f"equals the base {base}")
     try:
-        money.parse_rate(rate.value)
+        money.parse_rate(value)
     except money.DecimalFormatError as exc:
-        raise InvalidArgument(f"{where}.value", str(exc)) from exc
-    day = _DAYS.get(rate.date) or _day(f"{where}.date", rate.date)
-    if not rate.source:
-        raise InvalidArgument(f"{where}.source", "is required")
-    if rate.kind == ingest_pb2.RATE_KIND_REFERENCE:
+        raise InvalidArgument(f"rates[{index}].value", str(exc)) from exc
+    day = _DAYS.get(date) or _day(f"rates[{index}].date", date)
+    if not source:
+        raise InvalidArgument(f"rates[{index}].source", "is required")
+    raw_kind = rate.kind
+    if raw_kind == ingest_pb2.RATE_KIND_REFERENCE:
         kind = RateKind.REFERENCE
-    elif rate.kind == ingest_pb2.RATE_KIND_LIVE:
+    elif raw_kind == ingest_pb2.RATE_KIND_LIVE:
         kind = RateKind.LIVE
     else:
-        raise InvalidArgument(f"{where}.kind", "must be REFERENCE or LIVE")
+        raise InvalidArgument(f"rates[{index}].kind", "must be REFERENCE or LIVE")
     if not rate.HasField("observed_at"):
-        raise InvalidArgument(f"{where}.observed_at", "is required")
-    observed_at = from_timestamp(rate.observed_at)
+        raise InvalidArgument(f"rates[{index}].observed_at", "is required")
+    observed_at = _instant(rate.observed_at)
     if observed_at > latest:
         raise InvalidArgument(
-            f"{where}.observed_at",
+            f"rates[{index}].observed_at",
             f"{observed_at.isoformat()} is in the future (accepted up to {latest.isoformat()})",
         )
-    if day > (latest + DATE_AHEAD_OF_UTC).date():
-        raise InvalidArgument(f"{where}.date", f"{day.isoformat()} is in the future")
+    if day > (last_day or (latest + DATE_AHEAD_OF_UTC).date()):
+        raise InvalidArgument(f"rates[{index}].date", f"{day.isoformat()} is in the future")
+    sources = rate.sources
     return Rate(
-        source=rate.source,
-        kind=kind,
-        currency=currency,
-        value=rate.value,
-        day=day,
-        observed_at=observed_at,
-        sources=tuple(rate.sources) or (rate.source,),
-        replay=rate.replay,
-        base=base,
-        flag=rate.flag,
+        source,
+        kind,
+        currency,
+        value,
+        day,
+        observed_at,
+        tuple(sources) if sources else (source,),
+        rate.replay,
+        base,
+        rate.flag,
     )
 
 
@@ -381,9 +409,10 @@ class IngestServicer(ingest_pb2_grpc.RatesIngestServiceServicer):
         rates: list[Rate] = []
         rejections: list[common_pb2.ItemRejection] = []
         latest = self.clock() + self.max_future_skew
+        last_day = (latest + DATE_AHEAD_OF_UTC).date()
         for i, rate in enumerate(request.rates):
             try:
-                rates.append(_to_stored(i, rate, latest))
+                rates.append(_to_stored(i, rate, latest, last_day))
             except InvalidArgument as exc:
                 field = exc.field.rpartition(".")[2]
                 rejections.append(common_pb2.ItemRejection(index=i, field=field, reason=exc.reason))

@@ -61,21 +61,30 @@ def _iso_day(value: dt.date) -> str:
     return value.isoformat()
 
 
-def to_rate(item: Rate) -> ingest_pb2.AcceptedRate:
-    """The rate for the rates service: a publisher's own figure, or a consensus figure per EUR
-    (a fixing's in the blended reference series, a tick's under its live source)."""
-    return ingest_pb2.AcceptedRate(
-        source=item.source,
-        kind=_RATE_KINDS[item.kind],
-        base=item.base,
-        currency=item.currency,
-        value=item.value,
-        date=_iso_day(item.day),
-        observed_at=_stamp(item.observed_at),
-        sources=item.sources,
-        replay=item.replay,
-        flag=item.flag,
-    )
+def ingest_request(items: Sequence[Rate]) -> ingest_pb2.IngestRatesRequest:
+    """The IngestRates request of a chunk of the outbox: each rate in its series (a publisher's
+    own figure, a fixing's consensus in the blend, a live tick under its source).
+
+    Each AcceptedRate is built in place (`rates.add`): building messages apart and handing the
+    list to the request copies every one of them again (2.7x the time on a history batch).
+    """
+    request = ingest_pb2.IngestRatesRequest()
+    add = request.rates.add
+    kinds = _RATE_KINDS
+    for item in items:
+        add(
+            source=item.source,
+            kind=kinds[item.kind],
+            base=item.base,
+            currency=item.currency,
+            value=item.value,
+            date=_iso_day(item.day),
+            observed_at=_stamp(item.observed_at),
+            sources=item.sources,
+            replay=item.replay,
+            flag=item.flag,
+        )
+    return request
 
 
 # Rejections that say an observation is not a usable figure at all (never stored). Any other
@@ -260,7 +269,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
                 chunk = self._outbox[: self.forward_batch]
                 try:
                     reply = await self.rates.IngestRates(
-                        ingest_pb2.IngestRatesRequest(rates=[to_rate(p) for p in chunk]),
+                        ingest_request(chunk),
                         timeout=self.timeout,
                     )
                 except grpc.aio.AioRpcError as exc:
