@@ -68,7 +68,7 @@ def serve_granian(settings: GatewaySettings) -> None:
         log_enabled=True,
         log_level=LogLevels(_granian_level(settings.log_level)),
         log_access=False,
-        workers_kill_timeout=5,
+        workers_kill_timeout=max(1, round(settings.shutdown_grace_seconds)),
     )
     server.serve()
 
@@ -93,7 +93,7 @@ def serve_uvicorn(settings: GatewaySettings) -> None:
         lifespan="on",
         access_log=False,
         log_config=None,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
         timeout_keep_alive=max(1, round(settings.keep_alive_timeout_seconds)),
         h11_max_incomplete_event_size=settings.max_header_bytes,
     )

@@ -6,10 +6,14 @@ from decimal import Decimal
 from typing import Literal
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from kurs_common.settings import ServiceSettings
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(ServiceSettings):
+    """Logging, tracing and shutdown grace: kurs_common.settings.ServiceSettings."""
+
     model_config = SettingsConfigDict(env_prefix="KURS_GATEWAY_", extra="ignore", populate_by_name=True)
 
     host: str = "127.0.0.1"
@@ -32,10 +36,6 @@ class GatewaySettings(BaseSettings):
     rates_address: str = "127.0.0.1:50051"
     collector_address: str = "127.0.0.1:50053"
     validator_address: str = "127.0.0.1:50052"
-    log_level: str = "INFO"
-    otel_exporter: str = "none"
-    # OTLP/gRPC collector for otel_exporter=otlp ("host:port"); empty: OTEL_EXPORTER_OTLP_ENDPOINT.
-    otel_endpoint: str = ""
     # Deadline for a gRPC call made on behalf of one HTTP request.
     upstream_timeout_seconds: float = 5.0
     # Readiness fails once the rates stream has been down this long (latest rates may be stale).

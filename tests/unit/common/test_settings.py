@@ -6,6 +6,7 @@ import pytest
 
 from kurs_collector.settings import CollectorSettings
 from kurs_common.settings import GrpcServiceSettings, ServiceSettings
+from kurs_gateway.settings import GatewaySettings
 from kurs_rates.settings import RatesSettings
 from kurs_validator.settings import ValidatorSettings
 
@@ -45,6 +46,20 @@ def test_shared_fields_are_read_under_each_services_prefix(
     monkeypatch.setenv(prefix + "SHUTDOWN_GRACE_SECONDS", "12.5")
     monkeypatch.setenv("KURS_OTHER_LOG_LEVEL", "ERROR")  # another prefix is ignored
     assert shared(cls()) == ("DEBUG", "console", "127.0.0.1:4317", "127.0.0.1:9464", 12.5)
+
+
+def test_the_gateway_shares_logging_tracing_and_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(GatewaySettings(), ServiceSettings)
+    assert not isinstance(GatewaySettings(), GrpcServiceSettings)  # its metrics are on its HTTP port
+    monkeypatch.setenv("KURS_GATEWAY_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("KURS_GATEWAY_OTEL_EXPORTER", "console")
+    monkeypatch.setenv("KURS_GATEWAY_SHUTDOWN_GRACE_SECONDS", "20")
+    settings = GatewaySettings()
+    assert (settings.log_level, settings.otel_exporter, settings.shutdown_grace_seconds) == (
+        "DEBUG",
+        "console",
+        20,
+    )
 
 
 def test_the_unprefixed_base_takes_no_service_s_variables(monkeypatch: pytest.MonkeyPatch) -> None:
