@@ -246,14 +246,16 @@ class Broadcaster:
         snapshot = self.snapshot
         sequence = snapshot.sequence
         day = snapshot.day.isoformat() if snapshot.day else None
-        publishers = []
-        for view in list(self.views.values()):
+        publishers, messages = [], []
+        for view in list(self.views.values()):  # every view from the same state, before any yield
             if view.fetch is not None:
                 publishers.append(view)
                 continue
             text = view.advance(sequence, blend_values(snapshot, view.base, view.symbols), day, resync)
             if text is not None:
-                await self._push(view, text)
+                messages.append((view, text))
+        for view, text in messages:
+            await self._push(view, text)
         if publishers:
             await asyncio.gather(*(self._refresh(view, sequence, resync) for view in publishers))
 
