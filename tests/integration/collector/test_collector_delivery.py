@@ -60,29 +60,9 @@ def sources_toml(path: Path, body: str, *, state_dir: Path) -> Path:
     return result
 
 
-class CrashAfter(Deliverer):
-    """A Deliverer that dies (like a killed process) right after `n` acknowledged batches."""
-
-    def __init__(self, inner: Deliverer, n: int) -> None:
-        super().__init__(
-            inner.stub,
-            attempts=inner.attempts,
-            backoff=inner.backoff,
-            backoff_max=inner.backoff_max,
-            timeout=inner.timeout,
-        )
-        self.n = n
-        self.results: list[Delivered] = []
-
-    async def deliver(self, batch: Sequence[Observation]) -> Delivered:
-        result = await super().deliver(batch)
-        self.results.append(result)
-        if len(self.results) >= self.n:
-            raise asyncio.CancelledError("collector killed")
-        return result
-
-
 class Recording(Deliverer):
+    """The same delivery as `inner`, keeping every acknowledgement."""
+
     def __init__(self, inner: Deliverer) -> None:
         super().__init__(
             inner.stub,
@@ -96,6 +76,20 @@ class Recording(Deliverer):
     async def deliver(self, batch: Sequence[Observation]) -> Delivered:
         result = await super().deliver(batch)
         self.results.append(result)
+        return result
+
+
+class CrashAfter(Recording):
+    """A Deliverer that dies (like a killed process) right after `n` acknowledged batches."""
+
+    def __init__(self, inner: Deliverer, n: int) -> None:
+        super().__init__(inner)
+        self.n = n
+
+    async def deliver(self, batch: Sequence[Observation]) -> Delivered:
+        result = await super().deliver(batch)
+        if len(self.results) >= self.n:
+            raise asyncio.CancelledError("collector killed")
         return result
 
 
