@@ -28,7 +28,7 @@ from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_common.fanout import Fanout
 from kurs_gateway.alerts.delivery import Deliverer
 from kurs_gateway.alerts.rules import Evaluator, Rule
-from kurs_gateway.alerts.store import AlertStore
+from kurs_gateway.alerts.store import open_alert_store
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot
 
@@ -48,7 +48,9 @@ class AlertEngine:
         self.snapshot = snapshot
         self.validator = validator
         self.last_anomaly = 0
-        self.store = AlertStore(settings.alerts_database_url)
+        # A delivery claimed from a shared store is leased for longer than one attempt can take.
+        lease = 2 * settings.alerts_webhook_timeout_seconds + 30.0
+        self.store = open_alert_store(settings.alerts_database_url, lease_seconds=lease)
         self.evaluator = Evaluator()
         self.secrets: dict[str, str] = {}
         self.fanout: Fanout[Event] = Fanout(settings.client_queue)
@@ -62,9 +64,11 @@ class AlertEngine:
         self.evaluations = 0
         self.events = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._version = 0
 
     async def start(self) -> None:
         await self.store.open()
+        self._version = await self.store.rules_version()
         for rule, secret in await self.store.rules():
             self.evaluator.add(rule)
             self.secrets[rule.id] = secret
@@ -72,6 +76,8 @@ class AlertEngine:
             asyncio.create_task(self._listen(), name="alerts-evaluate"),
             asyncio.create_task(self.deliverer.run(), name="alerts-deliver"),
         ]
+        if self.store.shared:
+            self._tasks.append(asyncio.create_task(self._follow_rules(), name="alerts-rules"))
         if self.validator is not None:
             self._tasks.append(asyncio.create_task(self._anomalies(), name="alerts-anomalies"))
 
@@ -99,6 +105,34 @@ class AlertEngine:
         self.evaluator.remove(rule_id)
         self.secrets.pop(rule_id, None)
         return True
+
+    async def refresh_rules(self) -> bool:
+        """Take in the rules other gateways added or deleted (a shared store); True if any."""
+        version = await self.store.rules_version()
+        if version == self._version:
+            return False
+        stored = {rule.id: (rule, secret) for rule, secret in await self.store.rules()}
+        for rule_id in [r for r in self.evaluator.rules if r not in stored]:
+            self.evaluator.remove(rule_id)
+            self.secrets.pop(rule_id, None)
+        added = [rule for rule_id, (rule, _) in stored.items() if rule_id not in self.evaluator.rules]
+        for rule in added:
+            self.secrets[rule.id] = stored[rule.id][1]
+            self.evaluator.add(rule)
+            # armed on the current rates, as a rule added here is
+            self.evaluator.evaluate(self.snapshot.entries, (rule.base, rule.symbol), 0, time.time())
+        self._version = version
+        return True
+
+    async def _follow_rules(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.alerts_refresh_seconds)
+            try:
+                await self.refresh_rules()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("alert rules refresh failed; retrying")
 
     async def on_change(self, codes: frozenset[str] | None, sequence: int) -> int:
         """Evaluate one change; store webhook events before delivery; returns events fired."""

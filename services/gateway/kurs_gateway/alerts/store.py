@@ -1,9 +1,13 @@
-"""Durable alert state in SQLite (aiosqlite): rules, and the delivery outbox with its dead letters.
+"""Durable alert state: rules, and the delivery outbox with its dead letters.
 
-An event is written to `alert_deliveries` (keyed on its id, `<rule>:<sequence>`, INSERT OR
-IGNORE) before any attempt to deliver it, so an event is never lost to a crash and never queued
+`AlertStore` is the contract; `SqliteAlertStore` (aiosqlite, one gateway) is here and
+`alerts.pg_store.PgAlertStore` (several gateways sharing one PostgreSQL database) beside it;
+`open_alert_store(url)` picks one by the URL's scheme.
+
+An event is written to the deliveries table (keyed on its id, `<rule>:<sequence>`, insert or
+ignore) before any attempt to deliver it, so an event is never lost to a crash and never queued
 twice. Rows move pending -> delivered, or pending -> dead after the last attempt (the dead-letter
-list); a dead letter can be put back to pending. Only `sqlite:///` URLs are supported for now.
+list); a dead letter can be put back to pending.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 import orjson
@@ -55,14 +59,74 @@ class Delivery:
     attempts: int
 
 
+class AlertStore(Protocol):
+    # True when several gateways share the store (each re-reads the rules others changed).
+    shared: bool
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def add_rule(self, rule: Rule, secret: str) -> None: ...
+    async def rules(self, api_key: str | None = None) -> list[tuple[Rule, str]]:
+        """Every rule (or `api_key`'s) with its webhook secret, oldest first."""
+
+    async def rules_version(self) -> int:
+        """Moves (never back) whenever a rule is added or deleted."""
+
+    async def count_rules(self, api_key: str) -> int: ...
+    async def delete_rule(self, rule_id: str, api_key: str) -> bool: ...
+    async def enqueue(self, rows: list[tuple[Rule, str, dict[str, Any]]]) -> int:
+        """Write the events of webhook rules as pending; returns how many were new."""
+
+    async def due(self, now: float, limit: int) -> list[Delivery]:
+        """Pending deliveries due at `now`, each handed to one caller only (a shared store leases
+        it: due again after the lease if its attempt never reports back)."""
+
+    async def next_due(self) -> float | None: ...
+    async def delivered(self, event_id: str, attempts: int) -> None: ...
+    async def failed(self, event_id: str, attempts: int, error: str, retry_at: float | None) -> None: ...
+    async def deliveries(self, api_key: str, state: str, limit: int) -> list[dict[str, Any]]: ...
+    async def requeue(self, event_id: str, api_key: str) -> bool: ...
+
+
+def open_alert_store(url: str, lease_seconds: float = 60.0) -> AlertStore:
+    """The store a KURS_GATEWAY_ALERTS_DATABASE_URL names: sqlite:///path or postgresql://..."""
+    if url.startswith("sqlite:///"):
+        return SqliteAlertStore(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from kurs_gateway.alerts.pg_store import PgAlertStore
+
+        return PgAlertStore(url, lease_seconds=lease_seconds)
+    raise ValueError(f"alerts_database_url: unsupported scheme in {url.split(':', 1)[0]!r}")
+
+
 def sqlite_path(url: str) -> Path:
     prefix = "sqlite:///"
     if not url.startswith(prefix):
-        raise ValueError(f"alerts database: only sqlite:/// URLs are supported for now, not {url!r}")
+        raise ValueError(f"alerts database: not a sqlite:/// URL: {url!r}")
     return Path(url[len(prefix) :])
 
 
-class AlertStore:
+def delivery_row(row: Any) -> dict[str, Any]:
+    """A deliveries row (event_id, rule_id, url, payload, state, attempts, last_error, created_at,
+    done_at) as /alerts/deliveries shows it."""
+    return {
+        "event_id": row[0],
+        "rule_id": row[1],
+        "url": row[2],
+        "event": orjson.loads(row[3]),
+        "state": row[4],
+        "attempts": row[5],
+        "last_error": row[6],
+        "created_at": row[7],
+        "done_at": row[8],
+    }
+
+
+class SqliteAlertStore:
+    """One gateway's alert store (a single SQLite file)."""
+
+    shared = False
+
     def __init__(self, url: str) -> None:
         self.path = sqlite_path(url)
         self._db: aiosqlite.Connection | None = None
@@ -103,6 +167,10 @@ class AlertStore:
             sql, args = sql + " WHERE api_key = ? ORDER BY rowid", (api_key,)
         async with self.db.execute(sql, args) as cursor:
             return [(Rule(**orjson.loads(body)), secret) async for body, secret in cursor]
+
+    async def rules_version(self) -> int:
+        # this gateway is the only writer: its connection's change count moves with every write
+        return self.db.total_changes
 
     async def count_rules(self, api_key: str) -> int:
         async with self.db.execute("SELECT count(*) FROM alert_rules WHERE api_key = ?", (api_key,)) as cur:
@@ -176,20 +244,7 @@ class AlertStore:
             (api_key, state, limit),
         ) as cursor:
             rows = [row async for row in cursor]
-        return [
-            {
-                "event_id": r[0],
-                "rule_id": r[1],
-                "url": r[2],
-                "event": orjson.loads(r[3]),
-                "state": r[4],
-                "attempts": r[5],
-                "last_error": r[6],
-                "created_at": r[7],
-                "done_at": r[8],
-            }
-            for r in rows
-        ]
+        return [delivery_row(r) for r in rows]
 
     async def requeue(self, event_id: str, api_key: str) -> bool:
         cursor = await self.db.execute(
