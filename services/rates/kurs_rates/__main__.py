@@ -28,7 +28,7 @@ async def main() -> None:
 
 
 async def migrate() -> int:
-    from kurs_rates.pg_store import migrate_url
+    from kurs_rates.pg_schema import migrate_url
 
     settings = RatesSettings()
     setup_logging("rates", settings.log_level)

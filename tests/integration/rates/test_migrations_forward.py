@@ -13,7 +13,8 @@ import asyncpg
 import pytest
 
 from kurs_rates.model import Figure
-from kurs_rates.pg_store import PostgresRateStore, bundled_migrations, migrate
+from kurs_rates.pg_schema import bundled_migrations, migrate
+from kurs_rates.pg_store import PostgresRateStore
 from kurs_rates.sqlite_store import MIGRATIONS, SqliteRateStore
 
 pytestmark = pytest.mark.integration

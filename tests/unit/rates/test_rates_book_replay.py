@@ -9,7 +9,7 @@ import pytest
 from kurs_rates.book import ChangeSet, LatestBook
 from kurs_rates.fanout import Update
 from kurs_rates.model import Rate, RateKind
-from kurs_rates.pg_store import bundled_migrations
+from kurs_rates.pg_schema import bundled_migrations
 from kurs_rates.pg_writes import _pg_array
 
 
