@@ -157,23 +157,26 @@ def gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
 
 
-def labelled_gauge(
-    name: str, documentation: str, labels: Sequence[str], rows: Iterable[tuple[Sequence[str], float]]
-) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, documentation, labels=list(labels))
+Family = TypeVar("Family", GaugeMetricFamily, CounterMetricFamily)
+
+
+def _filled(family: Family, rows: Iterable[tuple[Sequence[str], float]]) -> Family:
     for values, value in rows:
         family.add_metric(list(values), value)
     return family
+
+
+def labelled_gauge(
+    name: str, documentation: str, labels: Sequence[str], rows: Iterable[tuple[Sequence[str], float]]
+) -> GaugeMetricFamily:
+    return _filled(GaugeMetricFamily(name, documentation, labels=list(labels)), rows)
 
 
 def labelled_counter(
     name: str, documentation: str, labels: Sequence[str], rows: Iterable[tuple[Sequence[str], float]]
 ) -> CounterMetricFamily:
     """`name` without the `_total` suffix (prometheus_client appends it)."""
-    family = CounterMetricFamily(name, documentation, labels=list(labels))
-    for values, value in rows:
-        family.add_metric(list(values), value)
-    return family
+    return _filled(CounterMetricFamily(name, documentation, labels=list(labels)), rows)
 
 
 class ServerMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
