@@ -42,6 +42,7 @@ from kurs_gateway.routes import (
 from kurs_gateway.routes import dashboard as dashboard_routes
 from kurs_gateway.routes import metrics as metrics_routes
 from kurs_gateway.routes import usage as usage_routes
+from kurs_gateway.series_front import SeriesFront
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.shadow import Shadow
 from kurs_gateway.shadow import router as shadow_router
@@ -136,7 +137,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     alerts_engine.install(app, settings)
     app.state.graphql_schema = graphql.build()
     # /ws/rates/stream ahead of FastAPI routing; history's last good answers through a rates outage
-    fast = FastPath(StaleIfError(stream.StreamFront(app)), cache)
+    fast = FastPath(StaleIfError(stream.StreamFront(SeriesFront(app, cache))), cache)
     front: ASGIApp = fast
     app.state.shadow = None
     if settings.shadow_url:

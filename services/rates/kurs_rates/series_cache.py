@@ -18,11 +18,13 @@ Bounds and freshness:
   that set's oldest day on (`forget_from`); with several replicas (`max_age`), a month older
   than `max_age` seconds is read again, which bounds how long a correction of an old day
   written through another replica stays unseen here;
-* a month read while a write was being applied is used for that one answer only, not kept.
+* a month read while a write was being applied is used for that one answer only, not kept;
+* concurrent misses of one source share one store read (single flight, per source).
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import datetime as dt
 import time
@@ -105,6 +107,7 @@ class SeriesCache(Generic[Row]):
         self._chunks: OrderedDict[tuple[str, int], Chunk[Row]] = OrderedDict()
         self._size = 0
         self._generation = 0  # bumped by every forget, so a read racing a write is not kept
+        self._loading: dict[str, asyncio.Lock] = {}  # one store read per source at a time
         self.reads = 0  # store reads made (for tests and metrics)
 
     # -- invalidation ---------------------------------------------------------------------
@@ -196,6 +199,18 @@ class SeriesCache(Generic[Row]):
         self, source: str, first: dt.date, last: dt.date, load: Loader[Row]
     ) -> list[Chunk[Row]]:
         months = range(month_of(first), month_of(last) + 1)
+        found, missing = self._held(source, months)
+        if missing:
+            # Concurrent misses of one source wait for each other's read (single flight), then
+            # take what it brought and read only what is still missing.
+            lock = self._loading.setdefault(source, asyncio.Lock())
+            async with lock:
+                found, missing = self._held(source, months)
+                if missing:
+                    found.update(await self._load(source, missing[0], missing[-1], load))
+        return [found[m] for m in months]
+
+    def _held(self, source: str, months: range) -> tuple[dict[int, Chunk[Row]], list[int]]:
         now = time.monotonic()
         found: dict[int, Chunk[Row]] = {}
         missing: list[int] = []
@@ -206,9 +221,7 @@ class SeriesCache(Generic[Row]):
             else:
                 self._chunks.move_to_end((source, month))
                 found[month] = chunk
-        if missing:
-            found.update(await self._load(source, missing[0], missing[-1], load))
-        return [found[m] for m in months]
+        return found, missing
 
     async def _load(self, source: str, lo: int, hi: int, load: Loader[Row]) -> dict[int, Chunk[Row]]:
         """Read months lo..hi in one store read; keep them unless a write came in meanwhile."""

@@ -136,3 +136,18 @@ async def test_a_read_racing_a_write_is_not_kept() -> None:
     assert c.size == 0
     await select(c, store, "2023-01-01", "2023-01-31", "EUR")
     assert len(store.reads) == 2
+
+
+async def test_concurrent_misses_read_the_store_once() -> None:
+    store, c = FakeStore(), cache()
+    store.gate = asyncio.Event()
+    ranges = [("2023-01-01", "2023-12-31"), ("2023-01-02", "2024-01-01"), ("2023-02-01", "2023-06-30")]
+    readers = [asyncio.create_task(select(c, store, a, b, "USD")) for a, b in ranges]
+    await asyncio.sleep(0.01)
+    store.gate.set()
+    answers = await asyncio.gather(*readers)
+    assert store.reads == [
+        (dt.date(2023, 1, 1), dt.date(2023, 12, 31)),
+        (dt.date(2024, 1, 1), dt.date(2024, 1, 31)),
+    ]
+    assert answers[0]["2023-03-01"] == answers[2]["2023-03-01"]
