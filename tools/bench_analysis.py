@@ -7,7 +7,9 @@ the last `--years` of the ECB's real history (published into the blended series 
 IngestRates, as the validator does) and the real gateway app under uvicorn. Then it times:
 
 * POST /rates/convert/bulk with 10,000 latest conversions, end to end (request sent -> last
-  NDJSON line read), and with 10,000 conversions spread over 250 past dates;
+  NDJSON line read), and with 10,000 conversions spread over 250 past dates, beside the 250
+  GetHistoricalRates calls the dated batch makes, timed alone (8 at a time, as the bulk route
+  does): the floor of the dated figure; the three alternate twice in one run;
 * GET /analysis/fluctuation, /volatility, /trend (sma, ema), /ohlc over one year of every
   currency, and /analysis/forecast (2-year walk-forward backtest of one pair);
 * the alert evaluator with `--rules` rules (threshold and % move, over every pair of the
@@ -42,7 +44,7 @@ import orjson
 import uvicorn
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
+from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_collector.feeds.ecb_history import default_history_path, read_history_zip
 from kurs_common import money
 from kurs_common.rate import Rate, RateKind
@@ -215,8 +217,27 @@ async def main(ns: argparse.Namespace) -> dict[str, Any]:
                     if reply.status_code != 200 or reply.content.count(b"\n") != 10_000:
                         raise SystemExit(f"bulk failed: {reply.status_code} {reply.text[:300]}")
 
-                out["bulk_10000_latest"] = await timed(ns.runs, lambda: bulk(latest))
-                out["bulk_10000_over_250_dates"] = await timed(ns.runs, lambda: bulk(dated))
+                async def historical_rpcs() -> None:  # what the dated bulk asks of rates, alone
+                    gate = asyncio.Semaphore(8)
+
+                    async def one(day: str) -> None:
+                        async with gate:
+                            await stub.GetHistoricalRates(
+                                rates_pb2.GetHistoricalRatesRequest(date=day, base="EUR")
+                            )
+
+                    await asyncio.gather(*(one(d) for d in dates))
+
+                async with grpc.aio.insecure_channel(f"127.0.0.1:{rates.port}") as channel:
+                    stub = rates_pb2_grpc.RatesServiceStub(channel)
+                    for _ in range(2):  # alternated, so both see the same machine load
+                        out.setdefault("runs", []).append(
+                            {
+                                "bulk_10000_latest": await timed(ns.runs, lambda: bulk(latest)),
+                                "bulk_10000_over_250_dates": await timed(ns.runs, lambda: bulk(dated)),
+                                "historical_rpc_250_dates": await timed(ns.runs, historical_rpcs),
+                            }
+                        )
                 end = days[-1][0]
                 start = (dt.date.fromisoformat(end) - dt.timedelta(days=364)).isoformat()
                 year = f"start_date={start}&end_date={end}&base=USD"

@@ -123,3 +123,49 @@ def test_a_body_that_is_not_a_bounded_array_is_refused(body: bytes) -> None:
     with pytest.raises(InvalidArgument) as info:
         bulk.parse_items(body)
     assert info.value.field == "body"
+
+
+async def test_repeated_pairs_and_rate_sets_are_computed_once_with_the_same_answers(
+    history_csv: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, other = fixing(history_csv, "2025-01-15"), fixing(history_csv, "2025-01-16")
+    calls: list[tuple[str, str]] = []
+    real = bulk.pair_rate
+
+    def counted(src: str, dst: str, rates: bulk.Rates) -> tuple[str, str, list[str]]:
+        calls.append((src, dst))
+        return real(src, dst, rates)
+
+    monkeypatch.setattr(bulk, "pair_rate", counted)
+    pairs = bulk.PairRates()
+    for amount in ("1", "2.5", "100"):
+        for rates in (one, other):  # two rate sets, never mixed up
+            got = bulk.convert_one(amount, "USD", "GBP", rates, pairs)
+            rate, result = expected(amount, "USD", "GBP", rates)
+            assert (got["rate"], got["result"], got["date"]) == (
+                rate,
+                result,
+                next(iter(rates.values())).day.isoformat(),
+            )
+    assert calls == [("USD", "GBP"), ("USD", "GBP")]  # once per rate set
+    for _ in range(2):  # a problem is remembered too, and raised afresh for every item
+        with pytest.raises(bulk.ItemProblem) as caught:
+            bulk.convert_one("1", "USD", "XAU", one, pairs)
+        assert (caught.value.status, caught.value.field) == (400, "to")
+    assert calls[-1] == ("USD", "XAU")
+    assert len(calls) == 3
+
+
+def test_checked_codes_and_dates_are_remembered_and_bad_ones_refused_every_time() -> None:
+    valid: dict[tuple[str, str], str] = {}
+    item = {"amount": "1", "from": "usd", "to": "EUR", "date": "2025-01-15"}
+    assert bulk.check_item(item, valid) == ("1", "USD", "EUR", "2025-01-15")
+    assert bulk.check_item(item, valid) == ("1", "USD", "EUR", "2025-01-15")
+    assert valid[("from", "usd")] == "USD"
+    for _ in range(2):
+        with pytest.raises(bulk.ItemProblem) as caught:
+            bulk.check_item({**item, "date": "2025-02-30"}, valid)
+        assert caught.value.field == "date"
+        with pytest.raises(bulk.ItemProblem) as caught:
+            bulk.check_item({**item, "to": "E1R"}, valid)
+        assert caught.value.field == "to"

@@ -93,8 +93,14 @@ def parse_items(raw: bytes) -> list[Any]:
     return items
 
 
-def check_item(item: Any) -> tuple[str, str, str, str | None]:
-    """(amount text, from, to, date or None) of one item, structurally valid. Raises ItemProblem."""
+def check_item(
+    item: Any, valid: dict[tuple[str, str], str] | None = None
+) -> tuple[str, str, str, str | None]:
+    """(amount text, from, to, date or None) of one item, structurally valid. Raises ItemProblem.
+
+    `valid` remembers the codes and dates already checked in this request ((field, text) ->
+    value): a batch repeats them far more often than it has distinct ones."""
+    known = {} if valid is None else valid
     if not isinstance(item, dict):
         raise ItemProblem(400, "item", "must be an object {amount, from, to, date?}")
     for key in item:
@@ -107,12 +113,15 @@ def check_item(item: Any) -> tuple[str, str, str, str | None]:
         if not isinstance(value, str):
             raise ItemProblem(400, key, "must be a string")
     try:
-        src = validation.currency("from", item["from"])
-        dst = validation.currency("to", item["to"])
+        src = known.get(("from", item["from"])) or validation.currency("from", item["from"])
+        known[("from", item["from"])] = src
+        dst = known.get(("to", item["to"])) or validation.currency("to", item["to"])
+        known[("to", item["to"])] = dst
         amount = money.parse_amount(item["amount"])
         date = item.get("date")
-        if date is not None:
+        if date is not None and ("date", date) not in known:
             validation.date("date", date)
+            known[("date", date)] = date
     except money.DecimalFormatError as exc:
         raise ItemProblem(400, "amount", str(exc)) from exc
     except QueryError as exc:
@@ -120,21 +129,49 @@ def check_item(item: Any) -> tuple[str, str, str, str | None]:
     return money.format_decimal(amount), src, dst, date
 
 
-def convert_one(amount: str, src: str, dst: str, rates: Rates) -> dict[str, Any]:
-    """One conversion against pivot-quoted rates, as /rates/convert answers it."""
-    served = {*rates, PIVOT}
+def pair_rate(src: str, dst: str, rates: Rates) -> tuple[str, str, list[str]]:
+    """(rate, date, sources) of one pair against pivot-quoted rates, as /rates/convert gives them."""
     for field, code in (("from", src), ("to", dst)):
-        if code not in served:
+        if code != PIVOT and code not in rates:
             raise ItemProblem(400, field, f"currency {code} is not served (see /currencies)")
     rate = rebase_entries(rates, PIVOT, src, [dst])[0]
+    return rate.value, rate.day.isoformat(), list(rate.sources)
+
+
+class PairRates:
+    """Each (rate set, from, to) pair's rate computed once per request: a batch repeats pairs
+    (and a date's rate set) far more often than it has distinct ones."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[int, str, str], tuple[str, str, list[str]] | ItemProblem] = {}
+
+    def get(self, src: str, dst: str, rates: Rates) -> tuple[str, str, list[str]]:
+        key = (id(rates), src, dst)  # the rate sets live as long as the request
+        found = self._known.get(key)
+        if found is None:
+            try:
+                found = pair_rate(src, dst, rates)
+            except ItemProblem as exc:
+                found = exc
+            self._known[key] = found
+        if isinstance(found, ItemProblem):
+            raise ItemProblem(found.status, found.field, found.detail)
+        return found
+
+
+def convert_one(
+    amount: str, src: str, dst: str, rates: Rates, pairs: PairRates | None = None
+) -> dict[str, Any]:
+    """One conversion against pivot-quoted rates, as /rates/convert answers it."""
+    rate, day, sources = (pairs or PairRates()).get(src, dst, rates)
     return {
         "from": src,
         "to": dst,
         "amount": amount,
-        "rate": rate.value,
-        "result": money.convert(money.parse_decimal(amount), rate.value),
-        "date": rate.day.isoformat(),
-        "sources": list(rate.sources),
+        "rate": rate,
+        "result": money.convert(money.parse_decimal(amount), rate),
+        "date": day,
+        "sources": sources,
     }
 
 
@@ -198,14 +235,16 @@ class DatedRates:
 async def results(items: list[Any], latest: Rates | None, dated: DatedRates) -> AsyncIterator[bytes]:
     """NDJSON lines in input order, CHUNK items per write."""
     checked: list[tuple[str, str, str, str | None] | ItemProblem] = []
+    valid: dict[tuple[str, str], str] = {}
     for item in items:
         try:
-            checked.append(check_item(item))
+            checked.append(check_item(item, valid))
         except ItemProblem as exc:
             checked.append(exc)
     for entry in checked:  # start every distinct date's fetch now; lines are written in order
         if not isinstance(entry, ItemProblem) and entry[3] is not None:
             dated.want(entry[3])
+    pairs = PairRates()
     try:
         lines: list[bytes] = []
         for index, entry in enumerate(checked):
@@ -219,7 +258,7 @@ async def results(items: list[Any], latest: Rates | None, dated: DatedRates) -> 
                     rates = latest
                 else:
                     raise ItemProblem(503, None, "no rates have been published yet")
-                line = {"index": index, "status": 200, **convert_one(amount, src, dst, rates)}
+                line = {"index": index, "status": 200, **convert_one(amount, src, dst, rates, pairs)}
             except ItemProblem as exc:
                 line = problem_line(index, exc.status, exc.field, exc.detail)
             lines.append(orjson.dumps(line))
