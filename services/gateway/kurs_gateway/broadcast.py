@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 SLOW_CONSUMER = 4008
 TRIM_AFTER = 500  # clients that must have left before freed memory is handed back
+TRIM_AGAIN_SECONDS = 5.0
 CHUNK = 256  # clients handed a message between two yields to the event loop (HTTP keeps flowing)
 
 ViewKey = tuple[str, tuple[str, ...] | None, str | None]
@@ -293,10 +294,16 @@ class Broadcaster:
                         self.dropped += 1
 
     def _release(self) -> None:
-        """After a crowd has left: collect and hand freed heap pages back to the OS."""
+        """After a crowd has left: collect and hand freed heap pages back to the OS, now and
+        again a few seconds later (the server frees its side of closed connections late)."""
         if self.peak < TRIM_AFTER:
             return
         self.peak = self.clients
-        gc.collect()
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        _trim()
+        asyncio.get_running_loop().call_later(TRIM_AGAIN_SECONDS, _trim)
+
+
+def _trim() -> None:
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
