@@ -160,7 +160,7 @@ def _csv_rows(rates: Sequence[Rate], keys: dict[int, tuple[bool, Rate]]) -> byte
 def partition_years(rates: Sequence[Rate], plan: BatchPlan) -> dict[str, set[int]]:
     """The yearly partitions a batch writes into, per partitioned table."""
     return {
-        "reference_rates": {rates[occ.first].day.year for occ in plan.reference.values()},
+        "reference_rates": {key[1].year for key in plan.reference},
         "live_rates": {key[2].year for key in plan.live},
     }
 
@@ -171,7 +171,7 @@ async def merge_batch(
     """Write a planned batch; return the values stored before for its reference keys and the
     live keys it inserted. Runs inside the caller's transaction."""
     keys: dict[int, tuple[bool, Rate]] = {
-        occ.first: (any(did for _, did in occ.later), rates[occ.final]) for occ in plan.reference.values()
+        first: (key in plan.final, rates[plan.row_of(key)]) for key, first in plan.reference.items()
     }
     keys.update((i, (False, rates[i])) for i in plan.live.values())
     payload = _csv_rows(rates, keys)
@@ -192,7 +192,7 @@ async def merge_batch(
     await conn.execute(_RAW, timeout=seconds)
     stored: dict[RefKey, str] = {}
     if plan.reference:
-        by_first = {occ.first: key for key, occ in plan.reference.items()}
+        by_first = {first: key for key, first in plan.reference.items()}
         for row in await conn.fetch(_MERGE_REFERENCE, timeout=seconds):
             stored[by_first[row["ord"]]] = row["old_value"]
     inserted: set[LiveKey] = set()

@@ -42,22 +42,22 @@ def live_key(rate: Rate) -> LiveKey:
     return (rate.source, rate.currency, rate.observed_at.astimezone(dt.UTC))
 
 
-@dataclass(slots=True)
-class RefOccurrences:
-    """A reference key's occurrences in one batch."""
-
-    first: int  # index of the first occurrence (compared with the stored value)
-    final: int  # index of the last occurrence that changed the key's value within the batch
-    later: list[tuple[int, bool]]  # every later occurrence: (index, changed the running value)
-
-
 @dataclass(frozen=True, slots=True)
 class BatchPlan:
-    """What can be told of a batch before the store is asked: its keys and in-batch duplicates."""
+    """What can be told of a batch before the store is asked: its keys and in-batch duplicates.
 
-    reference: dict[RefKey, RefOccurrences]  # in order of first occurrence
+    Flat maps, not an object per key: a history batch has ten thousand keys, nearly none repeated.
+    """
+
+    reference: dict[RefKey, int]  # each reference key's first occurrence, in input order
+    later: dict[RefKey, list[tuple[int, bool]]]  # repeated keys: (index, changed the running value)
+    final: dict[RefKey, int]  # keys changed within the batch: the index of their last change
     live: dict[LiveKey, int]  # index of each live key's first occurrence
     live_repeats: int  # later occurrences of a live key within the batch
+
+    def row_of(self, key: RefKey) -> int:
+        """The index of the rate whose row is stored for `key` when it is written."""
+        return self.final.get(key, self.reference[key])
 
 
 def decimal_value(rate: Rate, index: int) -> Decimal:
@@ -69,31 +69,39 @@ def decimal_value(rate: Rate, index: int) -> Decimal:
 
 def plan_batch(rates: Sequence[Rate]) -> BatchPlan:
     """Group a batch by key. ValueError (naming the item) when a value is not a decimal."""
-    reference: dict[RefKey, RefOccurrences] = {}
-    running: dict[RefKey, Decimal] = {}
+    reference: dict[RefKey, int] = {}
+    later: dict[RefKey, list[tuple[int, bool]]] = {}
+    final: dict[RefKey, int] = {}
+    running: dict[RefKey, Decimal] = {}  # repeated keys only
     live: dict[LiveKey, int] = {}
     repeats = 0
+    reference_kind = RateKind.REFERENCE
     for i, rate in enumerate(rates):
         value = decimal_value(rate, i)
-        if rate.kind is RateKind.REFERENCE:
+        if rate.kind is reference_kind:
             key = (rate.source, rate.day, rate.base, rate.currency)
-            known = reference.get(key)
-            if known is None:
-                reference[key] = RefOccurrences(i, i, [])
+            first = reference.get(key)
+            if first is None:
+                reference[key] = i
+                continue
+            current = running.get(key)
+            if current is None:
+                current = Decimal(rates[first].value)
+            occurrences = later.setdefault(key, [])
+            if value != current:
                 running[key] = value
-            elif value != running[key]:
-                running[key] = value
-                known.final = i
-                known.later.append((i, True))
+                final[key] = i
+                occurrences.append((i, True))
             else:
-                known.later.append((i, False))
+                running[key] = current
+                occurrences.append((i, False))
         else:
             lkey = live_key(rate)
             if lkey in live:
                 repeats += 1
             else:
                 live[lkey] = i
-    return BatchPlan(reference, live, repeats)
+    return BatchPlan(reference, later, final, live, repeats)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,24 +130,26 @@ def classify(
     changed: list[int] = []
     writes: dict[RefKey, int] = {}
     new_keys: set[RefKey] = set()
-    for key, occ in plan.reference.items():
+    final = plan.final
+    for key, first in plan.reference.items():
         old = stored.get(key)
         if old is None:
             inserted += 1
-            changed.append(occ.first)
+            changed.append(first)
             new_keys.add(key)
-            writes[key] = occ.final
-        elif Decimal(old) != decimal_value(rates[occ.first], occ.first):
+            writes[key] = final.get(key, first)
+        elif Decimal(old) != decimal_value(rates[first], first):
             updated += 1
-            changed.append(occ.first)
-            writes[key] = occ.final
+            changed.append(first)
+            writes[key] = final.get(key, first)
         else:
             unchanged += 1
-        for i, did in occ.later:
+    for key, occurrences in plan.later.items():
+        for i, did in occurrences:
             if did:
                 updated += 1
                 changed.append(i)
-                writes[key] = occ.final
+                writes[key] = final[key]
             else:
                 unchanged += 1
     for lkey, i in plan.live.items():
