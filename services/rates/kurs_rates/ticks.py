@@ -4,7 +4,8 @@ Live ticks (exchanges' prices) are stored durably by both stores (`live_rates`, 
 currency and observed_at) and quoted per the pivot (EUR). ListTicks reads them over a time range
 in keyset pages and answers them against any base:
 
-* base EUR: every tick of a symbol, its stored string digit for digit;
+* base EUR: every tick of a symbol, its stored string digit for digit (when two sources ticked
+  one currency at the same instant, one tick: the later source id's, in sort order);
 * another base: at every instant where a symbol or the base ticked, the cross of the newest tick
   of each side (seeded with each side's last tick before `start`), rounded like every cross rate
   (kurs_common.money, 10 significant digits). Ticks of one instant are applied together, so a
