@@ -12,6 +12,11 @@ browsers cannot set headers on a WebSocket. A subscription needs the `stream` sc
 `read`; each operation spends one request of the key's limits. Close codes follow the protocol:
 4400 bad message, 4401 subscribe before `connection_ack`, 4403 no valid key, 4406 wrong
 subprotocol, 4408 no `connection_init` in time, 4409 duplicate operation id, 4429 second init.
+
+Bounds (#17): a subscriber more than `KURS_GATEWAY_CLIENT_QUEUE` changes behind gets a fresh
+snapshot (its queue never grows past that); a connection that cannot take one message within
+`WRITE_TIMEOUT` seconds (its reader stopped reading and every buffer on the way is full) is
+closed with 4008 "slow consumer", as /ws/rates/stream closes its slow consumers.
 """
 
 from __future__ import annotations
@@ -52,6 +57,12 @@ router = APIRouter()
 PROTOCOL = "graphql-transport-ws"
 INIT_TIMEOUT = 10.0
 MAX_OPERATIONS = 32
+WRITE_TIMEOUT = 10.0
+SLOW_CONSUMER = 4008
+
+
+class SlowConsumer(Exception):
+    """A write did not complete within WRITE_TIMEOUT."""
 
 
 def _user_error(exc: QueryError) -> GraphQLError:
@@ -134,10 +145,31 @@ class Connection:
         self.acked = False
         self.operations: dict[str, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
+        self.stalled = False  # a write timed out: nothing more is written but the close
+        self.dropping = False
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self._send_lock:
-            await self.ws.send_text(orjson.dumps(message, default=str).decode())
+            if self.stalled:
+                raise SlowConsumer
+            try:
+                async with asyncio.timeout(WRITE_TIMEOUT):
+                    await self.ws.send_text(orjson.dumps(message, default=str).decode())
+            except TimeoutError:
+                self.stalled = True
+                raise SlowConsumer from None
+
+    async def drop(self) -> None:
+        """Close a connection whose reader does not keep up (4008), at most once."""
+        if self.dropping:
+            return
+        self.dropping = True
+        for task in list(self.operations.values()):
+            if task is not asyncio.current_task():
+                task.cancel()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(WRITE_TIMEOUT):
+                await self.ws.close(SLOW_CONSUMER, f"slow consumer: no write within {WRITE_TIMEOUT:g} s")
 
     async def serve(self) -> None:
         try:
@@ -189,7 +221,7 @@ class Connection:
                     ident, [{"message": f"at most {MAX_OPERATIONS} operations per connection"}]
                 )
                 return True
-            task = asyncio.create_task(self.operation(ident, payload))
+            task = asyncio.create_task(self.guarded(ident, payload))
             self.operations[ident] = task
             task.add_done_callback(lambda _, ident=ident: self._finished(ident))  # type: ignore[misc]
         elif kind == "complete":
@@ -218,6 +250,12 @@ class Connection:
 
     async def _errors(self, ident: str, errors: Sequence[Mapping[str, Any]]) -> None:
         await self.send({"type": "error", "id": ident, "payload": errors})
+
+    async def guarded(self, ident: str, payload: dict[str, Any]) -> None:
+        try:
+            await self.operation(ident, payload)
+        except SlowConsumer:
+            await self.drop()
 
     async def operation(self, ident: str, payload: dict[str, Any]) -> None:
         query, variables = payload.get("query"), payload.get("variables")
@@ -320,6 +358,8 @@ async def graphql_ws(ws: WebSocket) -> None:
     connection = Connection(ws, ws.app.state.access)
     try:
         await connection.serve()
+    except SlowConsumer:
+        await connection.drop()
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
