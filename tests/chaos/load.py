@@ -4,7 +4,9 @@
   collector does) every WRITE_PAUSE seconds; every batch the validator acknowledged goes into the
   ledger, which is later compared row by row with the store (`live_rates`). A refused batch (the
   validator down, its outbox full) is sent again until acknowledged, as the collector does.
-* Readers GET `/rates/latest` on the gateway (answered from its in-memory snapshot: a cached read).
+* Readers GET `/rates/latest` on the gateway (answered from its in-memory snapshot) and
+  `/rates/historical` of one seeded reference day (answered before the faults, so the gateway
+  holds it: through a rates or database outage it answers it stale-if-error): cached reads.
 * The watcher follows `WS /ws/rates/stream`, reconnecting with `since=<last sequence>`; every
   message's sequence is checked against the previous one (an update must be above it, a snapshot
   or heartbeat never below it).
@@ -52,6 +54,8 @@ class Load:
     sequences: list[tuple[float, str, int]] = field(default_factory=list)  # (time, type, sequence)
     sequence_faults: list[str] = field(default_factory=list)
     reconnects: int = 0
+    stale_reads: int = 0  # historical answers given stale-if-error
+    history_ok: int = 0
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     def window(self, kind: str, start: float, end: float) -> tuple[int, int, str]:
@@ -61,20 +65,45 @@ class Load:
         return len(mine), len(failed), failed[0].detail if failed else ""
 
 
-def observation(currency: str, value: str, observed: dt.datetime) -> validator_pb2.Observation:
+REFERENCE_DAY = dt.date.today() - dt.timedelta(days=7)
+while REFERENCE_DAY.weekday() >= 5:  # a business day
+    REFERENCE_DAY -= dt.timedelta(days=1)
+REFERENCE = {"USD": "1.1234", "GBP": "0.8456", "JPY": "170.12"}
+HISTORICAL = {"date": REFERENCE_DAY.isoformat(), "base": "EUR", "symbols": "USD,GBP,JPY"}
+
+
+def reference_fixing() -> validator_pb2.SubmitObservationsRequest:
+    """The ECB's fixing of REFERENCE_DAY (what /rates/historical is asked for)."""
+    at = dt.datetime.combine(REFERENCE_DAY, dt.time(14, 15), dt.UTC)
+    return validator_pb2.SubmitObservationsRequest(
+        observations=[
+            observation(c, v, at, source="ecb", kind=validator_pb2.OBSERVATION_KIND_REFERENCE)
+            for c, v in REFERENCE.items()
+        ]
+    )
+
+
+def observation(
+    currency: str,
+    value: str,
+    observed: dt.datetime,
+    source: str = SOURCE,
+    kind: validator_pb2.ObservationKind.ValueType = validator_pb2.OBSERVATION_KIND_LIVE,
+) -> validator_pb2.Observation:
     ts = Timestamp()
     ts.FromDatetime(observed)
+    live = kind == validator_pb2.OBSERVATION_KIND_LIVE
     return validator_pb2.Observation(
-        source=SOURCE,
-        feed=SOURCE,
-        kind=validator_pb2.OBSERVATION_KIND_LIVE,
+        source=source,
+        feed=SOURCE if live else "ecb-daily",
+        kind=kind,
         base="EUR",
         quote=currency,
         value=value,
         date=observed.date().isoformat(),
         observed_at=ts,
         fetched_at=ts,
-        replay=True,
+        replay=live,
     )
 
 
@@ -122,14 +151,26 @@ async def writer(load: Load, validator: str, start: dt.datetime, first: int = 1)
 
 
 async def reader(load: Load, base_url: str) -> None:
+    """Alternately the latest rates and the seeded day; a historical answer must be that day's."""
+    asks = [
+        ("/rates/latest", {"base": "EUR", "symbols": "USD"}),
+        ("/rates/historical", HISTORICAL),
+    ]
     async with httpx.AsyncClient(base_url=base_url, timeout=2.0, trust_env=False) as client:
+        n = 0
         while not load.stop.is_set():
+            path, params = asks[n % len(asks)]
+            n += 1
             try:
-                reply = await client.get("/rates/latest", params={"base": "EUR", "symbols": "USD"})
+                reply = await client.get(path, params=params)
                 ok = reply.status_code == 200
-                detail = "" if ok else f"{reply.status_code} {reply.text[:120]}"
-            except httpx.HTTPError as exc:
-                ok, detail = False, repr(exc)[:160]
+                if ok and path == "/rates/historical":
+                    ok = reply.json()["rates"] == REFERENCE
+                    load.stale_reads += "x-kurs-stale" in reply.headers
+                    load.history_ok += ok
+                detail = "" if ok else f"{path} {reply.status_code} {reply.text[:120]}"
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                ok, detail = False, f"{path} {exc!r}"[:160]
             load.events.append(Event("read", time.monotonic(), ok, detail))
             await asyncio.sleep(READ_PAUSE)
 

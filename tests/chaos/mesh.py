@@ -141,6 +141,9 @@ class ChaosMesh:
             "KURS_GATEWAY_VALIDATOR_ADDRESS": addr["validator"],
             "KURS_GATEWAY_COLLECTOR_ADDRESS": f"127.0.0.1:{free_port()}",
             "KURS_GATEWAY_DATABASE_URL": f"sqlite:///{self.work / 'gateway.sqlite3'}",
+            # History bodies fresh for 1 s only: reads during an outage reach the route and are
+            # answered stale-if-error (kurs_gateway/stale.py) rather than from the fresh cache.
+            "KURS_GATEWAY_HISTORY_CACHE_SECONDS": "1",
         }
         self.services = {
             name: Process(

@@ -5,7 +5,8 @@ cluster and an own redis-server. The load (tests/chaos/load.py): a writer submit
 the validator with a ledger of every acknowledged batch, readers of the gateway's `/rates/latest`,
 a WebSocket stream watcher. For each fault, printed as one table row and asserted:
 
-* read errors: `/rates/latest` is served from the gateway's snapshot, so 0 for every fault but the
+* read errors: `/rates/latest` (the gateway's snapshot) and `/rates/historical` of a seeded day
+  (stale-if-error through an outage: column `stale`) are cached reads, so 0 for every fault but the
   gateway's own kill (reported, not asserted: nothing answers on its port meanwhile);
 * recovery: seconds from the restart until a batch acknowledged after it shows on the gateway;
 * rows lost: acknowledged ledger rows missing from the store once the validator caught up (0);
@@ -23,8 +24,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
+import grpc
 import pytest
 import pytest_asyncio
+
+from kurs.validator.v1 import validator_pb2_grpc
 
 from . import load as chaos_load
 from .load import Load, reader, visible_after, watcher, writer
@@ -50,6 +54,7 @@ class Row:
     lost: int
     messages: int
     sequence_faults: int
+    stale_reads: int = 0
     first_read_error: str = ""
 
 
@@ -92,6 +97,9 @@ async def harness() -> AsyncIterator[Harness]:
     tasks: list[asyncio.Task[None]] = []
     try:
         await asyncio.to_thread(mesh.up)
+        async with grpc.aio.insecure_channel(mesh.addresses["validator"]) as channel:
+            stub = validator_pb2_grpc.ValidatorServiceStub(channel)
+            await stub.SubmitObservations(chaos_load.reference_fixing(), timeout=30)
         start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=10)
         tasks.append(asyncio.create_task(writer(load, mesh.addresses["validator"], start)))
         await asyncio.to_thread(wait_until, lambda: len(load.ledger) > 0, "the first batch acknowledged", 30)
@@ -100,6 +108,8 @@ async def harness() -> AsyncIterator[Harness]:
         tasks.append(asyncio.create_task(reader(load, mesh.gateway_url)))
         tasks.append(asyncio.create_task(watcher(load, ws)))
         await visible_after(load, mesh.gateway_url, time.monotonic(), RECOVERY_LIMIT)
+        # The seeded day answered once before any fault (what the gateway can answer stale).
+        await asyncio.to_thread(wait_until, lambda: load.history_ok > 0, "a historical answer", 30)
         yield Harness(mesh, load, tasks, [])
     finally:
         load.stop.set()
@@ -123,6 +133,7 @@ async def run_fault(
     load = h.load
     began = time.monotonic()
     messages_before, faults_before = len(load.sequences), len(load.sequence_faults)
+    stale_before = load.stale_reads
     await asyncio.to_thread(inject)
     await asyncio.sleep(OUTAGE)
     restarted = time.monotonic()
@@ -146,6 +157,7 @@ async def run_fault(
         lost,
         len(load.sequences) - messages_before,
         len(load.sequence_faults) - faults_before,
+        load.stale_reads - stale_before,
         first,
     )
     h.rows.append(row)
@@ -161,7 +173,7 @@ async def run_fault(
 def print_table(rows: list[Row]) -> None:
     header = (
         f"{'fault':<34} {'reads':>6} {'r.err':>6} {'w.ack':>6} {'w.err':>6} {'recov s':>8} "
-        f"{'rates up s':>10} {'acked rows':>10} {'lost':>5} {'stream':>7} {'seq bad':>7}"
+        f"{'rates up s':>10} {'acked rows':>10} {'lost':>5} {'stream':>7} {'seq bad':>7} {'stale':>6}"
     )
     lines = ["", "chaos: one fault at a time under load (loopback only)", header, "-" * len(header)]
     for r in rows:
@@ -169,7 +181,7 @@ def print_table(rows: list[Row]) -> None:
         lines.append(
             f"{r.fault:<34} {r.reads:>6} {r.read_errors:>6} {r.writes_acked:>6} {r.write_errors:>6} "
             f"{r.recovery:>8.2f} {start:>10} {r.acked_rows:>10} {r.lost:>5} {r.messages:>7} "
-            f"{r.sequence_faults:>7}"
+            f"{r.sequence_faults:>7} {r.stale_reads:>6}"
         )
     print("\n".join(lines), flush=True)
 
