@@ -5,7 +5,7 @@ store is unreachable (or times out) the batch is refused with UNAVAILABLE and no
 published; the caller keeps it and retries (the validator's outbox, the collector's
 unacknowledged batch; see docs/architecture.md "Delivery guarantee"). The latest book keeps being
 served from memory meanwhile, without the refused figures. Writes are idempotent (keys on
-source/day/currency and source/currency/observed_at), so a batch whose first attempt did reach the
+source/day/base/currency and source/currency/observed_at), so a batch whose first attempt did reach the
 database before the connection broke is not stored twice when retried. Batches are written one at
 a time, in arrival order, so a correction never overtakes its original.
 """

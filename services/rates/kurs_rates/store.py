@@ -21,6 +21,7 @@ class RateStore(Protocol):
         Reference rates are keyed on (source, day, base, currency), live ticks on
         (source, currency, observed_at). A row already stored with an equal value counts as
         unchanged; a different value for the same key is a publisher's correction (updated).
+        Every backend classifies with kurs_rates.writes (plan_batch, classify): one set of rules.
         """
 
     async def day_on_or_before(self, source: str, day: dt.date) -> dt.date | None:
