@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 JSON_HEADERS = [(b"content-type", b"application/json")]
 MAX_CACHEABLE_PATHS = 10_000
 REBUILD_TIMEOUT_SECONDS = 30.0
+MAX_REBUILDS_IN_A_ROW = 3  # a body outdated again while it was built is rebuilt, this many times
 
 Key = tuple[str, bytes]
 
@@ -231,10 +232,20 @@ class FastPath:
     async def _rebuild_live(self) -> None:
         while self._queue:
             key = self._queue.popleft()
+            again = False
             try:
-                await self._rebuild(key)
+                for _ in range(MAX_REBUILDS_IN_A_ROW):
+                    await self._rebuild(key)
+                    item = self.cache.entries.get(key)
+                    # Another change arrived while it was being built: build it once more rather
+                    # than leave the next requests to miss.
+                    again = item is not None and not self.cache.valid(item)
+                    if not again:
+                        break
             finally:
                 self._pending.discard(key)
+            if again:
+                self.cache.drop(key)
             await asyncio.sleep(0)  # let requests in between two rebuilds
 
     def _refresh_history(self, key: Key) -> bool:

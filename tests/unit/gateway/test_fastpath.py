@@ -149,3 +149,16 @@ def test_the_snapshot_keeps_its_newest_day_on_every_change() -> None:
     assert str(snapshot.day) == "2026-10-31"
     snapshot.update(3, [rate("USD", "1.2", "2026-10-28")])  # the newest figure corrected back
     assert str(snapshot.day) == "2026-10-30"
+
+
+async def test_a_body_outdated_while_it_was_rebuilt_is_rebuilt_again() -> None:
+    snapshot, app, front = setup(delay=0.02)
+    await get(front, "/rates/latest")
+    await get(front, "/rates/latest")  # hot
+    snapshot.update(2, [rate("USD", "1.2")])
+    await asyncio.sleep(0.005)  # the rebuild for 2 is under way...
+    snapshot.update(3, [rate("USD", "1.3")])  # ...when 3 arrives
+    assert await get(front, "/rates/latest") == (200, b"/rates/latest@1")  # still the previous body
+    await asyncio.sleep(0.1)
+    assert app.calls == 3  # built for 2 (outdated on arrival), then again for 3
+    assert await get(front, "/rates/latest") == (200, b"/rates/latest@3")
