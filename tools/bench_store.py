@@ -37,7 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from kurs_rates.model import RateKind, Rate
+from kurs_rates.model import Rate, RateKind
 from kurs_rates.pg_store import PostgresRateStore
 from kurs_rates.sqlite_store import SqliteRateStore
 from kurs_rates.store import RateStore
