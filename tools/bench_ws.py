@@ -5,7 +5,8 @@
 
 Everything runs on 127.0.0.1 (clients bind 127.0.1.x source addresses so ephemeral ports never
 run short). Per gateway server it starts a rates service on an empty SQLite file, seeds one
-fixing, starts the gateway (`main`: `python -m kurs_gateway` as shipped; `uvicorn` /
+fixing, starts the gateway (`main`: `python -m kurs_gateway` as shipped, `main*2` with
+KURS_GATEWAY_WORKERS=2; `uvicorn` /
 `granian`: the same app launched here under that server), then:
 
   1. measures `/rates/latest` alone with wrk (`--wrk-connections`, default 16) and the gateway's
@@ -143,6 +144,7 @@ def services(server: str, scratch: Path) -> Any:
         KURS_GATEWAY_VALIDATOR_ADDRESS=f"127.0.0.1:{free_port()}",
         KURS_GATEWAY_DATABASE_URL=f"sqlite:///{scratch / 'gateway.sqlite3'}",
         KURS_GATEWAY_LOG_LEVEL="WARNING",
+        KURS_GATEWAY_WORKERS=server.removeprefix("main*") if server.startswith("main*") else "1",
         PYTHONPATH=os.pathsep.join([str(scratch), env.get("PYTHONPATH", "")]),
     )
     (scratch / "bench_gateway_app.py").write_text(GATEWAY_APP)
@@ -307,7 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-flight", type=int, default=128, help="handshakes in flight per client process")
     parser.add_argument("--updates", type=int, default=15)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between updates")
-    parser.add_argument("--servers", default="main", help="comma list of main, uvicorn, granian")
+    parser.add_argument(
+        "--servers", default="main", help="comma list of main (main*2: 2 workers), uvicorn, granian"
+    )
     parser.add_argument("--wrk-connections", type=int, default=16)
     parser.add_argument("--wrk-seconds", type=float, default=5)
     parser.add_argument("--settle", type=float, default=15.0, help="seconds to wait for memory to return")
