@@ -219,6 +219,8 @@ class Broadcaster:
         tick = max(0.05, min(1.0, self.heartbeat_seconds / 4))
         try:
             with self.snapshot.listen() as listener:
+                if any(view.sequence != self.snapshot.sequence for view in self.views.values()):
+                    await self._changed(False)  # a change landed between the first join and now
                 while self.views:
                     try:
                         first = await asyncio.wait_for(listener.queue.get(), timeout=tick)

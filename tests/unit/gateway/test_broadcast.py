@@ -143,3 +143,18 @@ async def test_every_client_leaving_returns_the_broadcaster_to_idle() -> None:
         await asyncio.sleep(0.05)
     assert not hub.running
     assert hub.peak == 0  # memory handed back after the crowd left (gc + malloc_trim)
+
+
+async def test_a_change_before_the_broadcaster_starts_still_reaches_the_first_client() -> None:
+    snap = live()
+    hub = Broadcaster(snap, heartbeat_seconds=60, limit=8)
+    client = hub.join_blend("EUR", ["USD"])  # the broadcasting task is created, not yet running
+    snap.update(2, [rate("USD", "1.5")])  # lands before it subscribes to the snapshot
+    assert await next_message(client) == {
+        "type": "update",
+        "sequence": 2,
+        "base": "EUR",
+        "date": "2026-10-30",
+        "rates": {"USD": "1.5"},
+    }
+    hub.leave(client)
