@@ -449,6 +449,9 @@ def http_suite(
     report(f"[{label}] the same, every range in months not cached yet (c=1)", missed)
     typed = typed_series_latencies(f"127.0.0.1:{ports['rates']}")
     report(f"[{label}] before: gRPC GetTimeSeries (uncached) + the gateway's JSON encode (c=1)", typed)
+    # The floor of any HTTP answer of that size here: one range asked again (a cached body), c=1.
+    floor = cold_latencies(gw, count=40, first=dt.date(2023, 1, 2), step=0)
+    report(f"[{label}] ceiling: the same body from the gateway's cache (c=1)", floor)
     report(f"[{label}] gRPC GetLatestRates (64 in flight)", grpc_load(f"127.0.0.1:{ports['rates']}", seconds))
     return baseline
 
