@@ -323,6 +323,8 @@ class RedisFanout:
         top = int(await self._raise(keys=[self.seq_key], args=[self.book.sequence + 1]))
         snapshot: dict[str, str] = await _aw(self.client.hgetall(self.latest_key))
         self.book.resync((rate_from_json(json.loads(v)) for v in snapshot.values()), top)
+        if self.book.sequence > top:  # a local number was given meanwhile: keep the counter above it
+            await self._raise(keys=[self.seq_key], args=[self.book.sequence])
         self.cursor = self.book.sequence
 
     def _up(self) -> None:
