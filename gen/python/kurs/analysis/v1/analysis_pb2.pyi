@@ -27,9 +27,7 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
-class AnalysisRange(_message.Message):
-    """AnalysisRange is the range and currencies every analysis takes."""
-
+class FluctuationRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     START_DATE_FIELD_NUMBER: _builtins.int
@@ -39,7 +37,7 @@ class AnalysisRange(_message.Message):
     start_date: _builtins.str
     """YYYY-MM-DD, inclusive."""
     end_date: _builtins.str
-    """YYYY-MM-DD, inclusive."""
+    """YYYY-MM-DD, inclusive; the range spans at most ten years."""
     base: _builtins.str
     """ISO 4217 code; empty means USD."""
     @_builtins.property
@@ -57,26 +55,6 @@ class AnalysisRange(_message.Message):
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "end_date", b"end_date", "start_date", b"start_date", "symbols", b"symbols"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___AnalysisRange: _TypeAlias = AnalysisRange  # noqa: Y015
-
-@_typing.final
-class FluctuationRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    RANGE_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def range(self) -> Global___AnalysisRange: ...
-    def __init__(
-        self,
-        *,
-        range: Global___AnalysisRange | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["range", b"range"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["range", b"range"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -180,21 +158,35 @@ Global___FluctuationResponse: _TypeAlias = FluctuationResponse  # noqa: Y015
 class VolatilityRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
-    RANGE_FIELD_NUMBER: _builtins.int
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    BASE_FIELD_NUMBER: _builtins.int
+    SYMBOLS_FIELD_NUMBER: _builtins.int
     WINDOW_FIELD_NUMBER: _builtins.int
+    start_date: _builtins.str
+    """YYYY-MM-DD, inclusive."""
+    end_date: _builtins.str
+    """YYYY-MM-DD, inclusive; the range spans at most ten years."""
+    base: _builtins.str
+    """ISO 4217 code; empty means USD."""
     window: _builtins.int
     """Returns per rolling window, 2..260; 21 when absent."""
     @_builtins.property
-    def range(self) -> Global___AnalysisRange: ...
+    def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Currencies to analyse; empty means all."""
+
     def __init__(
         self,
         *,
-        range: Global___AnalysisRange | None = ...,
+        start_date: _builtins.str = ...,
+        end_date: _builtins.str = ...,
+        base: _builtins.str = ...,
+        symbols: _abc.Iterable[_builtins.str] | None = ...,
         window: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_window", b"_window", "range", b"range", "window", b"window"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_window", b"_window", "window", b"window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_window", b"_window", "range", b"range", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_window", b"_window", "base", b"base", "end_date", b"end_date", "start_date", b"start_date", "symbols", b"symbols", "window", b"window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__window: _TypeAlias = _typing.Literal["window"]  # noqa: Y015
     _WhichOneofArgType__window: _TypeAlias = _typing.Literal["_window", b"_window"]  # noqa: Y015
@@ -318,10 +310,19 @@ Global___VolatilityResponse: _TypeAlias = VolatilityResponse  # noqa: Y015
 class TrendRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
-    RANGE_FIELD_NUMBER: _builtins.int
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    BASE_FIELD_NUMBER: _builtins.int
+    SYMBOLS_FIELD_NUMBER: _builtins.int
     FAST_FIELD_NUMBER: _builtins.int
     SLOW_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
+    start_date: _builtins.str
+    """YYYY-MM-DD, inclusive."""
+    end_date: _builtins.str
+    """YYYY-MM-DD, inclusive; the range spans at most ten years."""
+    base: _builtins.str
+    """ISO 4217 code; empty means USD."""
     fast: _builtins.int
     """Fast window in publication days, 1..260; 20 when absent."""
     slow: _builtins.int
@@ -329,18 +330,23 @@ class TrendRequest(_message.Message):
     kind: _builtins.str
     """"sma" or "ema"; empty means sma."""
     @_builtins.property
-    def range(self) -> Global___AnalysisRange: ...
+    def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Currencies to analyse; empty means all."""
+
     def __init__(
         self,
         *,
-        range: Global___AnalysisRange | None = ...,
+        start_date: _builtins.str = ...,
+        end_date: _builtins.str = ...,
+        base: _builtins.str = ...,
+        symbols: _abc.Iterable[_builtins.str] | None = ...,
         fast: _builtins.int | None = ...,
         slow: _builtins.int | None = ...,
         kind: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_fast", b"_fast", "_slow", b"_slow", "fast", b"fast", "range", b"range", "slow", b"slow"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fast", b"_fast", "_slow", b"_slow", "fast", b"fast", "slow", b"slow"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fast", b"_fast", "_slow", b"_slow", "fast", b"fast", "kind", b"kind", "range", b"range", "slow", b"slow"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fast", b"_fast", "_slow", b"_slow", "base", b"base", "end_date", b"end_date", "fast", b"fast", "kind", b"kind", "slow", b"slow", "start_date", b"start_date", "symbols", b"symbols"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__fast: _TypeAlias = _typing.Literal["fast"]  # noqa: Y015
     _WhichOneofArgType__fast: _TypeAlias = _typing.Literal["_fast", b"_fast"]  # noqa: Y015
@@ -490,23 +496,37 @@ Global___TrendResponse: _TypeAlias = TrendResponse  # noqa: Y015
 class OhlcRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
-    RANGE_FIELD_NUMBER: _builtins.int
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    BASE_FIELD_NUMBER: _builtins.int
+    SYMBOLS_FIELD_NUMBER: _builtins.int
     INTERVAL_FIELD_NUMBER: _builtins.int
+    start_date: _builtins.str
+    """YYYY-MM-DD, inclusive."""
+    end_date: _builtins.str
+    """YYYY-MM-DD, inclusive; the range spans at most ten years."""
+    base: _builtins.str
+    """ISO 4217 code; empty means USD."""
     interval: _builtins.str
     """1m, 5m, 15m or 1h from the live ticks (UTC days, at most 31, symbols required); 1d, 1w (ISO
     week) or 1mo from the fixings. Empty means 1d.
     """
     @_builtins.property
-    def range(self) -> Global___AnalysisRange: ...
+    def symbols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Currencies to analyse; empty means all."""
+
     def __init__(
         self,
         *,
-        range: Global___AnalysisRange | None = ...,
+        start_date: _builtins.str = ...,
+        end_date: _builtins.str = ...,
+        base: _builtins.str = ...,
+        symbols: _abc.Iterable[_builtins.str] | None = ...,
         interval: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["range", b"range"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["interval", b"interval", "range", b"range"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "end_date", b"end_date", "interval", b"interval", "start_date", b"start_date", "symbols", b"symbols"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class AnalysisServiceStub:
-    """AnalysisService answers questions about a range of publication days (at most ten years; the
+    """AnalysisService answers questions about a range of publication days. Every request names
+    the range (start_date, end_date), the base and the symbols the same way (at most ten years; the
     gateway pages the rates service underneath).
     """
 
@@ -59,7 +60,8 @@ class AnalysisServiceStub:
 
 
 class AnalysisServiceServicer:
-    """AnalysisService answers questions about a range of publication days (at most ten years; the
+    """AnalysisService answers questions about a range of publication days. Every request names
+    the range (start_date, end_date), the base and the symbols the same way (at most ten years; the
     gateway pages the rates service underneath).
     """
 
@@ -124,7 +126,8 @@ def add_AnalysisServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AnalysisService:
-    """AnalysisService answers questions about a range of publication days (at most ten years; the
+    """AnalysisService answers questions about a range of publication days. Every request names
+    the range (start_date, end_date), the base and the symbols the same way (at most ten years; the
     gateway pages the rates service underneath).
     """
 

@@ -35,7 +35,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AnalysisServiceStub:
-    """AnalysisService answers questions about a range of publication days (at most ten years; the
+    """AnalysisService answers questions about a range of publication days. Every request names
+    the range (start_date, end_date), the base and the symbols the same way (at most ten years; the
     gateway pages the rates service underneath).
     """
 
@@ -56,7 +57,8 @@ class AnalysisServiceStub:
 
 @_typing.type_check_only
 class AnalysisServiceAsyncStub(AnalysisServiceStub):
-    """AnalysisService answers questions about a range of publication days (at most ten years; the
+    """AnalysisService answers questions about a range of publication days. Every request names
+    the range (start_date, end_date), the base and the symbols the same way (at most ten years; the
     gateway pages the rates service underneath).
     """
 
@@ -73,7 +75,8 @@ class AnalysisServiceAsyncStub(AnalysisServiceStub):
     """Open, high, low and close of every period: intraday from live ticks, 1d/1w/1mo from fixings."""
 
 class AnalysisServiceServicer(metaclass=_abc_1.ABCMeta):
-    """AnalysisService answers questions about a range of publication days (at most ten years; the
+    """AnalysisService answers questions about a range of publication days. Every request names
+    the range (start_date, end_date), the base and the symbols the same way (at most ten years; the
     gateway pages the rates service underneath).
     """
 
