@@ -37,9 +37,10 @@ from kurs_rates import series_cache, ticks
 from kurs_rates.book import LatestBook
 from kurs_rates.fanout import RedisFanout
 from kurs_rates.ingest import Ingestor
+from kurs_rates.ingest_servicer import IngestServicer
 from kurs_rates.pg_store import PostgresRateStore
 from kurs_rates.queries import RateQueries
-from kurs_rates.servicer import IngestServicer, RatesServicer
+from kurs_rates.servicer import RatesServicer
 from kurs_rates.settings import RatesSettings
 from kurs_rates.sqlite_store import SqliteRateStore
 from kurs_rates.store import RateStore

@@ -5,29 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
+from kurs.rates.v1 import ingest_pb2_grpc
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
-from kurs_common.observation import LIVE, REFERENCE, Observation
-from kurs_common.rate import Rate, RateKind
-from kurs_common.timeutil import DateFormatError, parse_date, to_timestamp, utcnow
+from kurs_common.observation import REFERENCE, Observation
+from kurs_common.rate import Rate
+from kurs_common.timeutil import DateFormatError, parse_date, utcnow
 from kurs_validator.engine import ValidationEngine
+from kurs_validator.forwarding import ingest_request, published_figures
 from kurs_validator.hub import AnomalyHub
-from kurs_validator.model import (
-    Anomaly,
-    BatchOutcome,
-    Confidence,
-    Contribution,
-    QualityRecord,
-    SourceStatus,
-)
+from kurs_validator.model import Anomaly, BatchOutcome, QualityRecord
 from kurs_validator.store import AnomalyFilter, ValidatorStore
+from kurs_validator.wire import (
+    KIND_NAMES,
+    anomaly_to_proto,
+    observations_from_proto,
+    quality_to_proto,
+    source_to_proto,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,164 +37,6 @@ MAX_PAGE = 1_000
 # batches are refused (UNAVAILABLE, not acknowledged) until the outbox drains: never dropped.
 # Bounded at MAX_OUTBOX plus one batch's publications.
 MAX_OUTBOX = 2_000_000
-
-_RATE_KINDS = {REFERENCE: ingest_pb2.RATE_KIND_REFERENCE, LIVE: ingest_pb2.RATE_KIND_LIVE}
-_OBS_KINDS = {REFERENCE: validator_pb2.OBSERVATION_KIND_REFERENCE, LIVE: validator_pb2.OBSERVATION_KIND_LIVE}
-_KIND_NAMES: dict[int, str] = {int(v): k for k, v in _OBS_KINDS.items()}
-_CONFIDENCE = {
-    Confidence.HIGH: validator_pb2.CONFIDENCE_HIGH,
-    Confidence.MEDIUM: validator_pb2.CONFIDENCE_MEDIUM,
-    Confidence.LOW: validator_pb2.CONFIDENCE_LOW,
-    Confidence.UNVERIFIED: validator_pb2.CONFIDENCE_UNVERIFIED,
-}
-
-
-@functools.lru_cache(maxsize=1024)
-def _stamp(value: dt.datetime) -> Timestamp | None:
-    """One Timestamp per instant (a batch shares a few); only ever copied into messages, never mutated."""
-    return to_timestamp(value)
-
-
-@functools.lru_cache(maxsize=1024)
-def _iso_day(value: dt.date) -> str:
-    return value.isoformat()
-
-
-def ingest_request(items: Sequence[Rate]) -> ingest_pb2.IngestRatesRequest:
-    """The IngestRates request of a chunk of the outbox: each rate in its series (a publisher's
-    own figure, a fixing's consensus in the blend, a live tick under its source).
-
-    Each AcceptedRate is built in place (`rates.add`): building messages apart and handing the
-    list to the request copies every one of them again (2.7x the time on a history batch).
-    """
-    request = ingest_pb2.IngestRatesRequest()
-    add = request.rates.add
-    kinds = _RATE_KINDS
-    for item in items:
-        add(
-            source=item.source,
-            kind=kinds[item.kind],
-            base=item.base,
-            currency=item.currency,
-            value=item.value,
-            date=_iso_day(item.day),
-            observed_at=_stamp(item.observed_at),
-            sources=item.sources,
-            replay=item.replay,
-            flag=item.flag,
-        )
-    return request
-
-
-# Rejections that say an observation is not a usable figure at all (never stored). Any other
-# rejection (an outlier, a jump, a peg break, ...) is a judgement: the publisher's figure is kept
-# and served under its publisher, flagged with the reason, and only kept out of the blend.
-NOT_A_FIGURE = frozenset(
-    {
-        "bad_date",
-        "future_dated",
-        "missing_kind",
-        "missing_observed_at",
-        "missing_source",
-        "non_positive",
-        "not_a_number",
-        "retired_currency",
-        "same_currency",
-        "unknown_currency",
-    }
-)
-
-
-def published_figures(observations: Sequence[Observation], outcome: BatchOutcome) -> list[Rate]:
-    """Every reference figure of a batch as its publisher published it, flagged where judged."""
-    judged = {r.index: r.reason for r in outcome.rejections}
-    out: list[Rate] = []
-    for i, obs in enumerate(observations):
-        reason = judged.get(i, "")
-        if obs.kind != REFERENCE or reason in NOT_A_FIGURE or obs.observed_at is None:
-            continue
-        out.append(
-            Rate(
-                obs.source,
-                RateKind.REFERENCE,
-                obs.quote,
-                obs.value,
-                dt.date.fromisoformat(obs.day),
-                obs.observed_at,
-                (obs.source,),
-                obs.replay,
-                obs.base,
-                reason,
-            )
-        )
-    return out
-
-
-def observations_from_proto(items: Sequence[validator_pb2.Observation]) -> list[Observation]:
-    """Observation.from_proto for a batch (timestamps shared by a batch are converted once)."""
-    return [Observation.from_proto(o) for o in items]
-
-
-def anomaly_to_proto(a: Anomaly) -> validator_pb2.Anomaly:
-    return validator_pb2.Anomaly(
-        id=a.id,
-        reason=a.reason,
-        detail=a.detail,
-        source=a.source,
-        feed=a.feed,
-        kind=_OBS_KINDS.get(a.kind, validator_pb2.OBSERVATION_KIND_UNSPECIFIED),
-        base=a.base,
-        quote=a.quote,
-        value=a.value,
-        currency=a.currency,
-        date=a.day,
-        observed_at=to_timestamp(a.observed_at),
-        expected=a.expected,
-        detected_at=to_timestamp(a.detected_at),
-    )
-
-
-def _contribution_to_proto(c: Contribution) -> validator_pb2.Contribution:
-    return validator_pb2.Contribution(
-        source=c.source,
-        value=c.value,
-        comparison_value=c.comparison,
-        observed_at=to_timestamp(c.observed_at),
-        weight=c.weight,
-        reason=c.reason,
-    )
-
-
-def quality_to_proto(q: QualityRecord) -> validator_pb2.QualityRecord:
-    return validator_pb2.QualityRecord(
-        kind=_OBS_KINDS[q.kind],
-        currency=q.currency,
-        date=q.day.isoformat(),
-        observed_at=to_timestamp(q.observed_at),
-        value=q.value,
-        source=q.source,
-        contributors=[_contribution_to_proto(c) for c in q.contributors],
-        excluded=[_contribution_to_proto(c) for c in q.excluded],
-        spread=q.spread,
-        consensus=q.consensus,
-        newest_observed_at=to_timestamp(q.newest_observed_at),
-        newest_input_age_seconds=q.newest_input_age_seconds,
-        confidence=_CONFIDENCE[q.confidence],
-        published_at=to_timestamp(q.published_at),
-    )
-
-
-def source_to_proto(s: SourceStatus) -> validator_pb2.SourceState:
-    return validator_pb2.SourceState(
-        source=s.source,
-        kind=_OBS_KINDS[s.kind],
-        last_observed_at=to_timestamp(s.last_observed_at),
-        last_date=s.last_day.isoformat(),
-        freshness=validator_pb2.SOURCE_FRESHNESS_STALE if s.stale else validator_pb2.SOURCE_FRESHNESS_FRESH,
-        window_seconds=s.window.total_seconds(),
-        accepted=s.accepted,
-        rejected=s.rejected,
-    )
 
 
 def _currency(field: str, text: str, *, required: bool) -> str:
@@ -426,8 +267,8 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
             day = _day("date", request.date)
             if request.kind == validator_pb2.OBSERVATION_KIND_UNSPECIFIED:
                 kind = REFERENCE
-            elif int(request.kind) in _KIND_NAMES:
-                kind = _KIND_NAMES[int(request.kind)]
+            elif int(request.kind) in KIND_NAMES:
+                kind = KIND_NAMES[int(request.kind)]
             else:
                 raise ValueError("kind: unknown")
         except ValueError as exc:
@@ -447,11 +288,11 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
 
     @staticmethod
     def _filter(currency: str, source: str, reason: str, kind: int) -> AnomalyFilter:
-        if kind and kind not in _KIND_NAMES:
+        if kind and kind not in KIND_NAMES:
             raise ValueError("kind: unknown")
         return AnomalyFilter(
             currency=_currency("currency", currency, required=False),
             source=source.strip(),
             reason=reason.strip(),
-            kind=_KIND_NAMES.get(kind, ""),
+            kind=KIND_NAMES.get(kind, ""),
         )

@@ -16,8 +16,9 @@ from kurs.validator.v1 import validator_pb2
 from kurs_common.observation import REFERENCE, Observation
 from kurs_validator.engine import ValidationEngine
 from kurs_validator.hub import AnomalyHub
-from kurs_validator.servicer import ValidatorServicer, observations_from_proto
+from kurs_validator.servicer import ValidatorServicer
 from kurs_validator.store import AnomalyFilter, ValidatorStore
+from kurs_validator.wire import observations_from_proto
 
 
 class Aborted(Exception):

@@ -1,0 +1,87 @@
+"""The ValidatorService's messages: observations read from proto, anomalies, quality records and
+source states written to proto, and the proto kind numbers mapped to our kind names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kurs.validator.v1 import validator_pb2
+from kurs_common.observation import LIVE, REFERENCE, Observation
+from kurs_common.timeutil import to_timestamp
+from kurs_validator.model import Anomaly, Confidence, Contribution, QualityRecord, SourceStatus
+
+_OBS_KINDS = {REFERENCE: validator_pb2.OBSERVATION_KIND_REFERENCE, LIVE: validator_pb2.OBSERVATION_KIND_LIVE}
+KIND_NAMES: dict[int, str] = {int(v): k for k, v in _OBS_KINDS.items()}
+_CONFIDENCE = {
+    Confidence.HIGH: validator_pb2.CONFIDENCE_HIGH,
+    Confidence.MEDIUM: validator_pb2.CONFIDENCE_MEDIUM,
+    Confidence.LOW: validator_pb2.CONFIDENCE_LOW,
+    Confidence.UNVERIFIED: validator_pb2.CONFIDENCE_UNVERIFIED,
+}
+
+
+def observations_from_proto(items: Sequence[validator_pb2.Observation]) -> list[Observation]:
+    """Observation.from_proto for a batch (timestamps shared by a batch are converted once)."""
+    return [Observation.from_proto(o) for o in items]
+
+
+def anomaly_to_proto(a: Anomaly) -> validator_pb2.Anomaly:
+    return validator_pb2.Anomaly(
+        id=a.id,
+        reason=a.reason,
+        detail=a.detail,
+        source=a.source,
+        feed=a.feed,
+        kind=_OBS_KINDS.get(a.kind, validator_pb2.OBSERVATION_KIND_UNSPECIFIED),
+        base=a.base,
+        quote=a.quote,
+        value=a.value,
+        currency=a.currency,
+        date=a.day,
+        observed_at=to_timestamp(a.observed_at),
+        expected=a.expected,
+        detected_at=to_timestamp(a.detected_at),
+    )
+
+
+def _contribution_to_proto(c: Contribution) -> validator_pb2.Contribution:
+    return validator_pb2.Contribution(
+        source=c.source,
+        value=c.value,
+        comparison_value=c.comparison,
+        observed_at=to_timestamp(c.observed_at),
+        weight=c.weight,
+        reason=c.reason,
+    )
+
+
+def quality_to_proto(q: QualityRecord) -> validator_pb2.QualityRecord:
+    return validator_pb2.QualityRecord(
+        kind=_OBS_KINDS[q.kind],
+        currency=q.currency,
+        date=q.day.isoformat(),
+        observed_at=to_timestamp(q.observed_at),
+        value=q.value,
+        source=q.source,
+        contributors=[_contribution_to_proto(c) for c in q.contributors],
+        excluded=[_contribution_to_proto(c) for c in q.excluded],
+        spread=q.spread,
+        consensus=q.consensus,
+        newest_observed_at=to_timestamp(q.newest_observed_at),
+        newest_input_age_seconds=q.newest_input_age_seconds,
+        confidence=_CONFIDENCE[q.confidence],
+        published_at=to_timestamp(q.published_at),
+    )
+
+
+def source_to_proto(s: SourceStatus) -> validator_pb2.SourceState:
+    return validator_pb2.SourceState(
+        source=s.source,
+        kind=_OBS_KINDS[s.kind],
+        last_observed_at=to_timestamp(s.last_observed_at),
+        last_date=s.last_day.isoformat(),
+        freshness=validator_pb2.SOURCE_FRESHNESS_STALE if s.stale else validator_pb2.SOURCE_FRESHNESS_FRESH,
+        window_seconds=s.window.total_seconds(),
+        accepted=s.accepted,
+        rejected=s.rejected,
+    )
