@@ -31,6 +31,7 @@ from kurs_gateway.alerts.rules import Evaluator, Rule
 from kurs_gateway.alerts.store import open_alert_store
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot
+from kurs_gateway.tasks import cancel_all
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +83,7 @@ class AlertEngine:
             self._tasks.append(asyncio.create_task(self._anomalies(), name="alerts-anomalies"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         await self.deliverer.close()
         await self.store.close()
 

@@ -23,11 +23,11 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-import asyncpg
 import orjson
 
 from kurs_gateway.alerts.rules import Rule
 from kurs_gateway.alerts.store import Delivery, delivery_row
+from kurs_gateway.pg_schema import PgSchemaStore
 
 SCHEMA_LOCK = 0x6B757273_616C7274 & 0x7FFFFFFFFFFFFFFF  # "kursalrt"
 
@@ -88,33 +88,16 @@ RETURNING event_id
 """
 
 
-class PgAlertStore:
+class PgAlertStore(PgSchemaStore):
+    WHAT = "alert store"
+    SCHEMA = PG_SCHEMA
+    SCHEMA_LOCK = SCHEMA_LOCK
+    MAX_POOL = 4
     shared = True
 
     def __init__(self, url: str, *, lease_seconds: float = 60.0, timeout: float = 5.0) -> None:
-        self.url = url
+        super().__init__(url, timeout)
         self.lease_seconds = lease_seconds
-        self.timeout = timeout
-        self._pool: asyncpg.Pool[Any] | None = None
-
-    @property
-    def pool(self) -> asyncpg.Pool[Any]:
-        if self._pool is None:
-            raise RuntimeError("alert store is not open")
-        return self._pool
-
-    async def open(self) -> None:
-        self._pool = await asyncpg.create_pool(
-            self.url, min_size=1, max_size=4, timeout=self.timeout, command_timeout=self.timeout
-        )
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
-            await conn.execute(PG_SCHEMA)
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
 
     # rules
 

@@ -20,6 +20,7 @@ from kurs_gateway.keys.model import KeyRecord
 from kurs_gateway.keys.registry import KeyRegistry, Principal
 from kurs_gateway.keys.store import KeyStore, open_store
 from kurs_gateway.settings import GatewaySettings
+from kurs_gateway.tasks import cancel_all
 from kurs_gateway.usage import V6Front
 
 
@@ -80,11 +81,7 @@ class Access:
         self._tasks.append(asyncio.create_task(self.meter.run(), name="usage-sync"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks.clear()
         with contextlib.suppress(Exception):
             await self.meter.flush()

@@ -9,10 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import asyncpg
-
 from kurs_gateway.keys.model import KeyRecord
 from kurs_gateway.keys.store import COLUMNS, row_to_record
+from kurs_gateway.pg_schema import PgSchemaStore
 
 SCHEMA_LOCK = 0x6B757273_6B657973 & 0x7FFFFFFFFFFFFFFF  # "kurskeys"
 
@@ -36,30 +35,11 @@ CREATE INDEX IF NOT EXISTS gateway_api_keys_updated ON gateway_api_keys (updated
 """
 
 
-class PgKeyStore:
-    def __init__(self, url: str, timeout: float = 5.0) -> None:
-        self.url = url
-        self.timeout = timeout
-        self._pool: asyncpg.Pool[Any] | None = None
-
-    @property
-    def pool(self) -> asyncpg.Pool[Any]:
-        if self._pool is None:
-            raise RuntimeError("key store is not open")
-        return self._pool
-
-    async def open(self) -> None:
-        self._pool = await asyncpg.create_pool(
-            self.url, min_size=1, max_size=2, timeout=self.timeout, command_timeout=self.timeout
-        )
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
-            await conn.execute(PG_SCHEMA)
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+class PgKeyStore(PgSchemaStore):
+    WHAT = "key store"
+    SCHEMA = PG_SCHEMA
+    SCHEMA_LOCK = SCHEMA_LOCK
+    MAX_POOL = 2
 
     async def insert(self, record: KeyRecord) -> None:
         await self.pool.execute(

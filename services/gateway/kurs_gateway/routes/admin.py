@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from kurs_gateway.keys import manage
 from kurs_gateway.keys.access import Access
-from kurs_gateway.keys.model import ID_PATTERN, SCOPES, KeyFieldError
+from kurs_gateway.keys.model import ID_PATTERN, SCOPES, KeyFieldError, KeyRecord
 from kurs_gateway.params import only
 from kurs_gateway.problems import problem
 from kurs_gateway.routes.usage import caller, usage_body
@@ -60,10 +60,18 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(dumps(body), status_code=status, media_type="application/json")
 
 
-def _checked_id(key_id: str) -> Response | None:
+def _key_access(request: Request, key_id: str) -> Access:
+    """The access for a route on one key: refused as `_access` refuses, then a malformed id (400)."""
+    access = _access(request)
     if not ID_PATTERN.match(key_id):
-        return problem(400, "a key id looks like kurs_0123456789ab", param="id")
-    return None
+        raise _Refused(problem(400, "a key id looks like kurs_0123456789ab", param="id"))
+    return access
+
+
+def _found(record: KeyRecord | None, key_id: str) -> KeyRecord:
+    if record is None:
+        raise _Refused(problem(404, f"no key {key_id}"))
+    return record
 
 
 @router.post("/keys", status_code=201, dependencies=[Depends(only())])
@@ -92,15 +100,10 @@ async def list_keys(request: Request) -> Response:
 @router.get("/keys/{key_id}", dependencies=[Depends(only())])
 async def get_key(request: Request, key_id: str) -> Response:
     try:
-        access = _access(request)
+        access = _key_access(request, key_id)
+        record = _found(await access.record(key_id), key_id)
     except _Refused as exc:
         return exc.response
-    bad = _checked_id(key_id)
-    if bad is not None:
-        return bad
-    record = await access.record(key_id)
-    if record is None:
-        return problem(404, f"no key {key_id}")
     return _json(record.public())
 
 
@@ -108,28 +111,18 @@ async def get_key(request: Request, key_id: str) -> Response:
 async def revoke_key(request: Request, key_id: str) -> Response:
     """Revoke a key (idempotent: revoking it again keeps the first revocation time)."""
     try:
-        access = _access(request)
+        access = _key_access(request, key_id)
+        record = _found(await access.revoke(key_id), key_id)
     except _Refused as exc:
         return exc.response
-    bad = _checked_id(key_id)
-    if bad is not None:
-        return bad
-    record = await access.revoke(key_id)
-    if record is None:
-        return problem(404, f"no key {key_id}")
     return _json(record.public())
 
 
 @router.get("/keys/{key_id}/usage", dependencies=[Depends(only())])
 async def key_usage(request: Request, key_id: str) -> Response:
     try:
-        access = _access(request)
+        access = _key_access(request, key_id)
+        record = _found(await access.record(key_id), key_id)
     except _Refused as exc:
         return exc.response
-    bad = _checked_id(key_id)
-    if bad is not None:
-        return bad
-    record = await access.record(key_id)
-    if record is None:
-        return problem(404, f"no key {key_id}")
     return _json(await usage_body(access.meter, access.principal_of(record)))

@@ -36,6 +36,19 @@ RANGE_PARAMS = ("start_date", "end_date", "base", "symbols")
 MAX_WINDOW = answers.MAX_WINDOW
 
 
+def _span(
+    start_date: Start,
+    end_date: End,
+    base: Base = "USD",
+    symbols: Symbols = [],  # noqa: B006
+) -> answers.Range:
+    """The range query parameters every range route takes (a dependency: one declaration)."""
+    return answers.Range(base, symbols, start_date, end_date)
+
+
+Span = Annotated[answers.Range, Depends(_span)]
+
+
 def _send(request: Request, cache: BodyCache, body: dict[str, Any], final: bool = True) -> Response:
     """The answer, cached like other history when `final` (its figures can no longer change)."""
     raw = views.dumps(body)
@@ -50,14 +63,10 @@ async def fluctuation(
     stub: Stub,
     cache: Cache,
     settings: Settings,
-    start_date: Start,
-    end_date: End,
-    base: Base = "USD",
-    symbols: Symbols = [],  # noqa: B006
+    span: Span,
 ) -> Response:
     """First and last rate of the range per currency, the exact change and the change in percent
     (rounded half-even to 6 places), with the highest and lowest rate and their dates."""
-    span = answers.Range(base, symbols, start_date, end_date)
     return _send(request, cache, await answers.fluctuation(stub, settings.upstream_timeout_seconds, span))
 
 
@@ -67,15 +76,11 @@ async def volatility(
     stub: Stub,
     cache: Cache,
     settings: Settings,
-    start_date: Start,
-    end_date: End,
-    base: Base = "USD",
-    symbols: Symbols = [],  # noqa: B006
+    span: Span,
     window: Annotated[int, Query(ge=2, le=MAX_WINDOW, description="returns per rolling window")] = 21,
 ) -> Response:
     """Realised volatility (float64): daily log returns, sample standard deviation, annualised by
     sqrt(252); over the whole range and rolling over `window` returns (warmed up before the range)."""
-    span = answers.Range(base, symbols, start_date, end_date)
     body = await answers.volatility(stub, settings.upstream_timeout_seconds, span, window)
     return _send(request, cache, body)
 
@@ -86,17 +91,13 @@ async def trend(
     stub: Stub,
     cache: Cache,
     settings: Settings,
-    start_date: Start,
-    end_date: End,
-    base: Base = "USD",
-    symbols: Symbols = [],  # noqa: B006
+    span: Span,
     fast: Annotated[int, Query(ge=1, le=MAX_WINDOW, description="fast window (publication days)")] = 20,
     slow: Annotated[int, Query(ge=2, le=MAX_WINDOW, description="slow window (publication days)")] = 50,
     kind: Annotated[Literal["sma", "ema"], Query(description="sma or ema")] = "sma",
 ) -> Response:
     """Fast and slow moving averages (decimal, 10 significant digits) per publication day of the
     range, warmed up before it, and the direction at its end (up: fast above slow)."""
-    span = answers.Range(base, symbols, start_date, end_date)
     body = await answers.trend(stub, settings.upstream_timeout_seconds, span, fast, slow, kind)
     return _send(request, cache, body)
 
@@ -107,10 +108,7 @@ async def ohlc(
     stub: Stub,
     cache: Cache,
     settings: Settings,
-    start_date: Start,
-    end_date: End,
-    base: Base = "USD",
-    symbols: Symbols = [],  # noqa: B006
+    span: Span,
     interval: Annotated[
         str,
         Query(
@@ -121,7 +119,6 @@ async def ohlc(
 ) -> Response:
     """Open, high, low and close of every period: intraday from the live ticks, daily and longer
     from the fixings (exact strings either way; a period without a tick or fixing has no bar)."""
-    span = answers.Range(base, symbols, start_date, end_date)
     body, final = await answers.ohlc(stub, settings.upstream_timeout_seconds, span, interval)
     return _send(request, cache, body, final)
 

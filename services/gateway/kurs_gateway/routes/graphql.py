@@ -19,7 +19,6 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
-    build_schema,
     graphql,
     parse,
     validate,
@@ -33,8 +32,9 @@ from kurs_gateway import deps, views
 from kurs_gateway.guard import PRINCIPAL
 from kurs_gateway.problems import problem
 from kurs_gateway.routes import graphql_cost
-from kurs_gateway.routes.graphql_analysis import ANALYSIS_SDL, AnalysisFields
+from kurs_gateway.routes.graphql_analysis import AnalysisFields
 from kurs_gateway.routes.graphql_doc import OPENAPI_PATH
+from kurs_gateway.routes.graphql_schema import build
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot
 
@@ -44,57 +44,6 @@ __all__ = ["OPENAPI_PATH", "Root", "build", "router"]
 MAX_QUERY_BYTES = 16_384
 MAX_BODY_BYTES = 64 * 1024  # query + variables
 SOURCE = re.compile(r"^\s*[A-Za-z0-9][A-Za-z0-9_-]{0,31}\s*$")  # as the REST `source` parameter
-
-SDL = '''
-"""Exchange rates; every rate is an exact decimal in a String."""
-type Query {
-  "Newest rates from the live snapshot (with `source`, that publisher's newest figures)."
-  latest(base: String = "USD", symbols: [String!], source: String): Rates
-  "Rates of the business day on or before `date`."
-  historical(date: String!, base: String = "USD", symbols: [String!], source: String): Rates
-  "Rates of every publication day in the range (at most 366 days)."
-  timeseries(
-    startDate: String!, endDate: String!, base: String = "USD", symbols: [String!], source: String
-  ): TimeSeries
-  "`amount` of `from` in `to`, at the latest rate or on `date`."
-  convert(from: String!, to: String!, amount: String!, date: String, source: String): Conversion
-  "Every currency served."
-  currencies: [Currency!]
-}
-type Rate { currency: String! value: String! }
-type Rates { base: String! date: String requestedDate: String rates: [Rate!]! sources: [String!]! }
-type SeriesDay { date: String! rates: [Rate!]! }
-type TimeSeries { base: String! startDate: String! endDate: String! days: [SeriesDay!]! sources: [String!]! }
-type Conversion {
-  from: String! to: String! amount: String! rate: String! result: String! date: String! sources: [String!]!
-}
-type Currency { code: String! name: String! firstDate: String! lastDate: String! active: Boolean! }
-"""Live rates over WebSocket (graphql-transport-ws), as the WebSocket stream sends them."""
-type Subscription {
-  "The current rates first (kind snapshot), then the figures that changed (kind update)."
-  rates(base: String = "USD", symbols: [String!]): RatesUpdate!
-}
-"""`sequence` is the stream's change counter, a decimal integer in a String."""
-type RatesUpdate { kind: String! sequence: String! base: String! date: String rates: [Rate!]! }
-'''
-
-
-def build() -> GraphQLSchema:
-    schema = build_schema(SDL + ANALYSIS_SDL)
-    assert schema.query_type is not None
-    for name, field in schema.query_type.fields.items():
-        field.resolve = _resolver(name)
-    return schema
-
-
-def _resolver(name: str) -> Any:
-    """Calls `root.<name>(info, **arguments)`: graphql-core's default resolver takes the parent
-    value as a parameter named `source`, which a `source` argument would collide with."""
-
-    def resolve(_parent: Any, _info: Any, **arguments: Any) -> Any:
-        return getattr(_parent, name)(_info, **arguments)
-
-    return resolve
 
 
 def source_of(source: str | None) -> str:

@@ -217,10 +217,7 @@ class HttpMetrics:
                         series = self._hit_series(scope)
                     series.observe(time.perf_counter() - started)
                     return
-            if self.tracing:
-                await self._traced_http(scope, receive, send)
-            else:
-                await self._http(scope, receive, send)
+            await self._http(scope, receive, send)
         elif scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
         else:
@@ -269,25 +266,11 @@ class HttpMetrics:
         return template
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            self._observe(scope, status, time.perf_counter() - started)
-
-    async def _traced_http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """FastAPI traces what it handles (its native OpenTelemetry support: HTTP and WebSocket
-        server spans continuing the caller's `traceparent`). What is answered before FastAPI is
-        entered (fast-path hits, refused keys) gets its SERVER span here, after the fact."""
-        started_ns = time.time_ns()
+        """Time a request FastAPI handles. With tracing on, FastAPI traces what it handles (its
+        native OpenTelemetry support: HTTP and WebSocket server spans continuing the caller's
+        `traceparent`); what is answered before FastAPI is entered (fast-path hits, refused keys)
+        gets its SERVER span here, after the fact."""
+        started_ns = time.time_ns() if self.tracing else 0
         started = time.perf_counter()
         status = 500
 
@@ -301,25 +284,29 @@ class HttpMetrics:
             await self.app(scope, receive, send_status)
         finally:
             template = self._observe(scope, status, time.perf_counter() - started)
-            if "app" not in scope:  # never reached FastAPI (Starlette sets scope["app"])
-                method = scope["method"]
-                span = trace.get_tracer("kurs.http").start_span(
-                    f"{method} {template}",
-                    context=extract_headers(scope["headers"]),
-                    kind=SpanKind.SERVER,
-                    start_time=started_ns,
-                    attributes={
-                        "http.request.method": method,
-                        "url.path": scope["path"],
-                        "url.scheme": scope.get("scheme", "http"),
-                        "http.route": template,
-                        "http.response.status_code": status,
-                        "kurs.fast_path": status == 200,
-                    },
-                )
-                if status >= 500:
-                    span.set_status(Status(StatusCode.ERROR))
-                span.end()
+            if started_ns and "app" not in scope:  # never reached FastAPI (Starlette sets scope["app"])
+                self._late_span(scope, template, status, started_ns)
+
+    @staticmethod
+    def _late_span(scope: Scope, template: str, status: int, started_ns: int) -> None:
+        method = scope["method"]
+        span = trace.get_tracer("kurs.http").start_span(
+            f"{method} {template}",
+            context=extract_headers(scope["headers"]),
+            kind=SpanKind.SERVER,
+            start_time=started_ns,
+            attributes={
+                "http.request.method": method,
+                "url.path": scope["path"],
+                "url.scheme": scope.get("scheme", "http"),
+                "http.route": template,
+                "http.response.status_code": status,
+                "kurs.fast_path": status == 200,
+            },
+        )
+        if status >= 500:
+            span.set_status(Status(StatusCode.ERROR))
+        span.end()
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.template(scope, 0)
