@@ -27,187 +27,33 @@ import contextlib
 import datetime as dt
 import multiprocessing
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
-CONNECTIONS = 64
-THREADS = 2
-WRK = shutil.which("wrk") or "wrk"
+if str(ROOT) not in sys.path:  # run as a script: tools/ is on the path, the repository root is not
+    sys.path.insert(0, str(ROOT))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as reply:  # noqa: S310
-            if reply.status == 200:
-                return
-        time.sleep(0.2)
-    raise SystemExit(f"timed out waiting for {url}")
-
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
-    if not match:
-        return float("nan")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def wrk(url: str, seconds: int, connections: int = CONNECTIONS) -> dict[str, float]:
-    threads = str(min(THREADS, connections))
-    out = subprocess.run(  # noqa: S603
-        [WRK, "-t", threads, "-c", str(connections), "-d", f"{seconds}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: (.*)", out)
-    return {
-        "rps": rps,
-        "p50_ms": p50,
-        "p99_ms": p99,
-        "non_2xx": float(errors.group(1)) if errors else 0.0,
-        "socket_errors": 1.0 if socket_errors else 0.0,
-    }
-
-
-def report(name: str, figures: dict[str, float]) -> None:
-    extra = ""
-    if figures.get("non_2xx"):
-        extra += f" non_2xx={int(figures['non_2xx'])}"
-    if figures.get("socket_errors"):
-        extra += " socket_errors=yes"
-    print(
-        f"{name:<44} {figures['rps']:>10.0f} req/s   p50 {figures['p50_ms']:>7.2f} ms   "
-        f"p99 {figures['p99_ms']:>7.2f} ms{extra}",
-        flush=True,
-    )
-
-
-@contextlib.contextmanager
-def mesh(
-    data_dir: Path, extra_env: dict[str, str] | None = None, live: bool = True
-) -> Iterator[dict[str, int]]:
-    ports = {name: free_port() for name in ("gateway", "rates", "validator", "collector")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KURS_")}
-    env.update(extra_env or {})
-    env["KURS_RATES_LOG_LEVEL"] = env["KURS_VALIDATOR_LOG_LEVEL"] = "WARNING"
-    env["KURS_COLLECTOR_LOG_LEVEL"] = env["KURS_GATEWAY_LOG_LEVEL"] = "WARNING"
-    if live:  # the collector's replay feed: a full set of ticks through the mesh every second
-        env["KURS_COLLECTOR_REPLAY_ENABLED"] = "true"
-        env["KURS_COLLECTOR_REPLAY_DAYS_PER_SECOND"] = "1"
-    args = [sys.executable, "-m", "kurs_common.mesh", "--data-dir", str(data_dir), "--ready-timeout", "900"]
-    for name, port in ports.items():
-        args += [f"--{name}-port", str(port)]
-    started = time.monotonic()
-    proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)  # noqa: S603
-    assert proc.stderr is not None
-    try:
-        for line in proc.stderr:
-            if line.startswith("kurs: serving"):
-                print(
-                    f"mesh: all ECB history loaded and served after {time.monotonic() - started:.1f}s",
-                    flush=True,
-                )
-                break
-            if line.startswith("kurs:") and "exited" in line:
-                raise SystemExit(line)
-        threading_drain(proc)
-        yield ports
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def threading_drain(proc: subprocess.Popen[str]) -> None:
-    import threading
-
-    def drain() -> None:
-        assert proc.stderr is not None
-        for _ in proc.stderr:
-            pass
-
-    threading.Thread(target=drain, daemon=True).start()
-
-
-BASELINE = """
-import os
-BODY = b"x" * int(os.environ["BENCH_BODY_SIZE"])
-HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
-
-async def app(scope, receive, send):
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-    await send({"type": "http.response.body", "body": BODY})
-"""
-
-
-@contextlib.contextmanager
-def baseline_server(body_size: int, server: str = "uvicorn") -> Iterator[str]:
-    """A bare ASGI app returning a prebuilt body: on uvicorn with the gateway's own settings
-    (uvloop, httptools, 1 process, no access log), or on granian (Rust HTTP, 1 worker): the
-    Python ceiling on this machine."""
-    folder = Path(tempfile.mkdtemp(prefix="kurs-baseline-"))
-    (folder / "bare_app.py").write_text(BASELINE)
-    port = free_port()
-    env = dict(os.environ, BENCH_BODY_SIZE=str(body_size), PYTHONPATH=str(folder))
-    if server == "granian":
-        command = [
-            sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", "1", "--no-ws", "--log-level", "warning", "bare_app:app",
-        ]  # fmt: skip
-    else:
-        command = [
-            sys.executable, "-m", "uvicorn", "bare_app:app", "--host", "127.0.0.1", "--port", str(port),
-            "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
-        ]  # fmt: skip
-    # Its own session, like each service of the mesh (kurs_common.mesh): with the kernel's
-    # autogroup scheduling, a process in the load generator's session shares that session's CPU
-    # share, one in its own session gets a share of its own; on a shared machine that placement
-    # alone moved a bare app 3-6x (docs/benchmarks.md), so every server measured here gets its own.
-    proc = subprocess.Popen(command, env=env, start_new_session=True)  # noqa: S603
-    try:
-        wait_http(f"http://127.0.0.1:{port}/")
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(10)
-        shutil.rmtree(folder, ignore_errors=True)
+from tools.benchlib import (  # noqa: E402
+    CONNECTIONS,
+    THREADS,
+    baseline_server,
+    free_port,
+    mesh,
+    postgres_and_redis,
+    report,
+    stop,
+    wait_http,
+    wrk,
+)
 
 
 def _grpc_worker(target: str, seconds: float, concurrency: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
@@ -407,11 +253,7 @@ def compare_servers(ports: dict[str, int], seconds: int, ceiling: str, data_dir:
                 f"server: {server}, {workers} worker(s): GET /rates/latest", gw, seconds, ceiling
             )
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
 
 
 def http_suite(
@@ -454,46 +296,6 @@ def http_suite(
     report(f"[{label}] ceiling: the same body from the gateway's cache (c=1)", floor)
     report(f"[{label}] gRPC GetLatestRates (64 in flight)", grpc_load(f"127.0.0.1:{ports['rates']}", seconds))
     return baseline
-
-
-@contextlib.contextmanager
-def postgres_and_redis() -> Iterator[dict[str, str]]:
-    """A scratch PostgreSQL database and Redis key prefix for one mesh run (dropped afterwards)."""
-    import asyncio
-
-    import asyncpg
-    import redis.asyncio as aioredis
-
-    admin = os.environ.get("KURS_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-    redis_url = os.environ.get("KURS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    name = f"kurs_bench_{os.getpid()}"
-    prefix = f"kurs:bench:{os.getpid()}:"
-
-    async def admin_sql(sql: str) -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    async def drop_keys() -> None:
-        client = aioredis.from_url(redis_url)
-        try:
-            async for key in client.scan_iter(match=f"{prefix}*"):
-                await client.delete(key)
-        finally:
-            await client.aclose()
-
-    asyncio.run(admin_sql(f'CREATE DATABASE "{name}"'))
-    try:
-        yield {
-            "KURS_DATABASE_URL": admin.rsplit("/", 1)[0] + f"/{name}",
-            "KURS_REDIS_URL": redis_url,
-            "KURS_RATES_REDIS_PREFIX": prefix,
-        }
-    finally:
-        asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        asyncio.run(drop_keys())
 
 
 def main() -> int:

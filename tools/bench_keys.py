@@ -1,6 +1,6 @@
 """Managed API keys on the hot path: /rates/latest with keys and limits on vs. off (issue #18).
 
-Starts the mesh twice on the embedded store (tools/bench.py's runner): once as `make run` does
+Starts the mesh twice on the embedded store (tools/benchlib.py's runner): once as `make run` does
 (keys off), once with KURS_GATEWAY_AUTH=keys, a managed key carrying a rate limit and a daily
 quota, and (when reachable) Redis sharing the limits under a scratch key prefix. Both runs are
 loaded with wrk (64 connections, 2 threads) on /rates/latest?base=USD; the keyed run sends the
@@ -10,58 +10,28 @@ key in X-API-Key. Target: keyed >= 0.75x unkeyed. Figures are printed, never ass
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import importlib
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: tools/ is on the path, the repository root is not
+    sys.path.insert(0, str(ROOT))
 
-def _bench() -> Any:
-    """tools/bench.py: the mesh runner and the wrk helpers (a script beside this one)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    return importlib.import_module("bench")
-
-
-bench = _bench()
+from tools import benchlib  # noqa: E402
 
 REDIS_URL = os.environ.get("KURS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 READY_KEY = "bench-readiness-only"  # a static key for the mesh runner's readiness poll
 
 
 def wrk(url: str, seconds: int, key: str | None) -> dict[str, float]:
-    args = [
-        bench.WRK,
-        "-t",
-        str(bench.THREADS),
-        "-c",
-        str(bench.CONNECTIONS),
-        "-d",
-        f"{seconds}s",
-        "--latency",
-    ]
-    if key:
-        args += ["-H", f"X-API-Key: {key}"]
-    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout  # noqa: S603
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": rps,
-        "p50_ms": bench._ms(re.search(r"\s50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        "p99_ms": bench._ms(re.search(r"\s99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        "non_2xx": float(errors.group(1)) if errors else 0.0,
-    }
+    return benchlib.wrk(url, seconds, headers={"X-API-Key": key} if key else None)
 
 
 def redis_reachable() -> bool:
@@ -70,20 +40,6 @@ def redis_reachable() -> bool:
     with contextlib.suppress(Exception):
         return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
     return False
-
-
-def drop_prefix(prefix: str) -> None:
-    import redis.asyncio as aioredis
-
-    async def run() -> None:
-        client = aioredis.from_url(REDIS_URL)
-        try:
-            async for name in client.scan_iter(match=f"{prefix}*"):
-                await client.delete(name)
-        finally:
-            await client.aclose()
-
-    asyncio.run(run())
 
 
 def create_key(database_url: str) -> str:
@@ -114,49 +70,15 @@ def create_key(database_url: str) -> str:
     return made.stdout.strip()
 
 
-@contextlib.contextmanager
-def mesh(data_dir: Path, extra_env: dict[str, str]) -> Iterator[dict[str, int]]:
-    """tools/bench.py's mesh, with a readiness wait long enough for a loaded machine (the whole
-    ECB history can take over the runner's default 120 s on two busy cores)."""
-    ports = {name: bench.free_port() for name in ("gateway", "rates", "validator", "collector")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KURS_")}
-    env.update(extra_env)
-    for service in ("RATES", "VALIDATOR", "COLLECTOR", "GATEWAY"):
-        env[f"KURS_{service}_LOG_LEVEL"] = "WARNING"
-    args = [sys.executable, "-m", "kurs_common.mesh", "--data-dir", str(data_dir), "--ready-timeout", "900"]
-    for name, port in ports.items():
-        args += [f"--{name}-port", str(port)]
-    started = time.monotonic()
-    proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)  # noqa: S603
-    assert proc.stderr is not None
-    try:
-        for line in proc.stderr:
-            if line.startswith("kurs: serving"):
-                print(f"mesh: all ECB history served after {time.monotonic() - started:.1f}s", flush=True)
-                break
-            if line.startswith("kurs:") and "exited" in line:
-                raise SystemExit(line)
-        else:
-            raise SystemExit("the mesh stopped before it was ready")
-        bench.threading_drain(proc)
-        yield ports
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 def measure(label: str, tmp: Path, seconds: int, env: dict[str, str], key: str | None) -> dict[str, float]:
-    with mesh(tmp / label.replace(" ", "-").replace(",", ""), env) as ports:
+    with benchlib.mesh(tmp / label.replace(" ", "-").replace(",", ""), env, live=False) as ports:
         url = f"http://127.0.0.1:{ports['gateway']}/rates/latest?base=USD"
         request = urllib.request.Request(url, headers={"X-API-Key": key} if key else {})
         with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - loopback
             reply.read()  # the body is now cached: both runs measure the fast path
         wrk(url, max(1, seconds // 3), key)  # warm-up
         figures = wrk(url, seconds, key)
-        bench.report(f"[{label}] GET /rates/latest?base=USD", figures)
+        benchlib.report(f"[{label}] GET /rates/latest?base=USD", figures)
         return figures
 
 
@@ -186,7 +108,7 @@ def main() -> int:
             on = measure(label, tmp, ns.seconds, env, key)
         finally:
             if shared:
-                drop_prefix(prefix)
+                benchlib.drop_redis_prefix(REDIS_URL, prefix)
     ratio = on["rps"] / off["rps"]
     verdict = "meets" if ratio >= 0.75 and not on["non_2xx"] else "MISSES"
     print(f"  keys on / keys off: {ratio:.2f}x (target >= 0.75x, no refusals): {verdict}", flush=True)

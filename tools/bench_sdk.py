@@ -19,8 +19,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +34,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_client import AsyncKursClient, ClientConfig, Endpoint, KursClient
 
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: tools/ is on the path, the repository root is not
+    sys.path.insert(0, str(ROOT))
+
+from tools.benchlib import free_port, stop  # noqa: E402
+
 FIXING = {
     "USD": "1.1672", "JPY": "178.55", "BGN": "1.9558", "CZK": "24.315", "DKK": "7.4612", "GBP": "0.8838",
     "HUF": "389.40", "PLN": "4.2450", "RON": "5.0790", "SEK": "10.9850", "CHF": "0.9302", "ISK": "146.30",
@@ -44,12 +48,6 @@ FIXING = {
     "MYR": "4.9310", "NZD": "2.0310", "PHP": "68.120", "SGD": "1.5110", "THB": "37.850", "ZAR": "20.115",
     "EUR": "1",
 }  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -65,11 +63,7 @@ def rates_service(folder: Path) -> Iterator[str]:
     try:
         yield address
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 async def seed(address: str) -> None:

@@ -38,13 +38,11 @@ import os
 import re
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -52,16 +50,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: tools/ is on the path, the repository root is not
     sys.path.insert(0, str(ROOT))
 
+from tools.benchlib import free_port, stop, wait_http  # noqa: E402
 from tools.ws_load import CEILING_SERVER, Load, judge  # noqa: E402
 
 CURRENCIES = {"USD": "1.0321", "GBP": "0.82990", "JPY": "162.39", "CHF": "0.9386", "SEK": "11.4883"}
 WRK = shutil.which("wrk") or "wrk"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -79,16 +72,6 @@ def tree_rss_mb(pid: int) -> float:
 
 
 # ---------------------------------------------------------------- the services under test
-
-
-def wait_http(url: str, limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as reply:  # noqa: S310
-            if reply.status == 200:
-                return
-        time.sleep(0.1)
-    raise SystemExit(f"bench_ws: timed out waiting for {url}")
 
 
 async def ingest(rates_port: int, rates: dict[str, str], *, live: bool, at: dt.datetime) -> int:
@@ -173,17 +156,12 @@ def services(server: str, scratch: Path) -> Any:
                     raise
                 time.sleep(0.2)
         gateway = subprocess.Popen(command, env=env, cwd=scratch)  # noqa: S603
-        wait_http(f"http://127.0.0.1:{gw_port}/readyz")
+        wait_http(f"http://127.0.0.1:{gw_port}/readyz", 60)
         yield gw_port, gateway.pid, rates_port
     finally:
         for proc in (gateway, rates):
             if proc is not None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop(proc, 20)
 
 
 def wrk_start(url: str, seconds: float, connections: int) -> subprocess.Popen[str]:
