@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -35,29 +34,14 @@ from kurs_rates.model import (
     WriteResult,
     publisher_ranges,
 )
+from kurs_rates.pg_partitions import PARTITIONED, create_partitions, existing_partitions
+from kurs_rates.pg_pool import TRANSIENT_ERRORS, call_with_retry
 from kurs_rates.pg_schema import migrate
 from kurs_rates.pg_writes import Conn, merge_batch, partition_years, result_of
 from kurs_rates.writes import LiveKey, RefKey, plan_batch
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# Advisory lock key (64-bit): "kurs" in ASCII, then a purpose number (1: pg_schema's migrations).
-PARTITION_LOCK = 0x6B757273_00000002
-
-# Errors after which the same call may succeed: the connection broke or could not be made,
-# the server is starting or shutting down, or a serialisation conflict/deadlock was detected.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.TransactionRollbackError,
-    asyncpg.AdminShutdownError,
-)
-
-PARTITIONED = ("reference_rates", "live_rates")
 
 
 def _live_record(row: asyncpg.Record) -> Rate:
@@ -71,12 +55,6 @@ def _live_record(row: asyncpg.Record) -> Rate:
         sources=tuple(row["sources"]),
         replay=row["replay"],
     )
-
-
-def _year_bounds(year: int, column_is_timestamp: bool) -> tuple[str, str]:
-    if column_is_timestamp:
-        return f"{year:04d}-01-01 00:00:00+00", f"{year + 1:04d}-01-01 00:00:00+00"
-    return f"{year:04d}-01-01", f"{year + 1:04d}-01-01"
 
 
 class PostgresRateStore:
@@ -153,41 +131,17 @@ class PostgresRateStore:
         tx_seconds: float | None = None,
     ) -> T:
         """Run `op` on a pooled connection; retry transient failures with exponential backoff."""
-        tries = attempts or self.attempts
-        delay = self.backoff
-        for attempt in range(1, tries + 1):
-            try:
-                async with self.pool.acquire(timeout=self.connect_timeout + 1.0) as conn:
-                    if tx_seconds is None:
-                        return await op(conn)
-                    async with conn.transaction():
-                        ms = int(tx_seconds * 1000)
-                        await conn.execute(f"SET LOCAL statement_timeout = {ms}")
-                        return await asyncio.wait_for(op(conn), tx_seconds + 1.0)
-            except asyncpg.QueryCanceledError as exc:
-                raise TimeoutError(f"PostgreSQL statement timed out: {exc}") from exc
-            except TRANSIENT_ERRORS as exc:
-                if attempt == tries:
-                    raise StoreUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}: {exc}") from exc
-                log.warning(
-                    "postgresql call failed, retrying",
-                    extra={"attempt": attempt, "error": f"{type(exc).__name__}: {exc}"},
-                )
-                await asyncio.sleep(delay)
-                delay *= 4
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await call_with_retry(
+            self.pool,
+            op,
+            attempts=attempts or self.attempts,
+            backoff=self.backoff,
+            acquire_timeout=self.connect_timeout + 1.0,
+            tx_seconds=tx_seconds,
+        )
 
     async def _load_partitions(self, conn: Conn) -> None:
-        rows = await conn.fetch(
-            "SELECT p.relname AS parent, c.relname AS child FROM pg_inherits i "
-            "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
-            "WHERE p.relname = ANY($1::text[]) AND p.relnamespace = 'public'::regnamespace",
-            list(PARTITIONED),
-        )
-        for row in rows:
-            match = re.fullmatch(rf"{row['parent']}_y(\d{{4}})", row["child"])
-            if match:
-                self._partitions[row["parent"]].add(int(match[1]))
+        self._partitions = await existing_partitions(conn)
 
     async def _ensure_partitions(self, wanted: dict[str, set[int]]) -> None:
         missing = {table: years - self._partitions[table] for table, years in wanted.items()}
@@ -196,16 +150,7 @@ class PostgresRateStore:
             return
 
         async def create(conn: Conn) -> None:
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", PARTITION_LOCK)
-            for table, years in missing.items():
-                for year in sorted(years):
-                    if not 1 <= year <= 9998:
-                        raise ValueError(f"{table}: year {year} is out of range")
-                    low, high = _year_bounds(year, table == "live_rates")
-                    await conn.execute(
-                        f"CREATE TABLE IF NOT EXISTS {table}_y{year:04d} PARTITION OF {table} "
-                        f"FOR VALUES FROM ('{low}') TO ('{high}')"
-                    )
+            await create_partitions(conn, missing)
 
         await self._call(create, tx_seconds=self.write_timeout)
         for table, years in missing.items():
@@ -371,19 +316,7 @@ class PostgresRateStore:
             "SELECT currency, source, observed_at, day, value, sources, replay "
             "FROM live_latest ORDER BY currency"
         )
-        return [
-            Rate(
-                source=row["source"],
-                kind=RateKind.LIVE,
-                currency=row["currency"],
-                value=row["value"],
-                day=row["day"],
-                observed_at=row["observed_at"],
-                sources=tuple(row["sources"]),
-                replay=row["replay"],
-            )
-            for row in rows
-        ]
+        return [_live_record(row) for row in rows]
 
     async def live_ticks(
         self,

@@ -318,20 +318,8 @@ class SqliteRateStore:
         ) as cur:
             rows = await cur.fetchall()
         latest: dict[str, Rate] = {}
-        for source, currency, observed_at, day, value, sources, replay in rows:
-            latest.setdefault(
-                currency,
-                Rate(
-                    source=source,
-                    kind=RateKind.LIVE,
-                    currency=currency,
-                    value=value,
-                    day=dt.date.fromisoformat(day),
-                    observed_at=dt.datetime.fromisoformat(observed_at),
-                    sources=tuple(json.loads(sources)),
-                    replay=bool(replay),
-                ),
-            )
+        for row in rows:
+            latest.setdefault(row[1], _live_row(*row))
         return list(latest.values())
 
     async def live_ticks(
