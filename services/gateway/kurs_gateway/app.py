@@ -19,7 +19,7 @@ from kurs.collector.v1 import collector_pb2_grpc
 from kurs.rates.v1 import rates_pb2_grpc
 from kurs.validator.v1 import validator_pb2_grpc
 from kurs_common.grpcserver import insecure_channel
-from kurs_gateway import problems
+from kurs_gateway import grpc_analysis, problems
 from kurs_gateway.alerts import engine as alerts_engine
 from kurs_gateway.edge import BodyReadTimeout
 from kurs_gateway.fastpath import BodyCache, FastPath
@@ -82,6 +82,9 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
         app.state.collector_stub = collector_pb2_grpc.CollectorServiceStub(collector_channel)
         app.state.validator_stub = validator_pb2_grpc.ValidatorServiceStub(validator_channel)
         app.state.feed = feed
+        analysis_grpc = None
+        if settings.grpc_address:  # AnalysisService over gRPC beside HTTP (grpc_analysis.py)
+            analysis_grpc = await grpc_analysis.start(settings, app.state.rates_stub, metrics.service)
         task = asyncio.create_task(feed.run(), name="rates-stream")
         await access.start()
         # Everything built at start (FastAPI, the OpenAPI and GraphQL schemas, protobuf modules:
@@ -92,6 +95,8 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
         try:
             yield
         finally:
+            if analysis_grpc is not None:
+                await analysis_grpc.stop(settings.shutdown_grace_seconds)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -36,6 +36,9 @@ class GatewaySettings(ServiceSettings):
     rates_address: str = "127.0.0.1:50051"
     collector_address: str = "127.0.0.1:50053"
     validator_address: str = "127.0.0.1:50052"
+    # The gRPC analysis listener (kurs.analysis.v1.AnalysisService, grpc_analysis.py), e.g.
+    # 127.0.0.1:50055; empty = off. Every granian worker binds it (SO_REUSEPORT). No API keys.
+    grpc_address: str = ""
     # Deadline for a gRPC call made on behalf of one HTTP request.
     upstream_timeout_seconds: float = 5.0
     # Readiness fails once the rates stream has been down this long (latest rates may be stale).
