@@ -5,6 +5,8 @@ docs/benchmarks.md): it parses HTTP and frames WebSockets in Rust, enforces the 
 and the header read timeout itself, and runs `KURS_GATEWAY_WORKERS` processes sharing the port
 (each builds its own app through `kurs_gateway.app:served_app`, with its own rates stream).
 uvicorn stays available as a fallback (`KURS_GATEWAY_SERVER=uvicorn`, one process).
+With `KURS_GATEWAY_GRPC_ADDRESS` set, each worker's lifespan also serves the gRPC analysis API on
+that address (grpc_analysis.py; the workers share it through SO_REUSEPORT).
 
 `python -m kurs_gateway keys ...` manages API keys instead (keys/cli.py).
 """
