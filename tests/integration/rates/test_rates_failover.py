@@ -10,129 +10,33 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import grpc
 import pytest
 import redis.asyncio as aioredis
-from google.protobuf.timestamp_pb2 import Timestamp
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
-from kurs_rates import server
+from kurs.rates.v1 import rates_pb2
 from kurs_rates.fanout import Update, rate_to_json
 from kurs_rates.model import Rate, RateKind
-from kurs_rates.server import REDIS_HEALTH, STORE_HEALTH, RatesServer
-from kurs_rates.settings import RatesSettings
+from kurs_rates.server import REDIS_HEALTH, STORE_HEALTH
+from support.rates_replicas import (
+    NOT_SERVING,
+    SERVING,
+    WAIT,
+    Replica,
+    accepted,
+    fixing,
+    next_message,
+    until,
+    values,
+)
 
 from .conftest import REDIS_URL, TcpProxy
 
 pytestmark = pytest.mark.integration
-
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-WAIT = 20.0  # generous upper bound for something that normally takes milliseconds
-
-
-def accepted(
-    currency: str, value: str, at: str, kind: str = "live", source: str = "replay"
-) -> ingest_pb2.AcceptedRate:
-    observed = dt.datetime.fromisoformat(at)
-    ts = Timestamp()
-    ts.FromDatetime(observed)
-    return ingest_pb2.AcceptedRate(
-        source=source if kind == "live" else "blend",
-        kind=ingest_pb2.RATE_KIND_LIVE if kind == "live" else ingest_pb2.RATE_KIND_REFERENCE,
-        base="EUR",
-        currency=currency,
-        value=value,
-        date=observed.date().isoformat(),
-        observed_at=ts,
-    )
-
-
-def fixing(day: str, **values: str) -> list[ingest_pb2.AcceptedRate]:
-    return [accepted(c, v, f"{day}T15:00:00+00:00", kind="reference") for c, v in values.items()]
-
-
-class Replica:
-    def __init__(self, service: RatesServer) -> None:
-        self.service = service
-        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
-        self.rates = rates_pb2_grpc.RatesServiceStub(self.channel)
-        self.ingest_stub = ingest_pb2_grpc.RatesIngestServiceStub(self.channel)
-        self.health = health_pb2_grpc.HealthStub(self.channel)
-
-    async def ingest(self, *rates: ingest_pb2.AcceptedRate) -> ingest_pb2.IngestRatesResponse:
-        reply: ingest_pb2.IngestRatesResponse = await self.ingest_stub.IngestRates(
-            ingest_pb2.IngestRatesRequest(rates=rates), timeout=WAIT
-        )
-        return reply
-
-    async def latest(self, *symbols: str) -> dict[str, str]:
-        reply = await self.rates.GetLatestRates(
-            rates_pb2.GetLatestRatesRequest(base="EUR", symbols=symbols), timeout=WAIT
-        )
-        return {r.currency: r.value for r in reply.rates}
-
-    async def status(self, name: str) -> int:
-        reply = await self.health.Check(health_pb2.HealthCheckRequest(service=name), timeout=WAIT)
-        return int(reply.status)
-
-    def stream(self, since: int = 0, *symbols: str) -> grpc.aio.UnaryStreamCall:
-        return self.rates.StreamRates(
-            rates_pb2.StreamRatesRequest(base="EUR", symbols=symbols, since_sequence=since), timeout=120
-        )
-
-    async def close(self) -> None:
-        await self.channel.close()
-        await self.service.stop(0)
-
-
-@pytest.fixture
-async def replicas(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Replica]]]:
-    started: list[Replica] = []
-
-    async def start(
-        database_url: str, redis_url: str = "", redis_prefix: str = "kurs:rates:", **extra: Any
-    ) -> Replica:
-        settings = RatesSettings(
-            address="127.0.0.1:0",
-            database_url=database_url,
-            redis_url=redis_url,
-            redis_prefix=redis_prefix,
-            pg_connect_timeout=1.0,
-            pg_statement_timeout=2.0,
-            **extra,
-        )
-        replica = Replica(await server.start(settings))
-        started.append(replica)
-        return replica
-
-    yield start
-    for replica in reversed(started):
-        await replica.close()
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    async with asyncio.timeout(WAIT):
-        while not await check():  # noqa: ASYNC110 - polls a server, nothing local to wait on
-            await asyncio.sleep(0.05)
-    assert await check(), what
-
-
-async def next_message(call: grpc.aio.UnaryStreamCall) -> rates_pb2.StreamRatesResponse:
-    message = await asyncio.wait_for(call.read(), WAIT)
-    assert isinstance(message, rates_pb2.StreamRatesResponse), message
-    return message
-
-
-def values(message: rates_pb2.StreamRatesResponse) -> dict[str, str]:
-    body = message.snapshot if message.HasField("snapshot") else message.update
-    return {r.currency: r.value for r in body.rates}
 
 
 async def test_a_subscriber_on_one_replica_sees_updates_ingested_through_another(

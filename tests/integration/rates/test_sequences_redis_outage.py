@@ -13,19 +13,18 @@ import pytest
 
 from kurs.rates.v1 import rates_pb2
 from kurs_rates.server import REDIS_HEALTH
-
-from .conftest import REDIS_URL, TcpProxy
-from .test_rates_failover import (
+from support.rates_replicas import (
     NOT_SERVING,
     SERVING,
     Replica,
     accepted,
     fixing,
     next_message,
-    replicas,  # noqa: F401 - the fixture
     until,
     values,
 )
+
+from .conftest import REDIS_URL, TcpProxy
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +43,7 @@ async def test_outage_numbers_every_change_and_resumes_exactly(
     pg_dsn: str,
     redis_prefix: str,
     redis_proxy: tuple[TcpProxy, str],
-    replicas: Callable[..., Awaitable[Replica]],  # noqa: F811 - the fixture
+    replicas: Callable[..., Awaitable[Replica]],
 ) -> None:
     proxy, proxied_url = redis_proxy
     a = await replicas(pg_dsn, proxied_url, redis_prefix)
@@ -123,7 +122,7 @@ async def test_both_replicas_numbering_locally_resync_above_both(
     pg_dsn: str,
     redis_prefix: str,
     redis_proxy: tuple[TcpProxy, str],
-    replicas: Callable[..., Awaitable[Replica]],  # noqa: F811 - the fixture
+    replicas: Callable[..., Awaitable[Replica]],
 ) -> None:
     """A split: A cannot reach Redis, B can and publishes; A's local numbers overlap B's global
     ones. After Redis returns nobody's subscriber sees a number twice or a partial resume."""

@@ -12,13 +12,11 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from conftest import serve_gateway
+from support.rates_replicas import Replica, accepted, fixing
 
 from .conftest import REDIS_URL
-from .test_rates_failover import Replica, accepted, fixing, replicas
 
 pytestmark = pytest.mark.integration
-
-__all__ = ["replicas"]  # the fixture, imported for this module
 
 
 async def receive(ws: ClientConnection, kind: str) -> dict[str, Any]:
