@@ -318,11 +318,31 @@ class HttpMetrics:
                 sent.inc()
             await send(message)
 
+        started_ns = time.time_ns() if self.tracing else 0
         connected.inc()
         try:
             await self.app(scope, receive, counting_send)
         finally:
             connected.dec()
+            if started_ns and "app" not in scope:  # served ahead of FastAPI (the stream front)
+                self._late_websocket_span(scope, route, started_ns)
+
+    @staticmethod
+    def _late_websocket_span(scope: Scope, template: str, started_ns: int) -> None:
+        """The SERVER span FastAPI's telemetry gives a WebSocket it handles, for one served
+        before FastAPI: the whole connection, continuing the caller's `traceparent`."""
+        trace.get_tracer("kurs.http").start_span(
+            f"WS {template}",
+            context=extract_headers(scope["headers"]),
+            kind=SpanKind.SERVER,
+            start_time=started_ns,
+            attributes={
+                "network.protocol.name": "websocket",
+                "url.path": scope["path"],
+                "url.scheme": scope.get("scheme", "ws"),
+                "http.route": template,
+            },
+        ).end()
 
 
 @router.get("/metrics", dependencies=[Depends(only())], include_in_schema=False)
