@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 
-from conftest import Mesh, running_mesh
+from support.ecb_csv import published
+from support.gateway_http import exact, mesh_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -21,25 +20,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 async def client(
     recent_history_zip: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[httpx.AsyncClient]:
-    mesh: Mesh
-    async with (
-        running_mesh(tmp_path_factory.mktemp("compat"), recent_history_zip) as mesh,
-        httpx.AsyncClient(base_url=mesh.gateway_url, timeout=10) as c,
-    ):
+    async with mesh_client(tmp_path_factory.mktemp("compat"), recent_history_zip) as c:
         yield c
-
-
-def exact(reply: httpx.Response) -> dict[str, Any]:
-    """Parse JSON numbers as Decimal, the way a careful client does."""
-    assert reply.status_code == 200, reply.text
-    return dict(json.loads(reply.text, parse_float=Decimal, parse_int=Decimal))
-
-
-def published(history_csv: str, day: str) -> dict[str, str]:
-    lines = history_csv.splitlines()
-    header = lines[0].split(",")
-    row = next(line for line in lines if line.startswith(day)).split(",")
-    return {c: v for c, v in zip(header[1:], row[1:], strict=False) if c and v and v != "N/A"}
 
 
 async def test_frankfurter_latest_and_amount(client: httpx.AsyncClient, history_csv: str) -> None:

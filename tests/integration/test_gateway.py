@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 
 from conftest import Mesh, running_mesh
+from support.ecb_csv import published
 
 # Read-only tests share one mesh per module (one event loop for the module).
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -29,13 +30,6 @@ async def mesh(recent_history_zip: Path, tmp_path_factory: pytest.TempPathFactor
 async def client(mesh: Mesh) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=mesh.gateway_url, timeout=10) as c:
         yield c
-
-
-def published(history_csv: str, day: str) -> dict[str, str]:
-    lines = history_csv.splitlines()
-    header = lines[0].split(",")
-    row = next(line for line in lines if line.startswith(day)).split(",")
-    return {c: v for c, v in zip(header[1:], row[1:], strict=False) if c and v and v != "N/A"}
 
 
 def assert_problem(reply: httpx.Response, status: int, param: str) -> dict[str, object]:

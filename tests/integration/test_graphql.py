@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 
 from conftest import Mesh, running_mesh, serve_gateway
+from support.ecb_csv import published
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -49,10 +50,7 @@ async def gql(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[s
 
 
 async def test_latest_and_historical(client: httpx.AsyncClient, history_csv: str) -> None:
-    lines = history_csv.splitlines()
-    header = lines[0].split(",")
-    row = next(line for line in lines if line.startswith("2025-01-17")).split(",")
-    usd = row[header.index("USD")]
+    usd = published(history_csv, "2025-01-17")["USD"]
     body = await gql(
         client,
         """query($d: String!) {
@@ -128,10 +126,7 @@ async def test_get_queries_and_refuses_mutations(client: httpx.AsyncClient) -> N
 
 
 async def test_source_reaches_the_rates_service(client: httpx.AsyncClient, history_csv: str) -> None:
-    lines = history_csv.splitlines()
-    header = lines[0].split(",")
-    row = next(line for line in lines if line.startswith("2025-01-17")).split(",")
-    usd = row[header.index("USD")]
+    usd = published(history_csv, "2025-01-17")["USD"]
     body = await gql(
         client,
         """{ h: historical(date: "2025-01-17", base: "EUR", symbols: ["USD"], source: "ecb") {

@@ -28,18 +28,12 @@ from kurs_rates.server import RatesServer
 from kurs_rates.settings import RatesSettings
 from kurs_validator import server as validator_server
 from kurs_validator.settings import ValidatorSettings
+from support.ecb_csv import published
 from support.webhook_receiver import Receiver, serve_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 DAYS = [f"2025-01-{d:02d}" for d in (15, 16, 17, 20, 21, 22, 23, 24, 27, 28, 29, 30, 31)]
-
-
-def published(history_csv: str, day: str) -> dict[str, str]:
-    lines = history_csv.splitlines()
-    header = lines[0].split(",")
-    row = next(line for line in lines if line.startswith(day)).split(",")
-    return {c: v for c, v in zip(header[1:], row[1:], strict=False) if c and v not in ("", "N/A")}
 
 
 @dataclass

@@ -9,15 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 import pytest
@@ -28,37 +25,19 @@ from kurs_gateway.alerts.rules import Rule
 from kurs_gateway.alerts.store import open_alert_store
 from kurs_rates import server as rates_server
 from kurs_rates.settings import RatesSettings
+from support.ecb_csv import published
+from support.pg import scratch_database
 from support.webhook_receiver import Receiver, serve_receiver
 
 pytestmark = pytest.mark.integration
 
 DAYS = [f"2025-01-{d:02d}" for d in (15, 16, 17, 20, 21, 22, 23, 24, 27, 28, 29, 30, 31)]
-ADMIN = os.environ.get("KURS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
-    name = f"kurs_test_alerts_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(ADMIN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    try:
-        yield ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        conn = await asyncpg.connect(ADMIN)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-
-def published(history_csv: str, day: str) -> dict[str, str]:
-    lines = history_csv.splitlines()
-    header = lines[0].split(",")
-    row = next(line for line in lines if line.startswith(day)).split(",")
-    return {c: v for c, v in zip(header[1:], row[1:], strict=False) if c and v not in ("", "N/A")}
+    async with scratch_database("kurs_test_alerts") as url:
+        yield url
 
 
 def rule(rule_id: str, key: str = "k1", url: str | None = "http://127.0.0.1:9/hook") -> Rule:

@@ -19,20 +19,14 @@ import pytest_asyncio
 from conftest import ingest_fixing, serve_gateway
 from kurs_rates import server as rates_server
 from kurs_rates.settings import RatesSettings
+from support import ecb_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 DAYS = ("2025-01-15", "2025-01-16", "2025-01-17")
 TEN = Context(prec=10, rounding=ROUND_HALF_EVEN)
 WIDE = Context(prec=60)
-
-
-@functools.cache
-def published(history_csv: str, day: str) -> dict[str, str]:
-    lines = history_csv.splitlines()
-    header = lines[0].split(",")
-    row = next(line for line in lines if line.startswith(day)).split(",")
-    return {c: v for c, v in zip(header[1:], row[1:], strict=False) if c and v not in ("", "N/A")}
+published = functools.cache(ecb_csv.published)  # asked for the same days again and again
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 import pytest_asyncio
 
 from conftest import Mesh, running_mesh
+from support.gateway_http import dead_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -33,14 +33,6 @@ def test_binary() -> Path:
 async def mesh(recent_history_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Mesh]:
     async with running_mesh(tmp_path_factory.mktemp("cclient"), recent_history_zip) as m:
         yield m
-
-
-def dead_url() -> str:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"http://127.0.0.1:{port}"
 
 
 async def run(*argv: str) -> tuple[int, str, str]:

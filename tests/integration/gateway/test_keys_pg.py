@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -14,28 +12,15 @@ from kurs_gateway.keys import manage
 from kurs_gateway.keys.meter import Limits
 from kurs_gateway.keys.registry import KeyRegistry
 from kurs_gateway.keys.store import open_store
+from support.pg import scratch_database
 
 pytestmark = pytest.mark.integration
-
-ADMIN = os.environ.get("KURS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
-    name = f"kurs_test_keys_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(ADMIN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    try:
-        yield ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        conn = await asyncpg.connect(ADMIN)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+    async with scratch_database("kurs_test_keys") as url:
+        yield url
 
 
 async def test_keys_on_postgresql(pg_url: str) -> None:

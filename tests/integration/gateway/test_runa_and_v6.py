@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 import email.utils
-import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 
 from conftest import Mesh, running_mesh, serve_gateway
+from kurs_gateway.routes.runa import CONVERSION_SCHEMA
+from support.ecb_csv import published
+from support.gateway_http import exact
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
-V6_LATEST_FIELDS = [
-    "result",
+# What every v6 answer carries after "result" (and "provider" on the open endpoint).
+V6_HEAD = [
     "documentation",
     "terms_of_use",
     "time_last_update_unix",
     "time_last_update_utc",
     "time_next_update_unix",
     "time_next_update_utc",
+]
+V6_LATEST_FIELDS = [
+    "result",
+    *V6_HEAD,
     "base_code",
     "conversion_rates",
 ]
@@ -40,18 +45,6 @@ async def mesh(recent_history_zip: Path, tmp_path_factory: pytest.TempPathFactor
 async def client(mesh: Mesh) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=mesh.gateway_url, timeout=10) as c:
         yield c
-
-
-def exact(reply: httpx.Response, status: int = 200) -> dict[str, Any]:
-    assert reply.status_code == status, reply.text
-    return dict(json.loads(reply.text, parse_float=Decimal, parse_int=Decimal))
-
-
-def published(history_csv: str, day: str) -> dict[str, str]:
-    lines = history_csv.splitlines()
-    header = lines[0].split(",")
-    row = next(line for line in lines if line.startswith(day)).split(",")
-    return {c: v for c, v in zip(header[1:], row[1:], strict=False) if c and v and v != "N/A"}
 
 
 # -- Runa's own contract ---------------------------------------------------------------------
@@ -94,16 +87,7 @@ async def test_runa_conversion_rate_has_seven_fields(client: httpx.AsyncClient, 
     assert int(body["rate_timestamp"]) % 1_000_000_000 == 0
     assert Decimal(body["volatility_measure"]) > 0
     assert Decimal(body["volatility_measure"]) < Decimal("0.05")
-    for field in (
-        "from_currency",
-        "to_currency",
-        "exchange_rate",
-        "rate_timestamp",
-        "rate_source",
-        "bid_ask_spread",
-        "volatility_measure",
-    ):
-        assert field in body
+    assert set(CONVERSION_SCHEMA["required"]) <= set(body)  # the seven, as the description says
     missing = await client.get("/runa/v1/conversion-rate", params={"from": "EUR"})
     assert missing.status_code == 400
     assert missing.json()["invalid_params"][0]["name"] == "to"
@@ -132,12 +116,7 @@ async def test_v6_open_latest_uses_rates(client: httpx.AsyncClient) -> None:
     assert list(body) == [
         "result",
         "provider",
-        "documentation",
-        "terms_of_use",
-        "time_last_update_unix",
-        "time_last_update_utc",
-        "time_next_update_unix",
-        "time_next_update_utc",
+        *V6_HEAD,
         "time_eol_unix",
         "base_code",
         "rates",
@@ -152,12 +131,7 @@ async def test_v6_pair_and_amount_match_convert(client: httpx.AsyncClient) -> No
     plain = exact(await client.get("/v6/k/pair/USD/GBP"))
     assert list(plain) == [
         "result",
-        "documentation",
-        "terms_of_use",
-        "time_last_update_unix",
-        "time_last_update_utc",
-        "time_next_update_unix",
-        "time_next_update_utc",
+        *V6_HEAD,
         "base_code",
         "target_code",
         "conversion_rate",

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from conftest import Mesh, running_mesh
+from support.gateway_http import mesh_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -21,11 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 async def client(
     recent_history_zip: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[httpx.AsyncClient]:
-    mesh: Mesh
-    async with (
-        running_mesh(tmp_path_factory.mktemp("series-front"), recent_history_zip) as mesh,
-        httpx.AsyncClient(base_url=mesh.gateway_url, timeout=10) as c,
-    ):
+    async with mesh_client(tmp_path_factory.mktemp("series-front"), recent_history_zip) as c:
         yield c
 
 

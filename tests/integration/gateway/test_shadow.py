@@ -64,6 +64,19 @@ async def mesh(recent_history_zip: Path, tmp_path_factory: pytest.TempPathFactor
         yield m
 
 
+@contextlib.asynccontextmanager
+async def shadowed(mesh: Mesh, fake: FakeUpstream, **shadow: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A gateway of the mesh shadowing `fake` (its `shadow_*` settings), and a client of it."""
+    async with (
+        serve(fake) as upstream,
+        serve_gateway(
+            mesh.rates.port, mesh.collector.port, mesh.validator.port, shadow_url=upstream, **shadow
+        ) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+    ):
+        yield client
+
+
 async def settle(client: httpx.AsyncClient, compared: int) -> dict[str, Any]:
     for _ in range(200):
         report: dict[str, Any] = (await client.get("/shadow")).json()
@@ -79,18 +92,7 @@ async def test_serve_kurs_counts_divergences(mesh: Mesh) -> None:
         truth = (await plain.get("/v6/x/latest/EUR")).json()["conversion_rates"]
         assert (await plain.get("/shadow")).json() == {"enabled": False}
     fake.rates = {"EUR": 1, "USD": float(truth["USD"]), "GBP": float(truth["GBP"]) * 1.05, "XAU": 0.0004}
-    async with (
-        serve(fake) as upstream,
-        serve_gateway(
-            mesh.rates.port,
-            mesh.collector.port,
-            mesh.validator.port,
-            shadow_url=upstream,
-            shadow_key="upstream-secret",
-            shadow_tolerance="0.001",
-        ) as url,
-        httpx.AsyncClient(base_url=url, timeout=10) as client,
-    ):
+    async with shadowed(mesh, fake, shadow_key="upstream-secret", shadow_tolerance="0.001") as client:
         served = (await client.get("/v6/client-key/latest/EUR")).json()
         assert served["conversion_rates"]["GBP"] == truth["GBP"]  # Kurs's answer, not the upstream's
         report = await settle(client, 1)
@@ -107,18 +109,7 @@ async def test_serve_kurs_counts_divergences(mesh: Mesh) -> None:
 async def test_serve_upstream_and_fall_back_within_deadline(mesh: Mesh) -> None:
     fake = FakeUpstream()
     fake.rates = {"EUR": 1, "USD": 2.5}
-    async with (
-        serve(fake) as upstream,
-        serve_gateway(
-            mesh.rates.port,
-            mesh.collector.port,
-            mesh.validator.port,
-            shadow_url=upstream,
-            shadow_serve="upstream",
-            shadow_timeout_seconds=0.5,
-        ) as url,
-        httpx.AsyncClient(base_url=url, timeout=10) as client,
-    ):
+    async with shadowed(mesh, fake, shadow_serve="upstream", shadow_timeout_seconds=0.5) as client:
         served = (await client.get("/v6/k/latest/EUR")).json()
         assert served["conversion_rates"] == {"EUR": 1, "USD": 2.5}  # the upstream's answer
         report = await settle(client, 1)

@@ -14,20 +14,14 @@ import pytest
 
 from kurs_gateway.analysis import stats
 from kurs_gateway.analysis.series import Series, windows
+from support.ecb_csv import published_series
 
 
 def ecb_series(
     history_csv: str, currency: str, first: str = "1999-01-01", last: str = "9999-12-31"
 ) -> Series:
     """Units of `currency` per EUR as published, oldest first, between first and last inclusive."""
-    lines = history_csv.splitlines()
-    column = lines[0].split(",").index(currency)
-    points = []
-    for line in lines[1:]:
-        cells = line.split(",")
-        if first <= cells[0] <= last and cells[column] not in ("", "N/A"):
-            points.append((dt.date.fromisoformat(cells[0]), cells[column]))
-    points.sort()
+    points = published_series(history_csv, currency, first, last)
     return Series([d for d, _ in points], [v for _, v in points])
 
 
