@@ -4,6 +4,7 @@ health-checked failover between endpoints and regions, and the blocking client."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 
@@ -13,12 +14,17 @@ from grpc_health.v1 import health_pb2
 from kurs_client import (
     AsyncKursClient,
     ClientConfig,
+    Conversion,
+    Currency,
     Endpoint,
     InvalidArgumentError,
     KursClient,
     NotFoundError,
     NotSupportedError,
     Origin,
+    Publisher,
+    Rates,
+    TimeSeries,
     UnavailableError,
 )
 
@@ -159,3 +165,31 @@ async def test_the_blocking_client_and_its_cache(sdk_mesh: SdkMesh) -> None:
 
     # The servers run on this event loop: the blocking client must run in another thread.
     assert await asyncio.to_thread(use) == (Decimal("1.1672"), Origin.KURS, Origin.CACHE, "snapshot")
+
+
+async def test_the_blocking_client_answers_as_the_async_one(sdk_mesh: SdkMesh) -> None:
+    Answers = tuple[Rates, TimeSeries, Conversion, tuple[Currency, ...], tuple[Publisher, ...]]
+    async with AsyncKursClient(grpc_config(sdk_mesh)) as aio:
+        expected: Answers = (
+            await aio.historical(DAY1, "USD", "GBP"),
+            await aio.timeseries(DAY1, DAY2, "EUR", "GBP"),
+            await aio.convert("USD", "GBP", "100", date=DAY2, timeout=5),
+            await aio.currencies(),
+            await aio.publishers(),
+        )
+
+    def use() -> Answers:
+        with KursClient(grpc_config(sdk_mesh)) as client:
+            return (
+                client.historical(DAY1, "USD", "GBP"),
+                client.timeseries(DAY1, DAY2, "EUR", "GBP"),
+                client.convert("USD", "GBP", "100", date=DAY2, timeout=5),
+                client.currencies(),
+                client.publishers(),
+            )
+
+    answered = await asyncio.to_thread(use)
+    # the same answers (a Rates says when it was fetched: that alone differs)
+    assert dataclasses.replace(answered[0], fetched_at=expected[0].fetched_at) == expected[0]
+    assert answered[1:] == expected[1:]
+    assert answered[2].result == expected[2].result > 0

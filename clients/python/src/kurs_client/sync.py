@@ -10,19 +10,35 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import datetime as dt
+import functools
 import threading
-from collections.abc import Coroutine, Generator, Iterable
-from decimal import Decimal
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine, Generator, Iterable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from kurs_client.aio import AsyncKursClient
 from kurs_client.config import ClientConfig
 from kurs_client.errors import KursError
-from kurs_client.models import Conversion, Currency, Publisher, RateEvent, Rates, TimeSeries
+from kurs_client.models import RateEvent, Rates
 
 T = TypeVar("T")
+P = ParamSpec("P")
 _MARGIN = 1.0  # seconds beyond a call's own deadline before the calling thread gives up
+
+
+def _blocking(
+    method: Callable[Concatenate[AsyncKursClient, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[KursClient, P], T]:
+    """The blocking form of an AsyncKursClient method: the same parameters, the call handed to
+    the client's loop thread and waited for (up to its `timeout`, plus a margin)."""
+
+    @functools.wraps(method)
+    def call(self: KursClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        timeout = kwargs.get("timeout")
+        return self._run(
+            method(self.aio, *args, **kwargs), timeout if isinstance(timeout, float | int) else None
+        )
+
+    return call
 
 
 class KursClient:
@@ -78,48 +94,12 @@ class KursClient:
             return cached
         return self._run(client.latest(base, symbols, source=source, timeout=timeout), timeout)
 
-    def historical(
-        self,
-        date: dt.date | str,
-        base: str = "USD",
-        symbols: str | Iterable[str] = (),
-        *,
-        source: str | None = None,
-        timeout: float | None = None,
-    ) -> Rates:
-        return self._run(self.aio.historical(date, base, symbols, source=source, timeout=timeout), timeout)
-
-    def timeseries(
-        self,
-        start_date: dt.date | str,
-        end_date: dt.date | str,
-        base: str = "USD",
-        symbols: str | Iterable[str] = (),
-        *,
-        source: str | None = None,
-        timeout: float | None = None,
-    ) -> TimeSeries:
-        call = self.aio.timeseries(start_date, end_date, base, symbols, source=source, timeout=timeout)
-        return self._run(call, timeout)
-
-    def convert(
-        self,
-        from_currency: str,
-        to_currency: str,
-        amount: Decimal | str | int,
-        *,
-        date: dt.date | str | None = None,
-        source: str | None = None,
-        timeout: float | None = None,
-    ) -> Conversion:
-        call = self.aio.convert(from_currency, to_currency, amount, date=date, source=source, timeout=timeout)
-        return self._run(call, timeout)
-
-    def currencies(self, *, timeout: float | None = None) -> tuple[Currency, ...]:
-        return self._run(self.aio.currencies(timeout=timeout), timeout)
-
-    def publishers(self, *, timeout: float | None = None) -> tuple[Publisher, ...]:
-        return self._run(self.aio.publishers(timeout=timeout), timeout)
+    # The same parameters as AsyncKursClient's, by construction (see _blocking).
+    historical = _blocking(AsyncKursClient.historical)
+    timeseries = _blocking(AsyncKursClient.timeseries)
+    convert = _blocking(AsyncKursClient.convert)
+    currencies = _blocking(AsyncKursClient.currencies)
+    publishers = _blocking(AsyncKursClient.publishers)
 
     def stream_rates(
         self, base: str = "USD", symbols: str | Iterable[str] = (), *, since: int = 0
