@@ -9,11 +9,7 @@ command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || missing+=(libcurl4-openssl-dev)
 dpkg -s libcjson-dev >/dev/null 2>&1 || missing+=(libcjson-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || true
-if ((${#missing[@]})); then
-    echo "installing: ${missing[*]}"
-    sudo_cmd=()
-    [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
-    "${sudo_cmd[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# shellcheck source=tools/apt_install.sh
+source "$(dirname "$0")/apt_install.sh"
+apt_install "${missing[@]}"
 echo "C client dependencies present"

@@ -9,11 +9,7 @@ missing=()
 for pkg in patroni python3-etcd etcd-server etcd-client haproxy pgbackrest iproute2 postgresql-15; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
-if ((${#missing[@]})); then
-    echo "installing: ${missing[*]}"
-    sudo_cmd=()
-    [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
-    "${sudo_cmd[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# shellcheck source=tools/apt_install.sh
+source "$(dirname "$0")/apt_install.sh"
+apt_install "${missing[@]}"
 echo "regions dependencies present (patroni, etcd, haproxy, pgbackrest, iproute2, postgresql-15)"
