@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import grpc
@@ -130,26 +130,42 @@ def _answer(
     return Response(raw, media_type="application/json")
 
 
-@router.get("/v6/latest/{base}")
-async def v6_open_latest(request: Request, base: str, snapshot: Snapshot, cache: Cache) -> Response:
-    """ExchangeRate-API's open endpoint: `rates` (not `conversion_rates`) and its own fields."""
-    settings: GatewaySettings = request.app.state.settings
+def _latest_answer(
+    request: Request,
+    base: str,
+    snapshot: LiveSnapshot,
+    cache: Cache,
+    settings: GatewaySettings,
+    shape: Callable[[str, tuple[Rate, ...]], dict[str, Any]],
+) -> Response:
+    """Every rate against `base` from the live snapshot, in the body `shape` makes of them (an
+    error answer when there is none); cached under the snapshot's generation read first."""
     generation = snapshot.generation
     try:
         code, rates = _latest(snapshot, base)
     except V6Error as exc:
         return _error(settings, exc.error_type)
-    body = {
-        "result": "success",
-        "provider": settings.v6_provider_url,
-        "documentation": settings.v6_documentation_url + OPEN_DOCUMENTATION_SUFFIX,
-        "terms_of_use": settings.v6_terms_url,
-        **_times(_newest(rates)),
-        "time_eol_unix": 0,
-        "base_code": code,
-        "rates": _with_base(code, {r.currency: r.value for r in rates}),
-    }
-    return _answer(request, cache, body, live=True, generation=generation)
+    return _answer(request, cache, shape(code, rates), live=True, generation=generation)
+
+
+@router.get("/v6/latest/{base}")
+async def v6_open_latest(request: Request, base: str, snapshot: Snapshot, cache: Cache) -> Response:
+    """ExchangeRate-API's open endpoint: `rates` (not `conversion_rates`) and its own fields."""
+    settings: GatewaySettings = request.app.state.settings
+
+    def shape(code: str, rates: tuple[Rate, ...]) -> dict[str, Any]:
+        return {
+            "result": "success",
+            "provider": settings.v6_provider_url,
+            "documentation": settings.v6_documentation_url + OPEN_DOCUMENTATION_SUFFIX,
+            "terms_of_use": settings.v6_terms_url,
+            **_times(_newest(rates)),
+            "time_eol_unix": 0,
+            "base_code": code,
+            "rates": _with_base(code, {r.currency: r.value for r in rates}),
+        }
+
+    return _latest_answer(request, base, snapshot, cache, settings, shape)
 
 
 @router.get(
@@ -160,19 +176,17 @@ async def v6_latest(
     request: Request, key: str, base: str, snapshot: Snapshot, cache: Cache, settings: Settings
 ) -> Response:
     """Every rate against `base`, in `conversion_rates`."""
-    generation = snapshot.generation
-    try:
-        code, rates = _latest(snapshot, base)
-    except V6Error as exc:
-        return _error(settings, exc.error_type)
-    body = {
-        "result": "success",
-        **_links(settings),
-        **_times(_newest(rates)),
-        "base_code": code,
-        "conversion_rates": _with_base(code, {r.currency: r.value for r in rates}),
-    }
-    return _answer(request, cache, body, live=True, generation=generation)
+
+    def shape(code: str, rates: tuple[Rate, ...]) -> dict[str, Any]:
+        return {
+            "result": "success",
+            **_links(settings),
+            **_times(_newest(rates)),
+            "base_code": code,
+            "conversion_rates": _with_base(code, {r.currency: r.value for r in rates}),
+        }
+
+    return _latest_answer(request, base, snapshot, cache, settings, shape)
 
 
 @router.get("/v6/{key}/pair/{source}/{target}")
