@@ -38,6 +38,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from kurs_common.grpc_handlers import with_unary_stream, with_unary_unary
+
 log = logging.getLogger(__name__)
 
 # Seconds. Fine at the low end (the gateway's fast path answers in well under a millisecond),
@@ -219,11 +221,7 @@ class ServerMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                 finally:
                     observe(started, code)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return with_unary_unary(handler, unary_unary)
         if handler.unary_stream:
             inner_us = handler.unary_stream
             active = self.metrics.server_active_streams.labels("grpc", service, name)
@@ -248,11 +246,7 @@ class ServerMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                     active.dec()
                     observe(started, code)
 
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return with_unary_stream(handler, unary_stream)
         return handler
 
 

@@ -21,6 +21,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from kurs_common.grpc_handlers import with_unary_stream, with_unary_unary
+
 _configured = False
 EXPORTERS = ("none", "console", "otlp")
 # Only these headers can carry trace context (W3C Trace Context and Baggage).
@@ -127,11 +129,7 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                 finally:
                     context.detach(token)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return with_unary_unary(handler, unary_unary)
         if handler.unary_stream:
             inner_us = handler.unary_stream
 
@@ -142,11 +140,7 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                         yield item
                     span.set_attribute("rpc.grpc.status_code", _code_value(ctx))
 
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+            return with_unary_stream(handler, unary_stream)
         return handler
 
 
