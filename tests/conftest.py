@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import io
 import socket
 import zipfile
@@ -211,12 +210,9 @@ async def ingest_fixing(rates_port: int, day: str, rates: dict[str, str], *, com
     complete=True carries every other current rate over unchanged (a real fixing publishes every
     currency); False publishes only `rates`, so the others disappear from the latest snapshot.
     """
-    from google.protobuf.timestamp_pb2 import Timestamp
-
     from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
+    from support.rates_replicas import ecb_fixing_in_blend
 
-    ts = Timestamp()
-    ts.FromDatetime(dt.datetime.fromisoformat(f"{day}T15:00:00+00:00"))
     async with grpc.aio.insecure_channel(f"127.0.0.1:{rates_port}") as channel:
         if complete:
             latest = await rates_pb2_grpc.RatesServiceStub(channel).GetLatestRates(
@@ -224,20 +220,6 @@ async def ingest_fixing(rates_port: int, day: str, rates: dict[str, str], *, com
             )
             rates = {**{r.currency: r.value for r in latest.rates if r.currency != "EUR"}, **rates}
         reply = await ingest_pb2_grpc.RatesIngestServiceStub(channel).IngestRates(
-            ingest_pb2.IngestRatesRequest(
-                rates=[
-                    ingest_pb2.AcceptedRate(
-                        source="blend",
-                        kind=ingest_pb2.RATE_KIND_REFERENCE,
-                        base="EUR",
-                        currency=code,
-                        value=value,
-                        date=day,
-                        observed_at=ts,
-                        sources=["ecb"],
-                    )
-                    for code, value in rates.items()
-                ]
-            )
+            ingest_pb2.IngestRatesRequest(rates=ecb_fixing_in_blend(day, rates))
         )
     return int(reply.sequence)

@@ -42,7 +42,6 @@ import grpc
 import httpx
 import orjson
 import uvicorn
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_collector.feeds.ecb_history import default_history_path, read_history_zip
@@ -53,6 +52,10 @@ from kurs_gateway.app import create_app
 from kurs_gateway.settings import GatewaySettings
 from kurs_rates import server as rates_server
 from kurs_rates.settings import RatesSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the blend fixing builder is shared with the tests
+from support.rates_replicas import ecb_fixing_in_blend  # noqa: E402
 
 
 def history(years: int) -> list[tuple[str, dict[str, str]]]:
@@ -80,21 +83,7 @@ async def publish(port: int, days: list[tuple[str, dict[str, str]]]) -> None:
         stub = ingest_pb2_grpc.RatesIngestServiceStub(channel)
         batch: list[ingest_pb2.AcceptedRate] = []
         for day, rates in days:
-            ts = Timestamp()
-            ts.FromDatetime(dt.datetime.fromisoformat(f"{day}T15:00:00+00:00"))
-            for code, value in rates.items():
-                batch.append(
-                    ingest_pb2.AcceptedRate(
-                        source="blend",
-                        kind=ingest_pb2.RATE_KIND_REFERENCE,
-                        base="EUR",
-                        currency=code,
-                        value=value,
-                        date=day,
-                        observed_at=ts,
-                        sources=["ecb"],
-                    )
-                )
+            batch.extend(ecb_fixing_in_blend(day, rates))
             if len(batch) >= 5000:
                 await stub.IngestRates(ingest_pb2.IngestRatesRequest(rates=batch))
                 batch = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 import grpc
@@ -49,6 +49,26 @@ def accepted(
 def fixing(day: str, **values: str) -> list[ingest_pb2.AcceptedRate]:
     """A blend fixing of `day` (YYYY-MM-DD) at 15:00 UTC: currency=value per EUR."""
     return [accepted(c, v, f"{day}T15:00:00+00:00", kind="reference") for c, v in values.items()]
+
+
+def ecb_fixing_in_blend(day: str, rates: Mapping[str, str]) -> list[ingest_pb2.AcceptedRate]:
+    """An ECB fixing of `day` (YYYY-MM-DD, 15:00 UTC) as the validator publishes it into the blended
+    series: source "blend", contributor "ecb", currency=value per EUR."""
+    ts = Timestamp()
+    ts.FromDatetime(dt.datetime.fromisoformat(f"{day}T15:00:00+00:00"))
+    return [
+        ingest_pb2.AcceptedRate(
+            source="blend",
+            kind=ingest_pb2.RATE_KIND_REFERENCE,
+            base="EUR",
+            currency=code,
+            value=value,
+            date=day,
+            observed_at=ts,
+            sources=["ecb"],
+        )
+        for code, value in rates.items()
+    ]
 
 
 class Replica:
