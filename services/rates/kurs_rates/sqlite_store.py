@@ -7,10 +7,8 @@ import json
 import logging
 import sqlite3
 from collections.abc import Sequence
-from pathlib import Path
 
-import aiosqlite
-
+from kurs_common.sqlite_file import SqliteFile
 from kurs_rates.model import (
     CARRY_DAYS,
     CurrencyRange,
@@ -122,23 +120,16 @@ def _live_row(
     )
 
 
-class SqliteRateStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db: aiosqlite.Connection | None = None
+class SqliteRateStore(SqliteFile):
+    """RateStore on one SQLite file (WAL, autocommit: kurs_common.sqlite_file), migrated at open."""
 
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise StoreUnavailable("store is not open")
-        return self._db
+    PRAGMAS = ("PRAGMA synchronous=NORMAL",)
+
+    def not_open(self) -> Exception:
+        return StoreUnavailable("store is not open")
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path, isolation_level=None)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.execute("PRAGMA busy_timeout=5000")
+        await self.connect()
         await self._migrate()
 
     async def _migrate(self) -> None:
@@ -158,11 +149,6 @@ class SqliteRateStore:
                 await self.db.execute("ROLLBACK")
                 raise
             log.info("sqlite migration applied", extra={"version": target, "path": str(self.path)})
-
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
 
     async def write(self, rates: Sequence[Rate]) -> WriteResult:
         """One transaction per batch, classified and written by kurs_rates.sqlite_writes."""

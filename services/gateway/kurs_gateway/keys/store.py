@@ -11,8 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Protocol
 
-import aiosqlite
-
+from kurs_common.sqlite_file import SqliteFile
 from kurs_gateway.keys.model import KeyRecord
 
 COLUMNS = (
@@ -94,33 +93,15 @@ CREATE INDEX IF NOT EXISTS gateway_api_keys_updated ON gateway_api_keys (updated
 """
 
 
-class SqliteKeyStore:
+class SqliteKeyStore(SqliteFile):
     """The embedded default: one table in a SQLite file (WAL, so readers never wait for a writer)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db: aiosqlite.Connection | None = None
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("key store is not open")
-        return self._db
+    def not_open(self) -> Exception:
+        return RuntimeError("key store is not open")
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path, isolation_level=None)
-        # Every statement runs to its end and its cursor is closed: an open statement would pin
-        # this connection to an old snapshot and hide other processes' changes (revocations).
-        for pragma in ("PRAGMA busy_timeout=5000", "PRAGMA journal_mode=WAL"):
-            async with self._db.execute(pragma) as cursor:
-                await cursor.fetchall()
-        await self._db.executescript(SQLITE_SCHEMA)
-
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        db = await self.connect()
+        await db.executescript(SQLITE_SCHEMA)
 
     async def insert(self, record: KeyRecord) -> None:
         await self._write(
