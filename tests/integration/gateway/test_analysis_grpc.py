@@ -307,6 +307,13 @@ async def test_health_and_reflection(gateway: Gateway) -> None:
 
 
 # -- the real entrypoint: granian (two workers, one port) and uvicorn --------------------------
+def listening_sockets(port: int) -> int:
+    """TCP sockets in LISTEN on `port` (one per SO_REUSEPORT listener; gRPC binds 127.0.0.1 as a
+    v4-mapped IPv6 socket, so both tables are read)."""
+    rows = [r for t in ("tcp", "tcp6") for r in Path(f"/proc/net/{t}").read_text().splitlines()[1:]]
+    return sum(1 for r in rows if r.split()[1].endswith(f":{port:04X}") and r.split()[3] == "0A")
+
+
 @pytest.mark.parametrize(("server", "workers"), [("granian", 2), ("uvicorn", 1)])
 async def test_entrypoint_serves_grpc_and_stops(
     gateway: Gateway, tmp_path: Path, server: str, workers: int
@@ -355,11 +362,19 @@ async def test_entrypoint_serves_grpc_and_stops(
             expected = (
                 await http.get(f"http://127.0.0.1:{http_port}/analysis/fluctuation", params=params)
             ).json()
+        assert listening_sockets(grpc_port) == workers  # one listener per worker, one port
         # Fresh connections: with two workers the kernel spreads them over both listeners.
         for _ in range(6):
             async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
                 stub = analysis_pb2_grpc.AnalysisServiceStub(channel)
-                reply = await stub.Fluctuation(analysis_pb2.FluctuationRequest(**_ranged(params)), timeout=10)
+                try:
+                    reply = await stub.Fluctuation(
+                        analysis_pb2.FluctuationRequest(**_ranged(params)), timeout=10
+                    )
+                except grpc.aio.AioRpcError as exc:
+                    raise AssertionError(
+                        f"{exc.code()} {exc.details()}\n{log.read_text(errors='replace')}"
+                    ) from exc
                 assert fluctuation_body(reply) == expected
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), 15)
@@ -377,3 +392,13 @@ async def test_entrypoint_serves_grpc_and_stops(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         await asyncio.wait_for(proc.wait(), 5)
+
+
+async def test_calls_are_in_the_gateways_metrics(gateway: Gateway) -> None:
+    await gateway.stub.Fluctuation(analysis_pb2.FluctuationRequest(**_ranged(RANGE)))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await gateway.stub.Trend(analysis_pb2.TrendRequest(**_ranged({**RANGE, "kind": "wma"})))
+    text = (await gateway.http.get("/metrics")).text
+    calls = [line for line in text.splitlines() if line.startswith("rpc_server_call_duration_seconds_count{")]
+    for method, status in (("Fluctuation", "OK"), ("Trend", "INVALID_ARGUMENT")):
+        assert any(f'rpc_method="{method}"' in c and SERVICE in c and status in c for c in calls), calls
