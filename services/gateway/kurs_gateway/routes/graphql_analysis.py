@@ -4,7 +4,8 @@ The answers are those of GET /analysis/* (`analysis.answers`, one implementation
 GraphQL's camelCase with maps turned into lists (`rates` per currency, `rolling` and `series`
 per date). Decimals stay exact Strings; volatility is a Float (float64, as in REST). Arguments
 are checked as in REST and a bad one is a GraphQL error naming it (`extensions.field`).
-`routes/graphql.py` adds ANALYSIS_SDL to its schema and mixes AnalysisFields into its root.
+`routes/graphql_schema.py` adds ANALYSIS_SDL to the schema; `routes/graphql.py` mixes
+AnalysisFields into its root.
 """
 
 from __future__ import annotations
