@@ -8,34 +8,17 @@ recording of a REST bookTicker reply for these symbols was found.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from kurs_collector.errors import FeedError
-from support.fake_exchanges import (
-    Blob,
-    FakeHttpServer,
-    FakeResponse,
-    FakeWsServer,
-    MakeFeed,
-    RecordingDeliverer,
-    drain,
-    flatten,
-    running,
-)
+from support.fake_exchanges import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
+from support.recordings import MARKET_NOW, Recordings, replay_stream
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "sources" / "binance"
-UTC = dt.UTC
-NOW = dt.datetime(2025, 1, 20, 12, tzinfo=UTC)
-
-
-def lines(name: str) -> list[str]:
-    return (FIXTURES / name).read_text().splitlines()
+NOW = MARKET_NOW
+lines = Recordings("binance").lines
 
 
 def test_request_url(make: MakeFeed) -> None:
@@ -135,13 +118,8 @@ def test_recorded_messages_of_unknown_markets_are_reported_not_garbage(make: Mak
 
 async def test_stream_through_the_runner(make: MakeFeed) -> None:
     messages = [*lines("ws-bookTicker.jsonl"), *lines("ws-bookTicker-BTCUSDT.jsonl")]
-    script: list[Any] = [("recv",), *[("send", m) for m in messages], ("hold",)]
-    async with FakeWsServer([script]) as ws:
-        feed = make("binance-ws", "http://unused.invalid", ws_url=ws.url, pairs=["EUR/USDT", "BTC/USDT"])
-        deliverer = RecordingDeliverer()
-        async with running([feed], deliverer):
-            await deliverer.wait_for(3)
-    assert ws.received[0][0] == {
+    received, _, deliverer = await replay_stream(make, "binance-ws", ["EUR/USDT", "BTC/USDT"], messages, 3)
+    assert received[0][0] == {
         "method": "SUBSCRIBE",
         "params": ["eurusdt@bookTicker", "btcusdt@bookTicker"],
         "id": 1,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,14 +27,11 @@ from support.fake_exchanges import (
     running,
     wait_until,
 )
+from support.recordings import MARKET_NOW, Recordings
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "sources" / "bitstamp"
 UTC = dt.UTC
-NOW = dt.datetime(2025, 1, 20, 12, tzinfo=UTC)
-
-
-def lines(name: str) -> list[str]:
-    return (FIXTURES / name).read_text().splitlines()
+NOW = MARKET_NOW
+lines = Recordings("bitstamp").lines
 
 
 def test_request_url_matches_the_recorded_one(make: MakeFeed) -> None:

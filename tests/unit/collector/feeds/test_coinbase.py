@@ -10,30 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from kurs_collector.errors import FeedError
-from support.fake_exchanges import (
-    Blob,
-    FakeHttpServer,
-    FakeResponse,
-    FakeWsServer,
-    MakeFeed,
-    RecordingDeliverer,
-    drain,
-    running,
-)
+from support.fake_exchanges import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain
+from support.recordings import MARKET_NOW, Recordings, replay_stream
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "sources" / "coinbase"
 UTC = dt.UTC
-NOW = dt.datetime(2025, 1, 20, 12, tzinfo=UTC)
-
-
-def raw(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text(), parse_float=str)
+NOW = MARKET_NOW
+RECORDED = Recordings("coinbase")
+raw = RECORDED.raw
 
 
 def test_request_url_matches_the_recorded_one(make: MakeFeed) -> None:
@@ -95,7 +82,7 @@ async def test_a_reply_that_is_not_a_ticker_fails(provider: FakeHttpServer, make
 # --- WebSocket -----------------------------------------------------------------------------
 def test_recorded_ticker_message_digit_exact(make: MakeFeed) -> None:
     feed = make("coinbase-ws", "http://unused.invalid", pairs=["BTC/USD"])
-    [line] = (FIXTURES / "ws-ticker-BTC-USD.jsonl").read_text().splitlines()
+    [line] = RECORDED.lines("ws-ticker-BTC-USD.jsonl")
     recorded = json.loads(line)
     [obs] = feed.parse_message(json.loads(line), NOW)
     assert (obs.base, obs.quote) == ("BTC", "USD")
@@ -108,7 +95,7 @@ def test_recorded_ticker_message_digit_exact(make: MakeFeed) -> None:
 
 def test_control_and_unknown_messages(make: MakeFeed) -> None:
     feed = make("coinbase-ws", "http://unused.invalid", pairs=["BTC/USD"])
-    subscriptions = (FIXTURES / "ws-ticker.jsonl").read_text().splitlines()[0]
+    subscriptions = RECORDED.lines("ws-ticker.jsonl")[0]
     assert feed.parse_message(json.loads(subscriptions), NOW) == []
     assert feed.parse_message({"type": "heartbeat", "sequence": 1, "product_id": "BTC-USD"}, NOW) == []
     assert feed.parse_message({"type": "match", "product_id": "BTC-USD"}, NOW) == []
@@ -123,16 +110,11 @@ def test_control_and_unknown_messages(make: MakeFeed) -> None:
 
 async def test_stream_through_the_runner(make: MakeFeed) -> None:
     lines = [
-        *(FIXTURES / "ws-ticker.jsonl").read_text().splitlines(),
-        *(FIXTURES / "ws-ticker-BTC-USD.jsonl").read_text().splitlines(),
+        *RECORDED.lines("ws-ticker.jsonl"),
+        *RECORDED.lines("ws-ticker-BTC-USD.jsonl"),
     ]
-    script: list[Any] = [("recv",), *[("send", line) for line in lines], ("hold",)]
-    async with FakeWsServer([script]) as ws:
-        feed = make("coinbase-ws", "http://unused.invalid", ws_url=ws.url, pairs=["EUR/USD", "BTC/USD"])
-        deliverer = RecordingDeliverer()
-        async with running([feed], deliverer):
-            await deliverer.wait_for(3)
-    assert ws.received[0][0] == {
+    received, _, deliverer = await replay_stream(make, "coinbase-ws", ["EUR/USD", "BTC/USD"], lines, 3)
+    assert received[0][0] == {
         "type": "subscribe",
         "product_ids": ["EUR-USD", "BTC-USD"],
         "channels": ["ticker"],

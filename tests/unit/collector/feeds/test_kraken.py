@@ -9,32 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
 from kurs_collector.errors import FeedError
 from kurs_common.observation import LIVE
-from support.fake_exchanges import (
-    Blob,
-    FakeHttpServer,
-    FakeResponse,
-    FakeWsServer,
-    MakeFeed,
-    RecordingDeliverer,
-    drain,
-    running,
-)
+from support.fake_exchanges import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain
+from support.recordings import Recordings, replay_stream
 
-FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "sources" / "kraken"
 UTC = dt.UTC
-
-
-def raw(name: str) -> Any:
-    """The fixture read independently of the feed, numbers as their text."""
-    return json.loads((FIXTURES / name).read_text(), parse_float=str)
+RECORDED = Recordings("kraken")
+raw = RECORDED.raw
 
 
 def test_request_url_matches_the_recorded_one(make: MakeFeed) -> None:
@@ -126,19 +112,13 @@ async def test_error_without_result_fails_the_poll(provider: FakeHttpServer, mak
 
 
 # --- WebSocket v2 (fixture written from documentation) ------------------------------------
-LINES = (FIXTURES / "ws-ticker.jsonl").read_text().splitlines()
+LINES = RECORDED.lines("ws-ticker.jsonl")
 
 
 async def test_stream_subscribes_and_parses(make: MakeFeed) -> None:
-    script: list[Any] = [("recv",), *[("send", line) for line in LINES], ("hold",)]
-    async with FakeWsServer([script]) as ws:
-        feed = make(
-            "kraken-ws", "http://unused.invalid", ws_url=ws.url, pairs=["EUR/USD", "USD/JPY", "BTC/USD"]
-        )
-        deliverer = RecordingDeliverer()
-        async with running([feed], deliverer):
-            await deliverer.wait_for(3)
-    assert ws.received[0][0] == {
+    pairs = ["EUR/USD", "USD/JPY", "BTC/USD"]
+    received, feed, deliverer = await replay_stream(make, "kraken-ws", pairs, LINES, 3)
+    assert received[0][0] == {
         "method": "subscribe",
         "params": {"channel": "ticker", "symbol": ["EUR/USD", "USD/JPY", "BTC/USD"]},
     }
