@@ -4,8 +4,9 @@ client (ingest, latest, health, stream) with the waits the replica tests share."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 import grpc
@@ -15,11 +16,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 
 if TYPE_CHECKING:
+    from kurs_rates.book import LatestBook
+    from kurs_rates.queries import RateQueries
     from kurs_rates.server import RatesServer
 
 WAIT = 20.0  # generous upper bound for something that normally takes milliseconds
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def accepted_rate(
@@ -93,6 +94,13 @@ class Replica:
         )
         return {r.currency: r.value for r in reply.rates}
 
+    async def historical(self, date: str, *symbols: str) -> dict[str, str]:
+        """GetHistoricalRates per EUR on `date`: currency -> value."""
+        reply = await self.rates.GetHistoricalRates(
+            rates_pb2.GetHistoricalRatesRequest(date=date, base="EUR", symbols=symbols), timeout=WAIT
+        )
+        return {r.currency: r.value for r in reply.rates}
+
     async def status(self, name: str) -> int:
         reply = await self.health.Check(health_pb2.HealthCheckRequest(service=name), timeout=WAIT)
         return int(reply.status)
@@ -125,3 +133,21 @@ def values(message: rates_pb2.StreamRatesResponse) -> dict[str, str]:
     """currency -> value of a stream message's snapshot or update."""
     body = message.snapshot if message.HasField("snapshot") else message.update
     return {r.currency: r.value for r in body.rates}
+
+
+@contextlib.asynccontextmanager
+async def serving_rates(
+    queries: RateQueries, book: LatestBook
+) -> AsyncIterator[rates_pb2_grpc.RatesServiceStub]:
+    """The RatesService of `queries` and `book` alone on a loopback port, and a stub to it."""
+    from kurs_rates.servicer import RatesServicer
+
+    server = grpc.aio.server()
+    rates_pb2_grpc.add_RatesServiceServicer_to_server(RatesServicer(queries, book), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield rates_pb2_grpc.RatesServiceStub(channel)
+    finally:
+        await server.stop(None)

@@ -65,27 +65,25 @@ async def test_a_failing_migration_leaves_the_schema_as_it_was(db: asyncpg.Conne
     assert await migrate(db, good) == []
 
 
+async def migrate_command(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m kurs_rates migrate` in a child process with `env`."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "kurs_rates", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 async def test_migrate_command(pg_dsn: str, db: asyncpg.Connection) -> None:
     env = {**os.environ, "KURS_DATABASE_URL": pg_dsn, "KURS_RATES_LOG_LEVEL": "WARNING"}
     env.pop("KURS_RATES_DATABASE_URL", None)
-    first = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "kurs_rates", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    first = await migrate_command(env)
     assert first.returncode == 0, first.stderr
     assert f"applied {[m.version for m in bundled_migrations()]}" in first.stdout
-    second = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "kurs_rates", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    second = await migrate_command(env)
     assert second.returncode == 0, second.stderr
     assert "up to date" in second.stdout
     assert "reference_rates" in await tables(db)

@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import grpc
 import pytest
 
 from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
@@ -16,9 +15,9 @@ from kurs_rates.book import LatestBook
 from kurs_rates.model import BLEND
 from kurs_rates.pg_store import PostgresRateStore
 from kurs_rates.queries import RateQueries
-from kurs_rates.servicer import RatesServicer
 from kurs_rates.sqlite_store import SqliteRateStore
 from kurs_rates.store import RateStore
+from support.rates_replicas import serving_rates
 
 pytestmark = pytest.mark.integration
 
@@ -45,15 +44,10 @@ async def stub(
     await store.write([boe("USD", "1.2250", TUE), boe("EUR", "1.1890", TUE)])
     book = LatestBook(16)
     queries = RateQueries(store, book, BLEND)
-    server = grpc.aio.server()
-    rates_pb2_grpc.add_RatesServiceServicer_to_server(RatesServicer(queries, book), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield rates_pb2_grpc.RatesServiceStub(channel)
+        async with serving_rates(queries, book) as stub:
+            yield stub
     finally:
-        await server.stop(None)
         await store.close()
 
 

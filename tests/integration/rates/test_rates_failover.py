@@ -17,26 +17,19 @@ import asyncpg
 import grpc
 import pytest
 import redis.asyncio as aioredis
+from grpc_health.v1 import health_pb2
 
-from kurs.rates.v1 import rates_pb2
 from kurs_rates.fanout import Update, rate_to_json
 from kurs_rates.model import Rate, RateKind
 from kurs_rates.server import REDIS_HEALTH, STORE_HEALTH
-from support.rates_replicas import (
-    NOT_SERVING,
-    SERVING,
-    WAIT,
-    Replica,
-    accepted,
-    fixing,
-    next_message,
-    until,
-    values,
-)
+from support.rates_replicas import Replica, accepted, fixing, next_message, until, values
 
 from .conftest import REDIS_URL, TcpProxy
 
 pytestmark = pytest.mark.integration
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 async def test_a_subscriber_on_one_replica_sees_updates_ingested_through_another(
@@ -145,9 +138,7 @@ async def test_postgres_outage_refuses_writes_and_serves_the_snapshot(
 
     # History needs the database: a prompt UNAVAILABLE, not a hang.
     with pytest.raises(grpc.aio.AioRpcError) as failure:
-        await a.rates.GetHistoricalRates(
-            rates_pb2.GetHistoricalRatesRequest(date="2026-10-30", base="EUR"), timeout=WAIT
-        )
+        await a.historical("2026-10-30")
     assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
     # The latest snapshot keeps being served.
     assert await a.latest("USD", "GBP") == {"USD": "1.1600", "GBP": "0.8800"}
@@ -198,10 +189,7 @@ async def test_postgres_outage_refuses_writes_and_serves_the_snapshot(
     # Written exactly once: a second retry of the same batch adds nothing.
     again = await a.ingest(*batches[1])
     assert (again.inserted, again.updated, again.unchanged, again.buffered) == (0, 0, 3, 0)
-    historical = await a.rates.GetHistoricalRates(
-        rates_pb2.GetHistoricalRatesRequest(date="2026-11-03", base="EUR", symbols=["GBP"]), timeout=WAIT
-    )
-    assert {r.currency: r.value for r in historical.rates} == {"GBP": "0.8810"}
+    assert await a.historical("2026-11-03", "GBP") == {"GBP": "0.8810"}
     on_a.cancel()
 
 
@@ -308,9 +296,7 @@ async def test_a_query_that_times_out_is_deadline_exceeded_not_stuck(
         async with blocker.transaction():
             await blocker.execute("LOCK TABLE reference_rates IN ACCESS EXCLUSIVE MODE")
             with pytest.raises(grpc.aio.AioRpcError) as failure:
-                await a.rates.GetHistoricalRates(
-                    rates_pb2.GetHistoricalRatesRequest(date="2026-11-02", base="EUR"), timeout=WAIT
-                )
+                await a.historical("2026-11-02")
             assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
             assert "did not answer in time" in (failure.value.details() or "")
             assert (await a.latest("USD"))["USD"] == "1.1600"  # the hot path is not blocked

@@ -10,23 +10,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
+from grpc_health.v1 import health_pb2
 
 from kurs.rates.v1 import rates_pb2
 from kurs_rates.server import REDIS_HEALTH
-from support.rates_replicas import (
-    NOT_SERVING,
-    SERVING,
-    Replica,
-    accepted,
-    fixing,
-    next_message,
-    until,
-    values,
-)
+from support.rates_replicas import Replica, accepted, fixing, next_message, until, values
 
 from .conftest import REDIS_URL, TcpProxy
 
 pytestmark = pytest.mark.integration
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 CODES = [f"{a}{b}X" for a in "ABCDEFGHIJ" for b in "ABC"][:30]  # 30 made-up currency codes
 

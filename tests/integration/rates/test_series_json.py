@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
-import grpc
 import orjson
 import pytest
 
@@ -26,9 +25,9 @@ from kurs_rates.ingest import Ingestor
 from kurs_rates.model import BLEND, Rate, RateKind
 from kurs_rates.pg_store import PostgresRateStore
 from kurs_rates.queries import RateQueries
-from kurs_rates.servicer import RatesServicer
 from kurs_rates.sqlite_store import SqliteRateStore
 from kurs_rates.store import RateStore
+from support.rates_replicas import serving_rates
 
 pytestmark = pytest.mark.integration
 
@@ -130,15 +129,10 @@ async def mesh(
     queries = RateQueries(store, book, BLEND)
     book.on_reference_change.append(queries.invalidate)
     ingestor = Ingestor(store, book, queries, BLEND, None)
-    server = grpc.aio.server()
-    rates_pb2_grpc.add_RatesServiceServicer_to_server(RatesServicer(queries, book), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield rates_pb2_grpc.RatesServiceStub(channel), ingestor, queries
+        async with serving_rates(queries, book) as stub:
+            yield stub, ingestor, queries
     finally:
-        await server.stop(None)
         await store.close()
 
 

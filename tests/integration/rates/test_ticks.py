@@ -21,6 +21,7 @@ from kurs_rates.pg_store import PostgresRateStore
 from kurs_rates.settings import RatesSettings
 from kurs_rates.sqlite_store import SqliteRateStore
 from kurs_rates.store import RateStore
+from support.rates_replicas import accepted_rate
 
 pytestmark = pytest.mark.integration
 
@@ -100,22 +101,8 @@ def _ts(value: dt.datetime) -> Timestamp:
 
 async def _ingest(channel: grpc.aio.Channel, rows: list[tuple[float, str, str]]) -> None:
     stub = ingest_pb2_grpc.RatesIngestServiceStub(channel)
-    await stub.IngestRates(
-        ingest_pb2.IngestRatesRequest(
-            rates=[
-                ingest_pb2.AcceptedRate(
-                    source="kraken",
-                    kind=ingest_pb2.RATE_KIND_LIVE,
-                    base="EUR",
-                    currency=code,
-                    value=value,
-                    date=at(seconds).date().isoformat(),
-                    observed_at=_ts(at(seconds)),
-                )
-                for seconds, code, value in rows
-            ]
-        )
-    )
+    rates = [accepted_rate(code, value, at(seconds), source="kraken") for seconds, code, value in rows]
+    await stub.IngestRates(ingest_pb2.IngestRatesRequest(rates=rates))
 
 
 async def _list(
