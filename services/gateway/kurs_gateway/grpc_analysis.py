@@ -3,8 +3,9 @@ the gateway process on KURS_GATEWAY_GRPC_ADDRESS (off when empty).
 
 Each RPC calls the same function of `analysis.answers` that REST and GraphQL call (same checks,
 same figures, same error texts) and turns its body into the typed response: bad input is
-INVALID_ARGUMENT "field: reason" naming the request field, no rate NOT_FOUND, and the rates
-service's own status passes through (UNAVAILABLE, DEADLINE_EXCEEDED, ...).
+INVALID_ARGUMENT "field: reason" naming the request field, no rate NOT_FOUND; the rates service
+being down or slow is UNAVAILABLE or DEADLINE_EXCEEDED (REST: 503, 504), any other failure of
+it INTERNAL (REST: 502).
 
 The listener is started and stopped by the app's lifespan, with health checking and reflection
 (`kurs_common.grpcserver`). Under granian with several workers every worker binds the same
@@ -14,6 +15,7 @@ address: gRPC sets SO_REUSEPORT on Linux, so the kernel spreads connections over
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
@@ -21,13 +23,14 @@ import grpc
 
 from kurs.analysis.v1 import analysis_pb2, analysis_pb2_grpc
 from kurs.rates.v1 import rates_pb2_grpc
-from kurs_common.errors import InvalidArgument, NotFound, QueryError, Unavailable
+from kurs_common.errors import QueryError, Unavailable
 from kurs_common.grpcserver import RunningServer, start_server
 from kurs_common.metrics import ServiceMetrics
 from kurs_gateway.analysis import answers
 from kurs_gateway.settings import GatewaySettings
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 SERVICE = analysis_pb2.DESCRIPTOR.services_by_name["AnalysisService"].full_name
 # The REST defaults (routes/analysis.py) for a field left absent.
 DEFAULT_BASE = "USD"
@@ -54,17 +57,32 @@ def _range(request: AnalysisRequest) -> answers.Range:
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
-    if isinstance(exc, InvalidArgument):
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{exc.field}: {exc.reason}")
-    if isinstance(exc, NotFound):
-        await context.abort(grpc.StatusCode.NOT_FOUND, f"{exc.field}: {exc.reason}")
+    """The status REST's problem handlers (problems.py) give the same failure."""
+    if isinstance(exc, QueryError):
+        code = grpc.StatusCode.NOT_FOUND if exc.status_code == 404 else grpc.StatusCode.INVALID_ARGUMENT
+        await context.abort(code, f"{exc.field}: {exc.reason}")
     if isinstance(exc, Unavailable):
         await context.abort(grpc.StatusCode.UNAVAILABLE, f"unavailable: {exc}")
     if isinstance(exc, TimeoutError):
         await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "rates service did not answer in time")
-    if isinstance(exc, grpc.aio.AioRpcError):  # the rates service's answer, passed on as it came
-        await context.abort(exc.code(), exc.details() or exc.code().name)
+    if isinstance(exc, grpc.aio.AioRpcError):
+        await context.abort(*_upstream(exc))
     raise exc
+
+
+def _upstream(exc: grpc.aio.AioRpcError) -> tuple[grpc.StatusCode, str]:
+    """The rates service's failure: its "field: reason" passed on for a bad or unknown argument,
+    like problems.from_grpc; any status not meant for our callers is INTERNAL."""
+    code = exc.code()
+    details = exc.details() or code.name
+    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
+        return code, details
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return code, f"rates service unavailable: {details}"
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return code, "rates service did not answer in time"
+    log.error("unexpected upstream status", extra={"code": code.name, "details": details})
+    return grpc.StatusCode.INTERNAL, f"rates service error: {code.name}"
 
 
 async def _answer(context: grpc.aio.ServicerContext, call: Callable[[], Awaitable[T]]) -> T:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
 import pytest
 
 from kurs_gateway import grpc_analysis
@@ -81,3 +82,25 @@ async def test_no_listener_while_keys_are_required(keys: dict[str, Any]) -> None
     settings = GatewaySettings(grpc_address="127.0.0.1:0", **keys)
     with pytest.raises(RuntimeError, match="KURS_GATEWAY_GRPC_ADDRESS"):
         await grpc_analysis.start(settings, stub=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("upstream", "details", "code", "text"),
+    [
+        (grpc.StatusCode.INVALID_ARGUMENT, "base: unknown currency XXX", None, "base: unknown currency XXX"),
+        (grpc.StatusCode.NOT_FOUND, "symbols: no rates", None, "symbols: no rates"),
+        (grpc.StatusCode.UNAVAILABLE, "connect failed", None, "rates service unavailable: connect failed"),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, "", None, "rates service did not answer in time"),
+        (
+            grpc.StatusCode.UNAUTHENTICATED,
+            "token",
+            grpc.StatusCode.INTERNAL,
+            "rates service error: UNAUTHENTICATED",
+        ),
+    ],
+)
+def test_rates_service_failures_map_like_rest(
+    upstream: grpc.StatusCode, details: str, code: grpc.StatusCode | None, text: str
+) -> None:
+    error = grpc.aio.AioRpcError(upstream, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
+    assert grpc_analysis._upstream(error) == (code or upstream, text)
