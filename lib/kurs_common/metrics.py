@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -38,7 +38,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from kurs_common.grpc_handlers import with_unary_stream, with_unary_unary
+from kurs_common.grpc_handlers import (
+    MethodWrappingInterceptor,
+    method_name,
+    with_unary_stream,
+    with_unary_unary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -181,22 +186,14 @@ def labelled_counter(
     return _filled(CounterMetricFamily(name, documentation, labels=list(labels)), rows)
 
 
-class ServerMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class ServerMetricsInterceptor(MethodWrappingInterceptor):
     """Times every unary and server-streaming call; counts open streams and streamed messages."""
 
     def __init__(self, metrics: ServiceMetrics) -> None:
         self.metrics = metrics
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        service, name = split_method(method.decode() if isinstance(method, bytes) else str(method))
+    def wrap(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        service, name = split_method(method_name(details))
         duration = self.metrics.server_duration
 
         def observe(started: float, code: str) -> None:
@@ -259,8 +256,7 @@ class ClientMetricsInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: i
     async def intercept_unary_unary(
         self, continuation: Callable[..., Any], client_call_details: Any, request: Any
     ) -> Any:
-        method = client_call_details.method
-        service, name = split_method(method.decode() if isinstance(method, bytes) else str(method))
+        service, name = split_method(method_name(client_call_details))
         started = time.perf_counter()
         call = await continuation(client_call_details, request)
         code = "OK"

@@ -11,7 +11,7 @@ localhost:4317). Span attributes follow the semantic conventions (`rpc.system`, 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import grpc
@@ -21,7 +21,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from kurs_common.grpc_handlers import with_unary_stream, with_unary_unary
+from kurs_common.grpc_handlers import (
+    MethodWrappingInterceptor,
+    method_name,
+    with_unary_stream,
+    with_unary_unary,
+)
 
 _configured = False
 EXPORTERS = ("none", "console", "otlp")
@@ -87,25 +92,13 @@ def _code_value(ctx: Any, default: int = 0) -> int:
     return int(code) if isinstance(code, int) else default
 
 
-def _method_name(details: Any) -> str:
-    method = details.method
-    return method.decode() if isinstance(method, bytes) else str(method)
-
-
-class ServerTracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class ServerTracingInterceptor(MethodWrappingInterceptor):
     """Starts a server span per RPC, continuing the caller's trace from the metadata."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        carrier = {k: v for k, v in (handler_call_details.invocation_metadata or ()) if isinstance(v, str)}
+    def wrap(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        carrier = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
         parent = propagate.extract(carrier)
-        name = _method_name(handler_call_details)
+        name = method_name(details)
         tracer = trace.get_tracer("kurs.grpc")
         rpc_service, _, rpc_method = name.lstrip("/").rpartition("/")
         attributes = {"rpc.system": "grpc", "rpc.service": rpc_service, "rpc.method": rpc_method}
