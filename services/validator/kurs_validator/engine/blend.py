@@ -221,19 +221,24 @@ def accept(
         own,
         *(c for s, c in evaluation.contribs.items() if s != own.source and s not in outliers),
     ]
-    if len(candidates) == 1:
-        chosen = own
-        weights = {own.source: st.policy.weight_of(own.source)}
-    else:
-        newest = max(c.time for c in candidates)
-        weights = {c.source: weight(st, c, newest, pol) for c in candidates}
-        chosen = median_of(candidates, weights)
+    weights = weights_of(st, candidates, pol)
+    chosen = own if len(candidates) == 1 else median_of(candidates, weights)
     if chosen.comparison is not None:
         st.consensus[(LIVE, item.subject)] = (chosen.time, chosen.comparison)
     if chosen is not own:
         return  # the consensus tick is another source's, already published when it arrived
     spread = verdict.spread if verdict is not None else ZERO
     emit(st, out, LIVE, item.subject, chosen, candidates, excluded, weights, spread, False, True, now)
+
+
+def weights_of(st: State, candidates: list[Contrib], pol: KindPolicy) -> dict[str, float]:
+    """Each candidate's weight in the median: a lone one's is its source's policy weight, others'
+    are weighed against the newest of them (weight())."""
+    if len(candidates) == 1:
+        only = candidates[0].source
+        return {only: st.policy.weight_of(only)}
+    newest = max(c.time for c in candidates)
+    return {c.source: weight(st, c, newest, pol) for c in candidates}
 
 
 def _judge(candidates: list[Contrib], pol: KindPolicy) -> consensus.Verdict | None:
@@ -267,12 +272,10 @@ def publish_reference(
     own = slot.contribs[item.obs.source]
     candidates = list(slot.contribs.values())
     spread = ZERO
+    weights = weights_of(st, candidates, pol)
     if len(candidates) == 1:
         chosen = own
-        weights = {own.source: st.policy.weight_of(own.source)}
     else:
-        newest = max(c.time for c in candidates)
-        weights = {c.source: weight(st, c, newest, pol) for c in candidates}
         verdict = _judge(candidates, pol)
         chosen = prioritised(st, candidates, weights, verdict)
         if verdict is not None:
