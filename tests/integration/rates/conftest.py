@@ -227,3 +227,18 @@ async def replicas() -> AsyncIterator[Callable[..., Awaitable[Replica]]]:
     yield start
     for replica in reversed(started):
         await replica.close()
+
+
+@pytest.fixture
+async def redis_split(
+    pg_dsn: str,
+    redis_prefix: str,
+    redis_proxy: tuple[TcpProxy, str],
+    replicas: Callable[..., Awaitable[Replica]],
+) -> tuple[TcpProxy, Replica, Replica]:
+    """(proxy, A, B): two replicas on this test's database and Redis prefix; A reaches Redis
+    through the proxy (which the test cuts), B directly."""
+    proxy, proxied_url = redis_proxy
+    a = await replicas(pg_dsn, proxied_url, redis_prefix)
+    b = await replicas(pg_dsn, REDIS_URL, redis_prefix)
+    return proxy, a, b

@@ -80,14 +80,9 @@ async def test_a_subscriber_on_one_replica_sees_updates_ingested_through_another
 
 
 async def test_redis_outage_degrades_fan_out_and_loses_nothing(
-    pg_dsn: str,
-    redis_prefix: str,
-    redis_proxy: tuple[TcpProxy, str],
-    replicas: Callable[..., Awaitable[Replica]],
+    redis_split: tuple[TcpProxy, Replica, Replica],
 ) -> None:
-    proxy, proxied_url = redis_proxy
-    a = await replicas(pg_dsn, proxied_url, redis_prefix)
-    b = await replicas(pg_dsn, REDIS_URL, redis_prefix)
+    proxy, a, b = redis_split
     await a.ingest(*fixing("2026-11-02", USD="1.1600", GBP="0.8800"))
 
     async def a_redis_up() -> bool:

@@ -7,8 +7,6 @@ Redis is cut for one replica only, through TcpProxy (see conftest); the shared s
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import pytest
 from grpc_health.v1 import health_pb2
 
@@ -16,7 +14,7 @@ from kurs.rates.v1 import rates_pb2
 from kurs_rates.server import REDIS_HEALTH
 from support.rates_replicas import Replica, accepted, fixing, next_message, until, values
 
-from .conftest import REDIS_URL, TcpProxy
+from .conftest import TcpProxy
 
 pytestmark = pytest.mark.integration
 
@@ -35,14 +33,9 @@ def kind(message: rates_pb2.StreamRatesResponse) -> str:
 
 
 async def test_outage_numbers_every_change_and_resumes_exactly(
-    pg_dsn: str,
-    redis_prefix: str,
-    redis_proxy: tuple[TcpProxy, str],
-    replicas: Callable[..., Awaitable[Replica]],
+    redis_split: tuple[TcpProxy, Replica, Replica],
 ) -> None:
-    proxy, proxied_url = redis_proxy
-    a = await replicas(pg_dsn, proxied_url, redis_prefix)
-    b = await replicas(pg_dsn, REDIS_URL, redis_prefix)
+    proxy, a, b = redis_split
     await a.ingest(*fixing("2026-11-02", **dict.fromkeys(CODES, "1.5000")))
 
     async def a_redis(state: int) -> bool:
@@ -114,16 +107,11 @@ async def test_outage_numbers_every_change_and_resumes_exactly(
 
 
 async def test_both_replicas_numbering_locally_resync_above_both(
-    pg_dsn: str,
-    redis_prefix: str,
-    redis_proxy: tuple[TcpProxy, str],
-    replicas: Callable[..., Awaitable[Replica]],
+    redis_split: tuple[TcpProxy, Replica, Replica],
 ) -> None:
     """A split: A cannot reach Redis, B can and publishes; A's local numbers overlap B's global
     ones. After Redis returns nobody's subscriber sees a number twice or a partial resume."""
-    proxy, proxied_url = redis_proxy
-    a = await replicas(pg_dsn, proxied_url, redis_prefix)
-    b = await replicas(pg_dsn, REDIS_URL, redis_prefix)
+    proxy, a, b = redis_split
     await a.ingest(*fixing("2026-11-02", **dict.fromkeys(CODES[:4], "1.5000")))
 
     async def a_redis(state: int) -> bool:
