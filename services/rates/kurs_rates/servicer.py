@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 
 import grpc
@@ -16,8 +15,6 @@ from kurs_rates.book import LatestBook
 from kurs_rates.grpc_status import guarded
 from kurs_rates.model import PIVOT
 from kurs_rates.queries import RateQueries, rebase_rates
-
-log = logging.getLogger(__name__)
 
 
 def to_proto_rate(rate: Rate) -> rates_pb2.Rate:
