@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from kurs_common.errors import Unavailable
@@ -21,9 +21,26 @@ __all__ = [
     "Rate",
     "RateKind",
     "StoreUnavailable",
+    "TickKey",
+    "TickSpan",
     "WriteResult",
     "publisher_ranges",
 ]
+
+
+# A live tick's place in the keyset order of its pages: (observed_at, source, currency).
+TickKey = tuple[dt.datetime, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TickSpan:
+    """The live ticks a page is cut from: of `currencies`, observed in [start, end), and only
+    `source`'s when it is not empty."""
+
+    currencies: Sequence[str]
+    start: dt.datetime
+    end: dt.datetime
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)

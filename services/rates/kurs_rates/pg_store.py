@@ -31,6 +31,8 @@ from kurs_rates.model import (
     Rate,
     RateKind,
     StoreUnavailable,
+    TickKey,
+    TickSpan,
     WriteResult,
     publisher_ranges,
 )
@@ -318,27 +320,18 @@ class PostgresRateStore:
         )
         return [_live_record(row) for row in rows]
 
-    async def live_ticks(
-        self,
-        currencies: Sequence[str],
-        start: dt.datetime,
-        end: dt.datetime,
-        source: str,
-        after: tuple[dt.datetime, str, str] | None,
-        limit: int,
-    ) -> list[Rate]:
-        """Live ticks of `currencies` in [start, end) ordered (observed_at, source, currency), after
-        the key `after` (keyset paging), at most `limit`; one source's only when `source`."""
+    async def live_ticks(self, span: TickSpan, after: TickKey | None, limit: int) -> list[Rate]:
+        """RateStore.live_ticks: one keyset query on live_rates (time-partitioned)."""
         rows = await self._fetch(
             "SELECT source, currency, observed_at, day, value, sources, replay FROM live_rates "
             "WHERE currency = ANY($1::text[]) AND observed_at >= $2 AND observed_at < $3 "
             "AND ($4 = '' OR source = $4) "
             "AND ($5::timestamptz IS NULL OR (observed_at, source, currency) > ($5, $6, $7)) "
             "ORDER BY observed_at, source, currency LIMIT $8",
-            list(currencies),
-            start,
-            end,
-            source,
+            list(span.currencies),
+            span.start,
+            span.end,
+            span.source,
             after[0] if after else None,
             after[1] if after else "",
             after[2] if after else "",

@@ -17,6 +17,8 @@ from kurs_rates.model import (
     Rate,
     RateKind,
     StoreUnavailable,
+    TickKey,
+    TickSpan,
     WriteResult,
     publisher_ranges,
 )
@@ -308,26 +310,17 @@ class SqliteRateStore(SqliteFile):
             latest.setdefault(row[1], _live_row(*row))
         return list(latest.values())
 
-    async def live_ticks(
-        self,
-        currencies: Sequence[str],
-        start: dt.datetime,
-        end: dt.datetime,
-        source: str,
-        after: tuple[dt.datetime, str, str] | None,
-        limit: int,
-    ) -> list[Rate]:
-        """Live ticks of `currencies` in [start, end) ordered (observed_at, source, currency), after
-        the key `after` (keyset paging), at most `limit`; one source's only when `source`."""
-        marks = ", ".join("?" for _ in currencies)
+    async def live_ticks(self, span: TickSpan, after: TickKey | None, limit: int) -> list[Rate]:
+        """RateStore.live_ticks: the source and keyset conditions added only when they apply."""
+        marks = ", ".join("?" for _ in span.currencies)
         sql = (
             "SELECT source, currency, observed_at, day, value, sources, replay FROM live_rates "  # noqa: S608 (placeholders only)
             f"WHERE currency IN ({marks}) AND observed_at >= ? AND observed_at < ?"
         )
-        args: list[object] = [*currencies, _ts(start), _ts(end)]
-        if source:
+        args: list[object] = [*span.currencies, _ts(span.start), _ts(span.end)]
+        if span.source:
             sql += " AND source = ?"
-            args.append(source)
+            args.append(span.source)
         if after is not None:
             sql += " AND (observed_at, source, currency) > (?, ?, ?)"
             args.extend((_ts(after[0]), after[1], after[2]))

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Protocol
 
-from kurs_rates.model import CurrencyRange, Figure, PublisherRange, Rate, WriteResult
+from kurs_rates.model import CurrencyRange, Figure, PublisherRange, Rate, TickKey, TickSpan, WriteResult
 
 
 class RateStore(Protocol):
@@ -62,17 +62,9 @@ class RateStore(Protocol):
     async def latest_live(self) -> list[Rate]:
         """The newest live tick per (currency), any source."""
 
-    async def live_ticks(
-        self,
-        currencies: Sequence[str],
-        start: dt.datetime,
-        end: dt.datetime,
-        source: str,
-        after: tuple[dt.datetime, str, str] | None,
-        limit: int,
-    ) -> list[Rate]:
-        """Live ticks of `currencies` in [start, end), ordered (observed_at, source, currency),
-        strictly after the key `after`, at most `limit`; only `source`'s when it is not empty."""
+    async def live_ticks(self, span: TickSpan, after: TickKey | None, limit: int) -> list[Rate]:
+        """Live ticks of `span`, ordered (observed_at, source, currency), strictly after the key
+        `after`, at most `limit`."""
 
     async def live_before(self, currency: str, at: dt.datetime, source: str) -> Rate | None:
         """The newest live tick of `currency` observed before `at` (only `source`'s when given)."""

@@ -29,7 +29,7 @@ from kurs.rates.v1 import rates_pb2
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, QueryError, Unavailable
 from kurs_common.timeutil import from_timestamp, to_timestamp, utcnow
-from kurs_rates.model import PIVOT, Rate
+from kurs_rates.model import PIVOT, Rate, TickKey, TickSpan
 from kurs_rates.store import RateStore
 
 log = logging.getLogger(__name__)
@@ -133,9 +133,10 @@ async def ticks(store: RateStore, query: TickQuery) -> AsyncIterator[list[Tick]]
     out: list[Tick] = []
     moved: set[str] = set()
     instant: dt.datetime | None = None
-    after: tuple[dt.datetime, str, str] | None = None
+    span = TickSpan(legs, query.start, query.end, query.source)
+    after: TickKey | None = None
     while True:
-        page = await store.live_ticks(legs, query.start, query.end, query.source, after, PAGE)
+        page = await store.live_ticks(span, after, PAGE)
         for row in page:
             if instant is not None and row.observed_at != instant:
                 out.extend(cross.emit(moved, instant))

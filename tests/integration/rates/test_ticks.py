@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_rates import server as rates_server
 from kurs_rates import ticks as tick_module
-from kurs_rates.model import Rate, RateKind
+from kurs_rates.model import Rate, RateKind, TickSpan
 from kurs_rates.pg_store import PostgresRateStore
 from kurs_rates.settings import RatesSettings
 from kurs_rates.sqlite_store import SqliteRateStore
@@ -65,18 +65,18 @@ async def test_store_reads_ticks_in_order_pages_and_filters(store: RateStore) ->
             tick(3600, "USD", "1.0600"),  # at the end: excluded
         ]
     )
-    rows = await store.live_ticks(["USD", "GBP"], T0, at(3600), "", None, 100)
+    rows = await store.live_ticks(TickSpan(["USD", "GBP"], T0, at(3600)), None, 100)
     assert [(r.observed_at, r.source, r.currency, r.value) for r in rows] == [
         (at(0), "binance", "USD", "1.0501"),
         (at(0), "kraken", "USD", "1.0500"),
         (at(1.5), "kraken", "GBP", "0.8300"),
         (at(2), "kraken", "USD", "1.0510"),
     ]
-    first = await store.live_ticks(["USD", "GBP"], T0, at(3600), "", None, 1)
+    first = await store.live_ticks(TickSpan(["USD", "GBP"], T0, at(3600)), None, 1)
     key = (first[0].observed_at, first[0].source, first[0].currency)
-    rest = await store.live_ticks(["USD", "GBP"], T0, at(3600), "", key, 100)
+    rest = await store.live_ticks(TickSpan(["USD", "GBP"], T0, at(3600)), key, 100)
     assert first + rest == rows
-    only = await store.live_ticks(["USD"], T0, at(3600), "kraken", None, 100)
+    only = await store.live_ticks(TickSpan(["USD"], T0, at(3600), "kraken"), None, 100)
     assert [r.value for r in only] == ["1.0500", "1.0510"]
     seed = await store.live_before("USD", T0, "")
     assert seed is not None
@@ -88,7 +88,7 @@ async def test_prune_keeps_each_source_and_currency_newest(store: RateStore) -> 
     await store.write([tick(0, "USD", "1.05"), tick(10, "USD", "1.06"), tick(5, "GBP", "0.83")])
     removed = await store.prune_live(at(100))
     assert removed == 1  # USD's 1.05; USD's newest and GBP's only tick stay
-    rows = await store.live_ticks(["USD", "GBP"], at(-1), at(100), "", None, 100)
+    rows = await store.live_ticks(TickSpan(["USD", "GBP"], at(-1), at(100)), None, 100)
     assert [(r.currency, r.value) for r in rows] == [("GBP", "0.83"), ("USD", "1.06")]
     assert {r.currency for r in await store.latest_live()} == {"USD", "GBP"}
 
