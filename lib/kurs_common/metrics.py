@@ -186,6 +186,18 @@ def labelled_counter(
     return _filled(CounterMetricFamily(name, documentation, labels=list(labels)), rows)
 
 
+def failure_code(
+    exc: BaseException, ctx: grpc.aio.ServicerContext, cancelled: tuple[type[BaseException], ...]
+) -> str:
+    """The status a call that raised `exc` is counted under: CANCELLED for the `cancelled` kinds,
+    else the code the servicer set (UNKNOWN when it set none, or for a non-Exception)."""
+    if isinstance(exc, cancelled):
+        return "CANCELLED"
+    if isinstance(exc, Exception):
+        return status_name(ctx.code() or grpc.StatusCode.UNKNOWN)
+    return "UNKNOWN"
+
+
 class ServerMetricsInterceptor(MethodWrappingInterceptor):
     """Times every unary and server-streaming call; counts open streams and streamed messages."""
 
@@ -209,11 +221,8 @@ class ServerMetricsInterceptor(MethodWrappingInterceptor):
                     reply = await inner_uu(request, ctx)
                     code = status_name(ctx.code())
                     return reply
-                except asyncio.CancelledError:
-                    code = "CANCELLED"
-                    raise
-                except Exception:
-                    code = status_name(ctx.code() or grpc.StatusCode.UNKNOWN)
+                except BaseException as exc:
+                    code = failure_code(exc, ctx, (asyncio.CancelledError,))
                     raise
                 finally:
                     observe(started, code)
@@ -233,11 +242,8 @@ class ServerMetricsInterceptor(MethodWrappingInterceptor):
                         yield item
                         sent.inc()
                     code = status_name(ctx.code())
-                except (asyncio.CancelledError, GeneratorExit):
-                    code = "CANCELLED"
-                    raise
-                except Exception:
-                    code = status_name(ctx.code() or grpc.StatusCode.UNKNOWN)
+                except BaseException as exc:  # a closed stream (GeneratorExit) was cancelled too
+                    code = failure_code(exc, ctx, (asyncio.CancelledError, GeneratorExit))
                     raise
                 finally:
                     active.dec()
