@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Depends
 from starlette.requests import HTTPConnection as Request
 
 from kurs.collector.v1 import collector_pb2_grpc
@@ -45,3 +48,10 @@ def feed(request: Request) -> SnapshotFeed:
 def validator_stub(request: Request) -> validator_pb2_grpc.ValidatorServiceStub:
     value: validator_pb2_grpc.ValidatorServiceStub = request.app.state.validator_stub
     return value
+
+
+# The aliases routes declare their parameters with (one place; every router imports them here).
+Snapshot = Annotated[LiveSnapshot, Depends(snapshot)]
+Cache = Annotated[BodyCache, Depends(cache)]
+Stub = Annotated[rates_pb2_grpc.RatesServiceStub, Depends(rates_stub)]
+Settings = Annotated[GatewaySettings, Depends(settings)]

@@ -21,9 +21,10 @@ from kurs_gateway import views
 from kurs_gateway.analysis import answers
 from kurs_gateway.analysis import forecast as forecasting
 from kurs_gateway.analysis.series import MAX_ANALYSIS_DAYS, before, fetch
+from kurs_gateway.deps import Cache, Settings, Stub
 from kurs_gateway.fastpath import BodyCache
 from kurs_gateway.params import only
-from kurs_gateway.routes.rates import CODE, DATE, Base, Cache, Settings, Stub, Symbols
+from kurs_gateway.routes.rates import CODE, DATE, Base, Symbols
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 

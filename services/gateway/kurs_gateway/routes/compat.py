@@ -27,8 +27,8 @@ from kurs_common import money, validation
 from kurs_common.currencies import name_of
 from kurs_common.errors import InvalidArgument
 from kurs_gateway import views
+from kurs_gateway.deps import Cache, Settings, Snapshot, Stub
 from kurs_gateway.params import only
-from kurs_gateway.routes.rates import Cache, Settings, Snapshot, Stub
 
 router = APIRouter(tags=["compatibility"])
 

@@ -34,8 +34,8 @@ from kurs_common.errors import QueryError
 from kurs_common.rate import UNOBSERVED, Rate, observed
 from kurs_common.timeutil import today_utc
 from kurs_gateway import views
+from kurs_gateway.deps import Cache, Settings, Snapshot, Stub
 from kurs_gateway.keys.access import Access
-from kurs_gateway.routes.rates import Cache, Settings, Snapshot, Stub
 from kurs_gateway.routes.usage import caller
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot

@@ -12,11 +12,11 @@ from starlette.responses import Response
 from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound
-from kurs_gateway import deps, series_body, views
+from kurs_gateway import series_body, views
+from kurs_gateway.deps import Cache, Settings, Snapshot, Stub
 from kurs_gateway.fastpath import BodyCache
 from kurs_gateway.params import only
 from kurs_gateway.settings import GatewaySettings
-from kurs_gateway.snapshot import LiveSnapshot
 
 router = APIRouter(tags=["rates"])
 
@@ -48,10 +48,6 @@ Expand = Annotated[
         pattern=r"^providers$",
     ),
 ]
-Snapshot = Annotated[LiveSnapshot, Depends(deps.snapshot)]
-Cache = Annotated[BodyCache, Depends(deps.cache)]
-Stub = Annotated[rates_pb2_grpc.RatesServiceStub, Depends(deps.rates_stub)]
-Settings = Annotated[GatewaySettings, Depends(deps.settings)]
 
 RATES_EXAMPLE: dict[str, Any] = {
     "base": "USD",

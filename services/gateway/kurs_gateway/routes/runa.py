@@ -36,8 +36,9 @@ from kurs.rates.v1 import rates_pb2
 from kurs_common import validation
 from kurs_common.errors import NotFound
 from kurs_gateway import views
+from kurs_gateway.deps import Cache, Settings, Snapshot, Stub
 from kurs_gateway.params import only
-from kurs_gateway.routes.rates import CODE, Base, Cache, Settings, Snapshot, Stub, Symbols
+from kurs_gateway.routes.rates import CODE, Base, Symbols
 
 log = logging.getLogger(__name__)
 
