@@ -178,7 +178,7 @@ class RedisFanout:
         try:
             await self._seed()
         except REDIS_ERRORS as exc:
-            self._down(exc)
+            self.mark_down(exc)
         self._task = asyncio.create_task(self._consume(), name="rates-redis-consumer")
 
     async def stop(self) -> None:
@@ -287,7 +287,7 @@ class RedisFanout:
             except asyncio.CancelledError:
                 raise
             except REDIS_ERRORS as exc:
-                self._down(exc)
+                self.mark_down(exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
             except Exception:  # a bad entry must not stop the fan-out
@@ -333,7 +333,8 @@ class RedisFanout:
         self.healthy = True
         self.last_error = ""
 
-    def _down(self, exc: BaseException) -> None:
+    def mark_down(self, exc: BaseException) -> None:
+        """Redis failed (here or in the ingest path): degrade to local numbering until it is back."""
         if self.healthy or not self.last_error:
             log.warning(
                 "redis unreachable: fan-out degraded", extra={"error": f"{type(exc).__name__}: {exc}"}

@@ -130,7 +130,7 @@ class Ingestor:
             try:
                 sequence = await self.fanout.publish(update)
             except REDIS_ERRORS as exc:
-                self.fanout._down(exc)
+                self.fanout.mark_down(exc)
             else:
                 # Our own consumer applies it; wait so a read right after the ingest sees it.
                 if not await self.book.wait_for(sequence, READ_YOUR_WRITES_SECONDS):

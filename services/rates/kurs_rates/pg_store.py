@@ -371,6 +371,10 @@ class PostgresRateStore:
         )
         return [CurrencyRange(row["currency"], row["first_day"], row["last_day"]) for row in rows]
 
-    async def ping(self) -> None:
-        """Raise StoreUnavailable unless a trivial query answers (used by the health loop)."""
-        await self._fetchval("SELECT 1")
+    async def reachable(self) -> bool:
+        """Whether a trivial query answers now (the health loop's probe)."""
+        try:
+            await self._fetchval("SELECT 1")
+        except Exception:  # any failure means "not reachable right now"
+            return False
+        return True

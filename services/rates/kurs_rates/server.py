@@ -113,13 +113,9 @@ async def _watch_health(
     reported: dict[str, int] = {}
     while True:
         store_ok = ingestor.store_healthy
-        if isinstance(store, PostgresRateStore):
-            try:
-                await store.ping()
-            except Exception:  # any failure means "not reachable right now"
-                store_ok = False
-            else:
-                store_ok = True
+        reachable = await store.reachable()
+        if reachable is not None:
+            store_ok = reachable
             ingestor.mark_store(store_ok)
         states = {STORE_HEALTH: serving if store_ok else not_serving}
         if fanout is not None:

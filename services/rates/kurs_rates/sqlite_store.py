@@ -130,6 +130,10 @@ class SqliteRateStore(SqliteFile):
     def not_open(self) -> Exception:
         return StoreUnavailable("store is not open")
 
+    async def reachable(self) -> None:
+        """An embedded file is always there; a failed write is what marks it unhealthy."""
+        return None
+
     async def open(self) -> None:
         await self.connect()
         await self._migrate()

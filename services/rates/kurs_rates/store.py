@@ -15,6 +15,11 @@ class RateStore(Protocol):
 
     async def close(self) -> None: ...
 
+    async def reachable(self) -> bool | None:
+        """For the health loop: whether a remote backend answers a trivial query now (False
+        instead of raising); None where the answer says nothing (an embedded file: only its
+        writes tell whether it is healthy)."""
+
     async def write(self, rates: Sequence[Rate]) -> WriteResult:
         """Store a batch atomically and idempotently.
 
