@@ -108,14 +108,14 @@ async def series_paths(name: str, store: RateStore, rows: list[Rate], rounds: in
 
     from kurs.rates.v1 import rates_pb2
     from kurs_gateway import series_body, views
-    from kurs_rates.book import LatestBook
+    from kurs_rates.book import LatestRates
     from kurs_rates.model import BLEND
     from kurs_rates.queries import RateQueries
 
     blend = [dataclasses.replace(r, source=BLEND) for r in rows]  # the mesh stores both, as here
     for i in range(0, len(blend), batch):
         await store.write(blend[i : i + batch])
-    queries = RateQueries(store, LatestBook(16), BLEND)
+    queries = RateQueries(store, LatestRates(16), BLEND)
     step = iter(range(1_000_000))
     first = dt.date(2023, 1, 2)
 

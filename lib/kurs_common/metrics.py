@@ -8,7 +8,7 @@ messages); client channels get `ClientMetricsInterceptor` (unary calls). Names f
 OpenTelemetry semantic conventions for RPC (`rpc_server_call_duration_seconds`, labels
 `rpc_system`, `rpc_service`, `rpc_method`, `rpc_grpc_status_code`).
 
-Service-specific figures that already exist as state (a feed's health, the latest book, ...) are
+Service-specific figures that already exist as state (a feed's health, the latest rates, ...) are
 read at scrape time through `ServiceMetrics.add_callback`, so nothing is counted twice and the
 hot paths do no extra work for them. The gRPC services serve the exposition on their own port
 (`start_metrics_endpoint`, settings `KURS_<SERVICE>_METRICS_ADDRESS`); the gateway serves it at

@@ -5,7 +5,7 @@ came from. The same type travels the whole way:
 
 * the validator's publications (a consensus pick or a publisher's own figure, before it is
   forwarded over `RatesIngestService.IngestRates`),
-* the rates service's stored rows, latest book and Redis fan-out,
+* the rates service's stored rows, latest rates and Redis fan-out,
 * the answers rates gives (re-based against the caller's base) and the gateway's snapshot
   entries built from them.
 

@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 
 if TYPE_CHECKING:
-    from kurs_rates.book import LatestBook
+    from kurs_rates.book import LatestRates
     from kurs_rates.queries import RateQueries
     from kurs_rates.server import RatesServer
 
@@ -137,7 +137,7 @@ def values(message: rates_pb2.StreamRatesResponse) -> dict[str, str]:
 
 @contextlib.asynccontextmanager
 async def serving_rates(
-    queries: RateQueries, book: LatestBook
+    queries: RateQueries, book: LatestRates
 ) -> AsyncIterator[rates_pb2_grpc.RatesServiceStub]:
     """The RatesService of `queries` and `book` alone on a loopback port, and a stub to it."""
     from kurs_rates.servicer import RatesServicer

@@ -41,7 +41,9 @@ class ChangeSet:
     rates: tuple[Rate, ...]  # the new effective rates of the currencies that changed
 
 
-class LatestBook:
+class LatestRates:
+    """The newest reference and live rate of every currency, in memory, with the sequence of changes."""
+
     def __init__(self, replay_window: int = REPLAY_WINDOW) -> None:
         self.reference: dict[str, Rate] = {}
         self.live: dict[str, Rate] = {}

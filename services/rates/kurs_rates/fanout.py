@@ -9,7 +9,7 @@ Keys (all under a configurable prefix, default "kurs:rates:"):
 
 One Lua script does INCR + XADD + HSET atomically, so sequence numbers and stream order agree
 across any number of replicas. Every replica (the ingesting one included) reads the stream and
-applies each update to its in-process LatestBook, so every StreamRates subscriber anywhere sees
+applies each update to its in-process LatestRates, so every StreamRates subscriber anywhere sees
 every update, numbered with the global sequence.
 
 When Redis is unreachable the ingesting replica applies its updates locally, each under the next
@@ -39,7 +39,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from kurs_rates.book import ChangeSet, LatestBook
+from kurs_rates.book import ChangeSet, LatestRates
 from kurs_rates.model import Rate, RateKind
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class RedisFanout:
     def __init__(
         self,
         url: str,
-        book: LatestBook,
+        book: LatestRates,
         *,
         prefix: str = "kurs:rates:",
         stream_maxlen: int = 10_000,

@@ -1,9 +1,9 @@
-"""Accepting a batch: store it, update the latest book, fan the change out.
+"""Accepting a batch: store it, update the latest rates, fan the change out.
 
 Durable before acknowledged: a batch is answered only once the store has committed it. When the
 store is unreachable (or times out) the batch is refused with UNAVAILABLE and nothing of it is
 published; the caller keeps it and retries (the validator's outbox, the collector's
-unacknowledged batch; see docs/architecture.md "Delivery guarantee"). The latest book keeps being
+unacknowledged batch; see docs/architecture.md "Delivery guarantee"). The in-memory `LatestRates` keeps being
 served from memory meanwhile, without the refused figures. Writes are idempotent (keys on
 source/day/base/currency and source/currency/observed_at), so a batch whose first attempt did reach the
 database before the connection broke is not stored twice when retried. Batches are written one at
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kurs_common.errors import InvalidArgument, Unavailable
-from kurs_rates.book import LatestBook
+from kurs_rates.book import LatestRates
 from kurs_rates.fanout import REDIS_ERRORS, RedisFanout, Update
 from kurs_rates.model import Rate, RateKind, StoreUnavailable, WriteResult
 from kurs_rates.queries import RateQueries
@@ -42,7 +42,7 @@ class Ingestor:
     def __init__(
         self,
         store: RateStore,
-        book: LatestBook,
+        book: LatestRates,
         queries: RateQueries,
         reference_source: str,
         fanout: RedisFanout | None = None,

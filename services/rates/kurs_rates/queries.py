@@ -1,4 +1,4 @@
-"""Answering rate queries from the store and the in-memory latest book.
+"""Answering rate queries from the store and the in-memory latest rates.
 
 Two series answer: the blended reference series (the default: every currency any reference
 publisher publishes, one figure per date, see kurs_common.series) and, with `source=`, one
@@ -17,7 +17,7 @@ from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound, Unavailable
 from kurs_common.quotes import from_published, home_currency, published_days, rebase_entries
 from kurs_common.rate import UNOBSERVED, Rate, RateKind
-from kurs_rates.book import LatestBook
+from kurs_rates.book import LatestRates
 from kurs_rates.model import BLEND, PIVOT, CurrencyRange, Figure, PublisherRange
 from kurs_rates.series_cache import SeriesCache
 from kurs_rates.series_days import (
@@ -83,7 +83,7 @@ class RateQueries:
     def __init__(
         self,
         store: RateStore,
-        book: LatestBook,
+        book: LatestRates,
         reference_source: str,
         *,
         series_max_age: float | None = None,

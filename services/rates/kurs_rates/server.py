@@ -1,4 +1,4 @@
-"""Assemble the rates service: store -> latest book -> queries -> servicers -> gRPC server.
+"""Assemble the rates service: store -> latest rates -> queries -> servicers -> gRPC server.
 
 Health (grpc.health.v1): "kurs.rates.v1.RatesService" stays SERVING while the latest snapshot
 can be served. Two extra names report the backends:
@@ -34,7 +34,7 @@ from kurs_common.metrics import (
 )
 from kurs_common.timeutil import utcnow
 from kurs_rates import series_cache, ticks
-from kurs_rates.book import LatestBook
+from kurs_rates.book import LatestRates
 from kurs_rates.fanout import RedisFanout
 from kurs_rates.ingest import Ingestor
 from kurs_rates.ingest_servicer import IngestServicer
@@ -74,11 +74,11 @@ def open_store(url: str, settings: RatesSettings | None = None) -> RateStore:
 
 @dataclass
 class RatesServer:
-    """A started rates service: store, latest book, gRPC server, ingestor, Redis fan-out, background
+    """A started rates service: store, latest rates, gRPC server, ingestor, Redis fan-out, background
     tasks and metrics endpoint; `stop()` drains the server, then closes the rest."""
 
     store: RateStore
-    book: LatestBook
+    book: LatestRates
     grpc: RunningServer
     ingestor: Ingestor
     fanout: RedisFanout | None = None
@@ -136,9 +136,9 @@ async def _watch_health(
 
 
 def build_metrics(
-    book: LatestBook, ingestor: Ingestor, store: RateStore, fanout: RedisFanout | None
+    book: LatestRates, ingestor: Ingestor, store: RateStore, fanout: RedisFanout | None
 ) -> tuple[ServiceMetrics, Histogram]:
-    """The rates service's metrics: RPCs (interceptor), the latest book, the store and its pool,
+    """The rates service's metrics: RPCs (interceptor), the latest rates, the store and its pool,
     Redis, and the publication lag (observed -> published), read at scrape time."""
     metrics = ServiceMetrics("rates")
     lag = Histogram(
@@ -180,7 +180,7 @@ def build_metrics(
     return metrics, lag
 
 
-async def _measure_publish_lag(book: LatestBook, lag: Histogram) -> None:
+async def _measure_publish_lag(book: LatestRates, lag: Histogram) -> None:
     with book.subscribe() as changes:
         while True:
             change = await changes.queue.get()
@@ -207,7 +207,7 @@ async def start(settings: RatesSettings, store: RateStore | None = None) -> Rate
 
 
 async def _start_on(settings: RatesSettings, store: RateStore) -> RatesServer:
-    book = LatestBook(settings.replay_window)
+    book = LatestRates(settings.replay_window)
     fanout: RedisFanout | None = None
     try:
         book.load(await store.latest_reference(settings.reference_source), await store.latest_live())

@@ -11,7 +11,7 @@ from kurs_common import validation
 from kurs_common.rate import Rate, observed
 from kurs_common.timeutil import to_timestamp
 from kurs_rates import ticks
-from kurs_rates.book import LatestBook
+from kurs_rates.book import LatestRates
 from kurs_rates.grpc_status import guarded
 from kurs_rates.model import PIVOT
 from kurs_rates.queries import RateQueries, rebase_rates
@@ -33,7 +33,7 @@ LATEST_CACHE_ENTRIES = 1024
 
 
 class RatesServicer(rates_pb2_grpc.RatesServiceServicer):
-    def __init__(self, queries: RateQueries, book: LatestBook) -> None:
+    def __init__(self, queries: RateQueries, book: LatestRates) -> None:
         self.queries = queries
         self.book = book
         # GetLatestRates replies of the current book state, keyed (version, sequence, base, symbols).

@@ -12,7 +12,7 @@ in keyset pages and answers them against any base:
   batch that moved both sides yields one cross tick, not two.
 
 Retention: ticks older than `retention` are deleted every `interval` (each source and currency
-keeps its newest tick, so the latest book survives a restart); a retention of 0 keeps them all.
+keeps its newest tick, so `LatestRates` survives a restart); a retention of 0 keeps them all.
 """
 
 from __future__ import annotations

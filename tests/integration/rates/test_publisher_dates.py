@@ -11,7 +11,7 @@ import pytest
 
 from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs_common.rate import Rate, RateKind
-from kurs_rates.book import LatestBook
+from kurs_rates.book import LatestRates
 from kurs_rates.model import BLEND
 from kurs_rates.pg_store import PostgresRateStore
 from kurs_rates.queries import RateQueries
@@ -42,7 +42,7 @@ async def stub(
     # Tuesday's table lacks JPY (a holiday of its desk, say): Monday's JPY is its latest.
     await store.write([boe("USD", "1.2210", MON), boe("EUR", "1.1870", MON), boe("JPY", "191.30", MON)])
     await store.write([boe("USD", "1.2250", TUE), boe("EUR", "1.1890", TUE)])
-    book = LatestBook(16)
+    book = LatestRates(16)
     queries = RateQueries(store, book, BLEND)
     try:
         async with serving_rates(queries, book) as stub:

@@ -20,7 +20,7 @@ import pytest
 
 from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs_gateway import series_body, views
-from kurs_rates.book import LatestBook
+from kurs_rates.book import LatestRates
 from kurs_rates.ingest import Ingestor
 from kurs_rates.model import BLEND, Rate, RateKind
 from kurs_rates.pg_store import PostgresRateStore
@@ -124,7 +124,7 @@ async def mesh(
     rows = dataset(ecb_history_rows)
     for i in range(0, len(rows), 20_000):
         await store.write(rows[i : i + 20_000])
-    book = LatestBook(16)
+    book = LatestRates(16)
     book.load(await store.latest_reference(BLEND), [])
     queries = RateQueries(store, book, BLEND)
     book.on_reference_change.append(queries.invalidate)

@@ -1,4 +1,4 @@
-"""LatestBook: sequences, the replay ring behind since_sequence, and the fan-out payload format."""
+"""LatestRates: sequences, the replay ring behind since_sequence, and the fan-out payload format."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from kurs_rates.book import ChangeSet, LatestBook
+from kurs_rates.book import ChangeSet, LatestRates
 from kurs_rates.fanout import Update
 from kurs_rates.model import Rate, RateKind
 from kurs_rates.pg_schema import bundled_migrations
@@ -25,7 +25,7 @@ def fixing(day: str, **values: str) -> list[Rate]:
 
 
 def test_local_sequence_counts_change_sets_and_skips_no_ops() -> None:
-    book = LatestBook()
+    book = LatestRates()
     assert book.apply(fixing("2026-11-02", USD="1.16"), []) == ChangeSet(
         1, tuple(fixing("2026-11-02", USD="1.16"))
     )
@@ -36,7 +36,7 @@ def test_local_sequence_counts_change_sets_and_skips_no_ops() -> None:
 
 
 def test_since_returns_what_was_missed_within_the_window() -> None:
-    book = LatestBook(replay_window=3)
+    book = LatestRates(replay_window=3)
     for i in range(1, 6):
         book.apply(None, [tick("USD", f"1.1{i}", i)])
     assert book.sequence == 5
@@ -48,7 +48,7 @@ def test_since_returns_what_was_missed_within_the_window() -> None:
 
 
 def test_a_book_loaded_mid_stream_cannot_replay_what_came_before() -> None:
-    book = LatestBook()
+    book = LatestRates()
     book.seed(40, [])
     assert book.since(40) == []
     assert book.since(39) is None
@@ -59,7 +59,7 @@ def test_a_book_loaded_mid_stream_cannot_replay_what_came_before() -> None:
 
 
 def test_global_sequences_and_local_only_changes() -> None:
-    book = LatestBook()
+    book = LatestRates()
     change = book.apply(None, [tick("USD", "1.16", 1)], sequence=7)
     assert change is not None
     assert (change.sequence, book.sequence) == (7, 7)
@@ -77,7 +77,7 @@ def test_global_sequences_and_local_only_changes() -> None:
 
 
 def test_local_numbers_never_repeat_and_every_change_gets_one() -> None:
-    book = LatestBook()
+    book = LatestRates()
     book.start_at(1_000)
     book.start_at(10)  # a floor never moves the sequence back
     seen = []
@@ -93,7 +93,7 @@ def test_local_numbers_never_repeat_and_every_change_gets_one() -> None:
 
 
 def test_a_resync_is_numbered_above_everything_sent_and_replaces_the_view() -> None:
-    book = LatestBook()
+    book = LatestRates()
     book.apply(None, [tick("USD", "1.16", 1)], sequence=5)
     with book.subscribe() as sub:
         book.resync([tick("GBP", "0.88", 2)], 3)  # a counter below ours still moves us up
@@ -105,14 +105,14 @@ def test_a_resync_is_numbered_above_everything_sent_and_replaces_the_view() -> N
 
 
 def test_an_older_fixing_never_replaces_a_newer_one() -> None:
-    book = LatestBook()
+    book = LatestRates()
     book.apply(fixing("2026-11-03", USD="1.17"), [])
     assert book.apply(fixing("2026-11-02", USD="1.16"), []) is None
     assert book.effective()["USD"].value == "1.17"
 
 
 async def test_wait_for_returns_once_applied() -> None:
-    book = LatestBook()
+    book = LatestRates()
     assert not await book.wait_for(1, 0.01)
     book.apply(None, [tick("USD", "1.16", 1)], sequence=1)
     assert await book.wait_for(1, 0.01)
