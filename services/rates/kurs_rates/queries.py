@@ -22,7 +22,7 @@ from kurs_rates.model import BLEND, PIVOT, CurrencyRange, Figure, PublisherRange
 from kurs_rates.series_cache import SeriesCache
 from kurs_rates.series_days import (
     PerPivot,
-    Published,
+    PublisherDay,
     pack,
     render_per_pivot,
     render_published,
@@ -96,7 +96,7 @@ class RateQueries:
         self._series: SeriesCache[PerPivot] = SeriesCache(
             render_per_pivot, size_per_pivot, max_age=series_max_age
         )
-        self._published_series: SeriesCache[Published] = SeriesCache(
+        self._published_series: SeriesCache[PublisherDay] = SeriesCache(
             render_published, size_published, max_age=series_max_age
         )
         self._opening: dt.date | None = None  # the reference source's first day, once read
@@ -338,7 +338,7 @@ class RateQueries:
                 raise NotFound("end_date", f"{publisher.source} has no rates before {publisher.first_day}")
             name = publisher.source
 
-            async def published(a: dt.date, b: dt.date) -> list[tuple[dt.date, Published, frozenset[str]]]:
+            async def published(a: dt.date, b: dt.date) -> list[tuple[dt.date, PublisherDay, frozenset[str]]]:
                 figures = await self.store.figure_series(name, a, b)
                 none: frozenset[str] = frozenset()
                 return [(d, tuple((f.base, f.quote, f.value) for f in fs), none) for d, fs in figures.items()]

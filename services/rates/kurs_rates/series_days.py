@@ -16,7 +16,7 @@ from kurs_common.quotes import from_published
 from kurs_rates.model import PIVOT
 
 PerPivot = str | None  # one day per the pivot, packed "CODE:value,…" (None: no figure per the pivot)
-Published = tuple[tuple[str, str, str], ...]  # one day of a publisher's (base, quote, value) figures
+PublisherDay = tuple[tuple[str, str, str], ...]  # one day of a publisher's (base, quote, value) figures
 
 
 def pack(per_pivot: Mapping[str, str] | None) -> PerPivot:
@@ -32,7 +32,7 @@ def render_per_pivot(packed: PerPivot, base: str, wanted: Sequence[str] | None) 
     return money.rebase(per_pivot, PIVOT, base, wanted)
 
 
-def render_published(figures: Published, base: str, wanted: Sequence[str] | None) -> dict[str, str] | None:
+def render_published(figures: PublisherDay, base: str, wanted: Sequence[str] | None) -> dict[str, str] | None:
     try:
         return from_published(figures, base, wanted)
     except KeyError:
@@ -43,5 +43,5 @@ def size_per_pivot(packed: PerPivot) -> int:
     return 0 if packed is None else 49 + len(packed)
 
 
-def size_published(figures: Published) -> int:
+def size_published(figures: PublisherDay) -> int:
     return 160 * len(figures)
