@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends
+from graphql import GraphQLSchema
 from starlette.requests import HTTPConnection as Request
 
 from kurs.collector.v1 import collector_pb2_grpc
 from kurs.rates.v1 import rates_pb2_grpc
 from kurs.validator.v1 import validator_pb2_grpc
 from kurs_gateway.fastpath import BodyCache
+from kurs_gateway.keys.access import Access
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot, SnapshotFeed
 
@@ -47,6 +49,16 @@ def feed(request: Request) -> SnapshotFeed:
 
 def validator_stub(request: Request) -> validator_pb2_grpc.ValidatorServiceStub:
     value: validator_pb2_grpc.ValidatorServiceStub = request.app.state.validator_stub
+    return value
+
+
+def graphql_schema(request: Request) -> GraphQLSchema:
+    value: GraphQLSchema = request.app.state.graphql_schema
+    return value
+
+
+def access(request: Request) -> Access:
+    value: Access = request.app.state.access
     return value
 
 

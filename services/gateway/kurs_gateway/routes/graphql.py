@@ -16,7 +16,6 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from graphql import (
     GraphQLError,
-    GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
     graphql,
@@ -266,7 +265,7 @@ async def _execute(request: Request, document: Any, settings: GatewaySettings) -
         return problem(400, "'variables' must be a JSON object", param="variables")
     if operation is not None and not isinstance(operation, str):
         return problem(400, "'operationName' must be a string", param="operationName")
-    schema: GraphQLSchema = request.app.state.graphql_schema
+    schema = deps.graphql_schema(request)
     try:
         ast = parse(query)
     except GraphQLError as exc:
@@ -283,9 +282,7 @@ async def _execute(request: Request, document: Any, settings: GatewaySettings) -
         return refused  # over a cost, alias or depth limit, or the key cannot pay for its cost
     principal = request.scope.get("state", {}).get(PRINCIPAL)
     scopes = getattr(principal, "scopes", None)
-    root = Root(
-        request.app.state.snapshot, request.app.state.rates_stub, settings.upstream_timeout_seconds, scopes
-    )
+    root = Root(deps.snapshot(request), deps.rates_stub(request), settings.upstream_timeout_seconds, scopes)
     result = await graphql(
         schema, query, root_value=root, variable_values=variables, operation_name=operation
     )

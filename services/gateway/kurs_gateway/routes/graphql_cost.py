@@ -38,6 +38,7 @@ from graphql import (
 from starlette.requests import Request
 from starlette.responses import Response
 
+from kurs_gateway import deps
 from kurs_gateway.guard import PRINCIPAL
 from kurs_gateway.problems import problem
 
@@ -168,7 +169,7 @@ async def admit(
     request: Request, document: DocumentNode, operation_name: str | None, variables: dict[str, Any] | None
 ) -> Response | None:
     """None when the query may run (its cost charged to the caller's key); else the refusal."""
-    snapshot = request.app.state.snapshot
+    snapshot = deps.snapshot(request)
     asked = cost(document, operation_name, variables, max(1, len(snapshot.entries) + 1))
     refusal = asked.refusal()
     if refusal is not None:
@@ -178,7 +179,7 @@ async def admit(
     principal = request.scope.get("state", {}).get(PRINCIPAL)
     if principal is None or asked.tokens <= 1:
         return None
-    meter = request.app.state.access.meter
+    meter = deps.access(request).meter
     for _ in range(asked.tokens - 1):  # the request itself already took one token
         verdict = await meter.admit(principal.client, principal.limits, None)
         if not verdict.allowed:

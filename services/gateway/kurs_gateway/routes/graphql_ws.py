@@ -33,7 +33,6 @@ from fastapi import APIRouter, WebSocket
 from graphql import (
     ExecutionResult,
     GraphQLError,
-    GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
     execute,
@@ -46,6 +45,7 @@ from starlette.websockets import WebSocketDisconnect
 from kurs_common import validation
 from kurs_common.errors import QueryError
 from kurs_common.quotes import rebase_entries
+from kurs_gateway import deps
 from kurs_gateway.guard import PRINCIPAL
 from kurs_gateway.keys.access import Access
 from kurs_gateway.keys.registry import Principal
@@ -139,7 +139,6 @@ class Connection:
     def __init__(self, ws: WebSocket, access: Access) -> None:
         self.ws = ws
         self.access = access
-        self.app = ws.app
         found = ws.scope.get("state", {}).get(PRINCIPAL)
         self.principal: Principal | None = found if isinstance(found, Principal) else None
         self.acked = False
@@ -268,7 +267,7 @@ class Connection:
         ):
             await self._errors(ident, [{"message": "variables must be an object, operationName a string"}])
             return
-        schema: GraphQLSchema = self.app.state.graphql_schema
+        schema = deps.graphql_schema(self.ws)
         try:
             document = parse(query)
         except GraphQLError as exc:
@@ -284,12 +283,12 @@ class Connection:
         )
         if not await self._admit(ident, "stream" if live else "read"):
             return
-        snapshot: LiveSnapshot = self.app.state.snapshot
+        snapshot = deps.snapshot(self.ws)
         if not live:
             root = Root(
                 snapshot,
-                self.app.state.rates_stub,
-                self.app.state.settings.upstream_timeout_seconds,
+                deps.rates_stub(self.ws),
+                deps.settings(self.ws).upstream_timeout_seconds,
                 scopes=None if self.principal is None else self.principal.scopes,
             )
             result = execute(
@@ -355,7 +354,7 @@ async def graphql_ws(ws: WebSocket) -> None:
         await ws.close(4406, "Subprotocol not acceptable")
         return
     await ws.accept(subprotocol=PROTOCOL)
-    connection = Connection(ws, ws.app.state.access)
+    connection = Connection(ws, deps.access(ws))
     try:
         await connection.serve()
     except SlowConsumer:
