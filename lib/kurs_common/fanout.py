@@ -1,4 +1,10 @@
-"""In-process fan-out: every subscriber gets its own bounded queue.
+"""In-process subscriber queues: one publisher, every subscriber gets its own bounded queue.
+
+The one primitive for handing an item to many in-process consumers (StreamRates subscribers of
+`LatestRates`, the validator's anomaly hub, the gateway's snapshot listeners and alert events).
+Not to be confused with the rates service's Redis replication across replicas
+(kurs_rates.replication) or the gateway's WebSocket broadcaster (kurs_gateway.broadcast), which
+encodes a message once per view for thousands of sockets.
 
 A subscriber that falls behind is not allowed to hold memory or slow the publisher: when its
 queue is full the item is dropped and the subscription is flagged `overflowed`, and the
@@ -28,6 +34,8 @@ class Subscription(Generic[T]):
 
 
 class Fanout(Generic[T]):
+    """A publisher's set of subscriptions; `publish` offers an item to every bounded queue."""
+
     def __init__(self, queue_size: int) -> None:
         self.queue_size = queue_size
         self._subscribers: set[Subscription[T]] = set()

@@ -1,4 +1,4 @@
-"""WebSocket fan-out for /ws/rates/stream: each message encoded once per view, bounded outboxes.
+"""WebSocket broadcaster for /ws/rates/stream: each message encoded once per view, bounded outboxes.
 
 Clients are grouped by view: (base, symbols, source). One broadcaster task per gateway process
 follows the live snapshot; on a change it computes each view's figures once, diffs them against

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 from kurs_common.errors import InvalidArgument, Unavailable
 from kurs_rates.book import LatestRates
-from kurs_rates.fanout import REDIS_ERRORS, RedisFanout, Update
 from kurs_rates.model import Rate, RateKind, StoreUnavailable, WriteResult
 from kurs_rates.queries import RateQueries
+from kurs_rates.replication import REDIS_ERRORS, RedisReplication, Update
 from kurs_rates.store import RateStore
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class Ingestor:
         book: LatestRates,
         queries: RateQueries,
         reference_source: str,
-        fanout: RedisFanout | None = None,
+        fanout: RedisReplication | None = None,
     ) -> None:
         self.store = store
         self.book = book

@@ -35,11 +35,11 @@ from kurs_common.metrics import (
 from kurs_common.timeutil import utcnow
 from kurs_rates import series_cache, ticks
 from kurs_rates.book import LatestRates
-from kurs_rates.fanout import RedisFanout
 from kurs_rates.ingest import Ingestor
 from kurs_rates.ingest_servicer import IngestServicer
 from kurs_rates.pg_store import PostgresRateStore
 from kurs_rates.queries import RateQueries
+from kurs_rates.replication import RedisReplication
 from kurs_rates.servicer import RatesServicer
 from kurs_rates.settings import RatesSettings
 from kurs_rates.sqlite_store import SqliteRateStore
@@ -81,7 +81,7 @@ class RatesServer:
     book: LatestRates
     grpc: RunningServer
     ingestor: Ingestor
-    fanout: RedisFanout | None = None
+    fanout: RedisReplication | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     metrics: MetricsEndpoint | None = None
 
@@ -107,7 +107,7 @@ class RatesServer:
 
 
 async def _watch_health(
-    server: RunningServer, ingestor: Ingestor, store: RateStore, fanout: RedisFanout | None
+    server: RunningServer, ingestor: Ingestor, store: RateStore, fanout: RedisReplication | None
 ) -> None:
     serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
     reported: dict[str, int] = {}
@@ -136,7 +136,7 @@ async def _watch_health(
 
 
 def build_metrics(
-    book: LatestRates, ingestor: Ingestor, store: RateStore, fanout: RedisFanout | None
+    book: LatestRates, ingestor: Ingestor, store: RateStore, fanout: RedisReplication | None
 ) -> tuple[ServiceMetrics, Histogram]:
     """The rates service's metrics: RPCs (interceptor), the latest rates, the store and its pool,
     Redis, and the publication lag (observed -> published), read at scrape time."""
@@ -208,11 +208,11 @@ async def start(settings: RatesSettings, store: RateStore | None = None) -> Rate
 
 async def _start_on(settings: RatesSettings, store: RateStore) -> RatesServer:
     book = LatestRates(settings.replay_window)
-    fanout: RedisFanout | None = None
+    fanout: RedisReplication | None = None
     try:
         book.load(await store.latest_reference(settings.reference_source), await store.latest_live())
         if settings.redis_url:
-            fanout = RedisFanout(
+            fanout = RedisReplication(
                 settings.redis_url,
                 book,
                 prefix=settings.redis_prefix,

@@ -19,8 +19,8 @@ import pytest
 import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2
 
-from kurs_rates.fanout import Update, rate_to_json
 from kurs_rates.model import Rate, RateKind
+from kurs_rates.replication import Update, rate_to_json
 from kurs_rates.server import REDIS_HEALTH, STORE_HEALTH
 from support.rates_replicas import Replica, accepted, fixing, next_message, until, values
 

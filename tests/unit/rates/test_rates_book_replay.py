@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 
 from kurs_rates.book import ChangeSet, LatestRates
-from kurs_rates.fanout import Update
 from kurs_rates.model import Rate, RateKind
 from kurs_rates.pg_schema import bundled_migrations
 from kurs_rates.pg_writes import _pg_array
+from kurs_rates.replication import Update
 
 
 def tick(currency: str, value: str, second: int, source: str = "replay") -> Rate:

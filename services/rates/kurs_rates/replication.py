@@ -1,4 +1,7 @@
-"""Cross-replica fan-out of accepted updates through Redis (redis.asyncio).
+"""Redis replication of accepted updates across rates replicas (redis.asyncio).
+
+This is not a subscriber fan-out: it carries each update to every replica's `LatestRates`, which
+hands it to its own StreamRates subscribers through kurs_common.fanout (in-process queues).
 
 Keys (all under a configurable prefix, default "kurs:rates:"):
 
@@ -137,7 +140,9 @@ class Update:
         )
 
 
-class RedisFanout:
+class RedisReplication:
+    """Publishes this replica's updates to Redis and applies every replica's updates to `book`."""
+
     def __init__(
         self,
         url: str,
