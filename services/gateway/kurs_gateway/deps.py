@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends
 from graphql import GraphQLSchema
@@ -15,6 +15,9 @@ from kurs_gateway.fastpath import BodyCache
 from kurs_gateway.keys.access import Access
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot, SnapshotFeed
+
+if TYPE_CHECKING:
+    from kurs_gateway.routes.metrics import GatewayMetrics
 
 
 def snapshot(request: Request) -> LiveSnapshot:
@@ -59,6 +62,11 @@ def graphql_schema(request: Request) -> GraphQLSchema:
 
 def access(request: Request) -> Access:
     value: Access = request.app.state.access
+    return value
+
+
+def metrics(request: Request) -> GatewayMetrics:
+    value: GatewayMetrics = request.app.state.metrics
     return value
 
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from kurs_gateway import deps
 from kurs_gateway.keys import manage
 from kurs_gateway.keys.access import Access
 from kurs_gateway.keys.model import ID_PATTERN, SCOPES, KeyFieldError, KeyRecord
@@ -46,7 +47,7 @@ class _Refused(Exception):
 
 
 def _access(request: Request) -> Access:
-    access: Access = request.app.state.access
+    access: Access = deps.access(request)
     if not access.managed:
         raise _Refused(problem(404, "key management is off on this gateway (KURS_GATEWAY_AUTH=keys)"))
     principal = caller(request)

@@ -151,7 +151,7 @@ async def alerts_stream(ws: WebSocket) -> None:
         await ws.close(TRY_AGAIN_LATER)
         return
     key = api_key(ws)
-    heartbeat = ws.app.state.settings.heartbeat_seconds
+    heartbeat = deps.settings(ws).heartbeat_seconds
     with alerts.fanout.subscribe() as sub, contextlib.suppress(WebSocketDisconnect):
         while True:
             try:

@@ -24,12 +24,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from kurs_gateway import views
-from kurs_gateway.fastpath import BodyCache
+from kurs_gateway import deps, views
 from kurs_gateway.params import only
 from kurs_gateway.problems import problem
 from kurs_gateway.routes.metrics import GatewayMetrics
-from kurs_gateway.snapshot import LiveSnapshot
 
 router = APIRouter(tags=["operations"])
 
@@ -244,9 +242,9 @@ def upstream_rates_calls(metrics: GatewayMetrics) -> int:
 @router.get("/dashboard/api/overview", dependencies=[Depends(only())], include_in_schema=False)
 async def overview(request: Request) -> Response:
     """Everything the dashboard draws that the gateway itself knows (JSON)."""
-    metrics: GatewayMetrics = request.app.state.metrics
-    cache: BodyCache = request.app.state.cache
-    snapshot: LiveSnapshot = request.app.state.snapshot
+    metrics = deps.metrics(request)
+    cache = deps.cache(request)
+    snapshot = deps.snapshot(request)
     feed = getattr(request.app.state, "feed", None)
     uptime = max(time.time() - metrics.started, 1.0)
     routes = route_table(metrics)

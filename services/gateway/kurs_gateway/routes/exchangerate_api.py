@@ -33,9 +33,8 @@ from kurs_common.currencies import name_of
 from kurs_common.errors import QueryError
 from kurs_common.rate import UNOBSERVED, Rate, observed
 from kurs_common.timeutil import today_utc
-from kurs_gateway import views
+from kurs_gateway import deps, views
 from kurs_gateway.deps import Cache, Settings, Snapshot, Stub
-from kurs_gateway.keys.access import Access
 from kurs_gateway.routes.usage import caller
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot
@@ -151,7 +150,7 @@ def _latest_answer(
 @router.get("/v6/latest/{base}")
 async def v6_open_latest(request: Request, base: str, snapshot: Snapshot, cache: Cache) -> Response:
     """ExchangeRate-API's open endpoint: `rates` (not `conversion_rates`) and its own fields."""
-    settings: GatewaySettings = request.app.state.settings
+    settings = deps.settings(request)
 
     def shape(code: str, rates: tuple[Rate, ...]) -> dict[str, Any]:
         return {
@@ -304,7 +303,7 @@ async def v6_quota(request: Request, key: str, settings: Settings) -> Response:
     daily quota has left today. Otherwise the path key's v6 requests against `v6_plan_quota`.
     Shared by every gateway when Redis is configured; this process's count otherwise.
     """
-    access: Access = request.app.state.access
+    access = deps.access(request)
     principal = caller(request)
     if access.managed and principal is not None:
         today, month = await access.meter.usage(principal.client)

@@ -37,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kurs_common.metrics import LATENCY_BUCKETS, ServiceMetrics, gauge, labelled_counter
 from kurs_common.telemetry import extract_headers
 from kurs_common.timeutil import utcnow
+from kurs_gateway import deps
 from kurs_gateway.fastpath import BodyCache, CachedAnswer
 from kurs_gateway.params import only
 from kurs_gateway.snapshot import LiveSnapshot
@@ -348,5 +349,5 @@ class HttpMetrics:
 @router.get("/metrics", dependencies=[Depends(only())], include_in_schema=False)
 async def metrics(request: Request) -> Response:
     """Prometheus text exposition of the gateway's metrics."""
-    registry: GatewayMetrics = request.app.state.metrics
+    registry = deps.metrics(request)
     return Response(registry.exposition(), media_type=CONTENT_TYPE_LATEST)

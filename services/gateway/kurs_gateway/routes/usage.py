@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from kurs_gateway import deps
 from kurs_gateway.guard import PRINCIPAL
 from kurs_gateway.keys.meter import Meter
 from kurs_gateway.keys.model import ROUTE_CLASSES
@@ -90,5 +91,5 @@ async def usage(request: Request) -> Response:
             headers={"WWW-Authenticate": "Bearer"},
         )
     return Response(
-        dumps(await usage_body(request.app.state.access.meter, principal)), media_type="application/json"
+        dumps(await usage_body(deps.access(request).meter, principal)), media_type="application/json"
     )
