@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound, Unavailable
 from kurs_common.quotes import from_published, home_currency, published_days, rebase_entries
 from kurs_common.rate import UNOBSERVED, Rate, RateKind
+from kurs_rates.answers import ConvertAnswer, RatesAnswer, SeriesAnswer, SeriesJson
 from kurs_rates.book import LatestRates
 from kurs_rates.model import BLEND, PIVOT, CurrencyRange, Figure, PublisherRange
 from kurs_rates.series_cache import SeriesCache
@@ -34,44 +34,6 @@ from kurs_rates.store import RateStore
 __all__ = ["RateQueries", "rebase_rates"]
 
 DEFAULT_BASE = "USD"
-
-
-@dataclass(frozen=True, slots=True)
-class RatesAnswer:
-    base: str
-    day: dt.date | None
-    rates: tuple[Rate, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesAnswer:
-    base: str
-    start: dt.date
-    end: dt.date
-    days: dict[dt.date, dict[str, str]]
-    sources: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesJson:
-    """SeriesAnswer with its days as one JSON object (GetTimeSeriesJsonResponse in rates.proto)."""
-
-    base: str
-    start: dt.date
-    end: dt.date
-    rates_json: bytes
-    sources: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ConvertAnswer:
-    from_currency: str
-    to_currency: str
-    amount: str
-    rate: str
-    result: str
-    day: dt.date
-    sources: tuple[str, ...]
 
 
 def rebase_rates(entries: dict[str, Rate], base: str, symbols: Sequence[str] | None) -> tuple[Rate, ...]:
@@ -171,6 +133,27 @@ class RateQueries:
         default = base or home_of(publisher)
         code = validation.currency("base", default, served)
         return code, validation.symbols("symbols", symbols, served)
+
+    async def _refuse_before_opening(self, last: dt.date) -> None:
+        """404 for a series of the reference source ending before its first day (read once)."""
+        opening = self._opening
+        if opening is None:
+            generation = self._generation
+            opening = await self.store.first_day(self.source)
+            if generation == self._generation:
+                self._opening = opening
+        if opening is None or last < opening:
+            raise NotFound("end_date", f"no rates before {opening}" if opening else "no rates published yet")
+
+    async def _publisher_series_codes(
+        self, publisher: PublisherRange, base: str, symbols: Sequence[str], last: dt.date
+    ) -> tuple[str, list[str] | None]:
+        """`_publisher_codes` for a series ending on `last`; 404 when it ends before the
+        publisher's first day."""
+        code, wanted = await self._publisher_codes(publisher, base, symbols)
+        if last < publisher.first_day:
+            raise NotFound("end_date", f"{publisher.source} has no rates before {publisher.first_day}")
+        return code, wanted
 
     def _published(
         self,
@@ -295,9 +278,7 @@ class RateQueries:
         first, last = validation.date_range("start_date", start, "end_date", end)
         publisher = await self._publisher(source)
         if publisher is not None:
-            code, wanted = await self._publisher_codes(publisher, base, symbols)
-            if last < publisher.first_day:
-                raise NotFound("end_date", f"{publisher.source} has no rates before {publisher.first_day}")
+            code, wanted = await self._publisher_series_codes(publisher, base, symbols, last)
             figures = await self.store.figure_series(publisher.source, first, last)
             days: dict[dt.date, dict[str, str]] = {}
             for day, published in figures.items():
@@ -307,9 +288,7 @@ class RateQueries:
                     continue  # the base was not published that day
             return SeriesAnswer(code, first, last, days, (publisher.source,))
         code, wanted = await self._base_and_symbols(base, symbols)
-        opening = await self.store.first_day(self.source)
-        if opening is None or last < opening:
-            raise NotFound("end_date", f"no rates before {opening}" if opening else "no rates published yet")
+        await self._refuse_before_opening(last)
         raw = await self.store.series(self.source, first, last)
         days = {
             day: money.rebase(per_pivot, PIVOT, code, wanted)
@@ -333,9 +312,7 @@ class RateQueries:
         first, last = validation.date_range("start_date", start, "end_date", end)
         publisher = await self._publisher(source)
         if publisher is not None:
-            code, wanted = await self._publisher_codes(publisher, base, symbols)
-            if last < publisher.first_day:
-                raise NotFound("end_date", f"{publisher.source} has no rates before {publisher.first_day}")
+            code, wanted = await self._publisher_series_codes(publisher, base, symbols, last)
             name = publisher.source
 
             async def published(a: dt.date, b: dt.date) -> list[tuple[dt.date, PublisherDay, frozenset[str]]]:
@@ -346,14 +323,7 @@ class RateQueries:
             mine = await self._published_series.select(name, first, last, code, wanted, published)
             return SeriesJson(code, first, last, mine.rates_json(), (name,))
         code, wanted = await self._base_and_symbols(base, symbols)
-        opening = self._opening
-        if opening is None:
-            generation = self._generation
-            opening = await self.store.first_day(self.source)
-            if generation == self._generation:
-                self._opening = opening
-        if opening is None or last < opening:
-            raise NotFound("end_date", f"no rates before {opening}" if opening else "no rates published yet")
+        await self._refuse_before_opening(last)
         reference = self.source
 
         async def per_pivot(a: dt.date, b: dt.date) -> list[tuple[dt.date, PerPivot, frozenset[str]]]:
