@@ -23,19 +23,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from kurs_rates.model import (
-    CARRY_DAYS,
-    CurrencyRange,
-    Figure,
-    PublisherRange,
-    Rate,
-    RateKind,
-    StoreUnavailable,
-    TickKey,
-    TickSpan,
-    WriteResult,
-    publisher_ranges,
-)
+from kurs_rates import model
 from kurs_rates.pg_partitions import PARTITIONED, create_partitions, existing_partitions
 from kurs_rates.pg_pool import TRANSIENT_ERRORS, call_with_retry
 from kurs_rates.pg_schema import migrate
@@ -46,10 +34,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def _live_record(row: asyncpg.Record) -> Rate:
-    return Rate(
+def _live_record(row: asyncpg.Record) -> model.Rate:
+    return model.Rate(
         source=row["source"],
-        kind=RateKind.LIVE,
+        kind=model.RateKind.LIVE,
         currency=row["currency"],
         value=row["value"],
         day=row["day"],
@@ -104,9 +92,9 @@ class PostgresRateStore:
                 },
             )
         except TRANSIENT_ERRORS as exc:
-            raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+            raise model.StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
         except TimeoutError as exc:
-            raise StoreUnavailable("PostgreSQL did not answer the connection in time") from exc
+            raise model.StoreUnavailable("PostgreSQL did not answer the connection in time") from exc
         if self.apply_migrations:
             await self._call(migrate, attempts=1)
         await self._call(self._load_partitions)
@@ -122,7 +110,7 @@ class PostgresRateStore:
     @property
     def pool(self) -> asyncpg.Pool[asyncpg.Record]:
         if self._pool is None:
-            raise StoreUnavailable("store is not open")
+            raise model.StoreUnavailable("store is not open")
         return self._pool
 
     async def _call(
@@ -160,10 +148,10 @@ class PostgresRateStore:
             log.info("postgresql partitions created", extra={"table": table, "years": sorted(years)})
 
     # -- writes --------------------------------------------------------------------------
-    async def write(self, rates: Sequence[Rate]) -> WriteResult:
+    async def write(self, rates: Sequence[model.Rate]) -> model.WriteResult:
         """Plan and classify by kurs_rates.writes, merge by kurs_rates.pg_writes, one transaction."""
         if not rates:
-            return WriteResult()
+            return model.WriteResult()
         plan = plan_batch(rates)
         await self._ensure_partitions(partition_years(rates, plan))
         seconds = self.write_timeout + 1.0  # client-side bound; the server's statement_timeout fires first
@@ -244,23 +232,23 @@ class PostgresRateStore:
             out.append((row["day"], per_pivot, found))
         return out
 
-    async def latest_reference(self, source: str) -> list[Rate]:
+    async def latest_reference(self, source: str) -> list[model.Rate]:
         newest = await self._fetchval("SELECT max(last_day) FROM reference_ranges WHERE source = $1", source)
         return await self.as_of(source, newest) if isinstance(newest, dt.date) else []
 
-    async def as_of(self, source: str, day: dt.date) -> list[Rate]:
+    async def as_of(self, source: str, day: dt.date) -> list[model.Rate]:
         rows = await self._fetch(
             "SELECT DISTINCT ON (base, currency) day, base, currency, value, observed_at, sources, flag "
             "FROM reference_rates WHERE source = $1 AND day BETWEEN $2 AND $3 "
             "ORDER BY base, currency, day DESC",
             source,
-            day - dt.timedelta(days=CARRY_DAYS),
+            day - dt.timedelta(days=model.CARRY_DAYS),
             day,
         )
         return [
-            Rate(
+            model.Rate(
                 source=source,
-                kind=RateKind.REFERENCE,
+                kind=model.RateKind.REFERENCE,
                 currency=row["currency"],
                 value=row["value"],
                 day=row["day"],
@@ -272,16 +260,18 @@ class PostgresRateStore:
             for row in sorted(rows, key=lambda r: (r["currency"], r["base"]))
         ]
 
-    async def figures_on(self, source: str, day: dt.date) -> list[Figure]:
+    async def figures_on(self, source: str, day: dt.date) -> list[model.Figure]:
         rows = await self._fetch(
             "SELECT base, currency, value, flag FROM reference_rates WHERE source = $1 AND day = $2 "
             "ORDER BY base, currency",
             source,
             day,
         )
-        return [Figure(row["base"], row["currency"], row["value"], row["flag"]) for row in rows]
+        return [model.Figure(row["base"], row["currency"], row["value"], row["flag"]) for row in rows]
 
-    async def figure_series(self, source: str, start: dt.date, end: dt.date) -> dict[dt.date, list[Figure]]:
+    async def figure_series(
+        self, source: str, start: dt.date, end: dt.date
+    ) -> dict[dt.date, list[model.Figure]]:
         rows = await self._fetch(
             "SELECT day, base, currency, value FROM reference_rates "
             "WHERE source = $1 AND day BETWEEN $2 AND $3 ORDER BY day, base, currency",
@@ -289,9 +279,9 @@ class PostgresRateStore:
             start,
             end,
         )
-        out: dict[dt.date, list[Figure]] = {}
+        out: dict[dt.date, list[model.Figure]] = {}
         for row in rows:
-            out.setdefault(row["day"], []).append(Figure(row["base"], row["currency"], row["value"]))
+            out.setdefault(row["day"], []).append(model.Figure(row["base"], row["currency"], row["value"]))
         return out
 
     async def contributors(self, source: str, start: dt.date, end: dt.date) -> tuple[str, ...]:
@@ -304,23 +294,25 @@ class PostgresRateStore:
         )
         return tuple(sorted(row["s"] for row in rows))
 
-    async def publishers(self) -> list[PublisherRange]:
+    async def publishers(self) -> list[model.PublisherRange]:
         rows = await self._fetch(
             "SELECT source, base, currency, first_day, last_day FROM reference_ranges ORDER BY source"
         )
-        return publisher_ranges(
+        return model.publisher_ranges(
             (r["source"], r["base"], r["currency"], r["first_day"].isoformat(), r["last_day"].isoformat())
             for r in rows
         )
 
-    async def latest_live(self) -> list[Rate]:
+    async def latest_live(self) -> list[model.Rate]:
         rows = await self._fetch(
             "SELECT currency, source, observed_at, day, value, sources, replay "
             "FROM live_latest ORDER BY currency"
         )
         return [_live_record(row) for row in rows]
 
-    async def live_ticks(self, span: TickSpan, after: TickKey | None, limit: int) -> list[Rate]:
+    async def live_ticks(
+        self, span: model.TickSpan, after: model.TickKey | None, limit: int
+    ) -> list[model.Rate]:
         """RateStore.live_ticks: one keyset query on live_rates (time-partitioned)."""
         rows = await self._fetch(
             "SELECT source, currency, observed_at, day, value, sources, replay FROM live_rates "
@@ -339,7 +331,7 @@ class PostgresRateStore:
         )
         return [_live_record(row) for row in rows]
 
-    async def live_before(self, currency: str, at: dt.datetime, source: str) -> Rate | None:
+    async def live_before(self, currency: str, at: dt.datetime, source: str) -> model.Rate | None:
         """The newest live tick of `currency` observed before `at` (of `source` only when given)."""
         rows = await self._fetch(
             "SELECT source, currency, observed_at, day, value, sources, replay FROM live_rates "
@@ -363,13 +355,13 @@ class PostgresRateStore:
         )
         return int(str(status).rsplit(" ", 1)[-1])
 
-    async def currency_ranges(self, source: str) -> list[CurrencyRange]:
+    async def currency_ranges(self, source: str) -> list[model.CurrencyRange]:
         rows = await self._fetch(
             "SELECT currency, first_day, last_day FROM reference_ranges WHERE source = $1 AND base = 'EUR' "
             "ORDER BY currency",
             source,
         )
-        return [CurrencyRange(row["currency"], row["first_day"], row["last_day"]) for row in rows]
+        return [model.CurrencyRange(row["currency"], row["first_day"], row["last_day"]) for row in rows]
 
     async def reachable(self) -> bool:
         """Whether a trivial query answers now (the health loop's probe)."""

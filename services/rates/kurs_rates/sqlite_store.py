@@ -9,19 +9,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from kurs_common.sqlite_file import SqliteFile
-from kurs_rates.model import (
-    CARRY_DAYS,
-    CurrencyRange,
-    Figure,
-    PublisherRange,
-    Rate,
-    RateKind,
-    StoreUnavailable,
-    TickKey,
-    TickSpan,
-    WriteResult,
-    publisher_ranges,
-)
+from kurs_rates import model
 from kurs_rates.sqlite_writes import write_batch
 
 log = logging.getLogger(__name__)
@@ -109,10 +97,10 @@ def _ts(value: dt.datetime) -> str:
 
 def _live_row(
     source: str, currency: str, observed_at: str, day: str, value: str, sources: str, replay: int
-) -> Rate:
-    return Rate(
+) -> model.Rate:
+    return model.Rate(
         source=source,
-        kind=RateKind.LIVE,
+        kind=model.RateKind.LIVE,
         currency=currency,
         value=value,
         day=dt.date.fromisoformat(day),
@@ -128,7 +116,7 @@ class SqliteRateStore(SqliteFile):
     PRAGMAS = ("PRAGMA synchronous=NORMAL",)
 
     def not_open(self) -> Exception:
-        return StoreUnavailable("store is not open")
+        return model.StoreUnavailable("store is not open")
 
     async def reachable(self) -> None:
         """An embedded file is always there; a failed write is what marks it unhealthy."""
@@ -156,10 +144,10 @@ class SqliteRateStore(SqliteFile):
                 raise
             log.info("sqlite migration applied", extra={"version": target, "path": str(self.path)})
 
-    async def write(self, rates: Sequence[Rate]) -> WriteResult:
+    async def write(self, rates: Sequence[model.Rate]) -> model.WriteResult:
         """One transaction per batch, classified and written by kurs_rates.sqlite_writes."""
         if not rates:
-            return WriteResult()
+            return model.WriteResult()
         try:
             await self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -169,7 +157,7 @@ class SqliteRateStore(SqliteFile):
                 await self.db.execute("ROLLBACK")
                 raise
         except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(str(exc)) from exc
+            raise model.StoreUnavailable(str(exc)) from exc
         return result
 
     async def day_on_or_before(self, source: str, day: dt.date) -> dt.date | None:
@@ -230,7 +218,7 @@ class SqliteRateStore(SqliteFile):
             out.append((dt.date.fromisoformat(day), per_pivot, found))
         return out
 
-    async def latest_reference(self, source: str) -> list[Rate]:
+    async def latest_reference(self, source: str) -> list[model.Rate]:
         async with self.db.execute(
             "SELECT max(last_day) FROM reference_ranges WHERE source = ?", (source,)
         ) as cur:
@@ -239,8 +227,8 @@ class SqliteRateStore(SqliteFile):
             return []
         return await self.as_of(source, dt.date.fromisoformat(row[0]))
 
-    async def as_of(self, source: str, day: dt.date) -> list[Rate]:
-        first = (day - dt.timedelta(days=CARRY_DAYS)).isoformat()
+    async def as_of(self, source: str, day: dt.date) -> list[model.Rate]:
+        first = (day - dt.timedelta(days=model.CARRY_DAYS)).isoformat()
         async with self.db.execute(
             "SELECT r.day, r.base, r.currency, r.value, r.observed_at, r.sources, r.flag "
             "FROM reference_rates r JOIN (SELECT base, currency, max(day) AS day FROM reference_rates "
@@ -251,9 +239,9 @@ class SqliteRateStore(SqliteFile):
         ) as cur:
             rows = await cur.fetchall()
         return [
-            Rate(
+            model.Rate(
                 source=source,
-                kind=RateKind.REFERENCE,
+                kind=model.RateKind.REFERENCE,
                 currency=currency,
                 value=value,
                 day=dt.date.fromisoformat(row_day),
@@ -265,16 +253,18 @@ class SqliteRateStore(SqliteFile):
             for row_day, base, currency, value, observed_at, sources, flag in rows
         ]
 
-    async def figures_on(self, source: str, day: dt.date) -> list[Figure]:
+    async def figures_on(self, source: str, day: dt.date) -> list[model.Figure]:
         async with self.db.execute(
             "SELECT base, currency, value, flag FROM reference_rates WHERE source = ? AND day = ? "
             "ORDER BY base, currency",
             (source, day.isoformat()),
         ) as cur:
             rows = await cur.fetchall()
-        return [Figure(base, quote, value, flag) for base, quote, value, flag in rows]
+        return [model.Figure(base, quote, value, flag) for base, quote, value, flag in rows]
 
-    async def figure_series(self, source: str, start: dt.date, end: dt.date) -> dict[dt.date, list[Figure]]:
+    async def figure_series(
+        self, source: str, start: dt.date, end: dt.date
+    ) -> dict[dt.date, list[model.Figure]]:
         async with self.db.execute(
             "SELECT day, group_concat(base || ':' || currency || ':' || value, ',') FROM reference_rates "
             "WHERE source = ? AND day BETWEEN ? AND ? GROUP BY day ORDER BY day",
@@ -282,7 +272,7 @@ class SqliteRateStore(SqliteFile):
         ) as cur:
             rows = await cur.fetchall()
         return {
-            dt.date.fromisoformat(day): [Figure(*item.split(":", 2)) for item in packed.split(",")]
+            dt.date.fromisoformat(day): [model.Figure(*item.split(":", 2)) for item in packed.split(",")]
             for day, packed in rows
         }
 
@@ -294,14 +284,14 @@ class SqliteRateStore(SqliteFile):
             rows = await cur.fetchall()
         return tuple(sorted({s for (packed,) in rows for s in json.loads(packed)}))
 
-    async def publishers(self) -> list[PublisherRange]:
+    async def publishers(self) -> list[model.PublisherRange]:
         async with self.db.execute(
             "SELECT source, base, currency, first_day, last_day FROM reference_ranges ORDER BY source"
         ) as cur:
             rows = await cur.fetchall()
-        return publisher_ranges((str(a), str(b), str(c), str(d), str(e)) for a, b, c, d, e in rows)
+        return model.publisher_ranges((str(a), str(b), str(c), str(d), str(e)) for a, b, c, d, e in rows)
 
-    async def latest_live(self) -> list[Rate]:
+    async def latest_live(self) -> list[model.Rate]:
         async with self.db.execute(
             "SELECT l.source, l.currency, l.observed_at, l.day, l.value, l.sources, l.replay "
             "FROM live_rates l JOIN "
@@ -309,12 +299,14 @@ class SqliteRateStore(SqliteFile):
             "ON l.currency = m.currency AND l.observed_at = m.ts ORDER BY l.currency, l.source"
         ) as cur:
             rows = await cur.fetchall()
-        latest: dict[str, Rate] = {}
+        latest: dict[str, model.Rate] = {}
         for row in rows:
             latest.setdefault(row[1], _live_row(*row))
         return list(latest.values())
 
-    async def live_ticks(self, span: TickSpan, after: TickKey | None, limit: int) -> list[Rate]:
+    async def live_ticks(
+        self, span: model.TickSpan, after: model.TickKey | None, limit: int
+    ) -> list[model.Rate]:
         """RateStore.live_ticks: the source and keyset conditions added only when they apply."""
         marks = ", ".join("?" for _ in span.currencies)
         sql = (
@@ -333,7 +325,7 @@ class SqliteRateStore(SqliteFile):
         async with self.db.execute(sql, args) as cur:
             return [_live_row(*row) for row in await cur.fetchall()]
 
-    async def live_before(self, currency: str, at: dt.datetime, source: str) -> Rate | None:
+    async def live_before(self, currency: str, at: dt.datetime, source: str) -> model.Rate | None:
         """The newest live tick of `currency` observed before `at` (of `source` only when given)."""
         async with self.db.execute(
             "SELECT source, currency, observed_at, day, value, sources, replay FROM live_rates "
@@ -356,7 +348,7 @@ class SqliteRateStore(SqliteFile):
         )
         return cur.rowcount
 
-    async def currency_ranges(self, source: str) -> list[CurrencyRange]:
+    async def currency_ranges(self, source: str) -> list[model.CurrencyRange]:
         async with self.db.execute(
             "SELECT currency, first_day, last_day FROM reference_ranges WHERE source = ? AND base = 'EUR' "
             "ORDER BY currency",
@@ -364,6 +356,6 @@ class SqliteRateStore(SqliteFile):
         ) as cur:
             rows = await cur.fetchall()
         return [
-            CurrencyRange(code, dt.date.fromisoformat(first), dt.date.fromisoformat(last))
+            model.CurrencyRange(code, dt.date.fromisoformat(first), dt.date.fromisoformat(last))
             for code, first, last in rows
         ]
