@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
 
 from kurs_collector.errors import FeedError
+from kurs_common.observation import Observation
 from support.fake_exchanges import Blob, FakeHttpServer, FakeResponse, MakeFeed, drain, flatten
 
 DAILY = "/stats/eurofxref/eurofxref-daily.xml"
@@ -45,10 +47,21 @@ OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def build(make: MakeFeed, adapter: str, url: str) -> Any:
-    feed = make(adapter, url, **OPTIONS.get(adapter, {}))
-    feed.ctx.secrets["KURS_TEST_FRED_KEY"] = "test-key"
-    return feed
+# Serve one answer at `path`, then run `adapter`'s latest fetch against it to the end.
+Fetch = Callable[..., Awaitable[list[Sequence[Observation]]]]
+
+
+@pytest.fixture
+def fetch(provider: FakeHttpServer, make: MakeFeed) -> Fetch:
+    async def run(
+        adapter: str, path: str, answer: FakeResponse, **options: Any
+    ) -> list[Sequence[Observation]]:
+        provider.route(path, answer)
+        feed = make(adapter, provider.url, **OPTIONS.get(adapter, {}), **options)
+        feed.ctx.secrets["KURS_TEST_FRED_KEY"] = "test-key"
+        return await drain(feed)
+
+    return run
 
 
 HTML_ERROR = b"""<!DOCTYPE html>
@@ -67,17 +80,11 @@ HTML_ERROR = b"""<!DOCTYPE html>
     ],
 )
 async def test_body_cut_short_of_its_content_length(
-    blob: Blob,
-    provider: FakeHttpServer,
-    make: MakeFeed,
-    adapter: str,
-    path: str,
-    fixture: str,
+    blob: Blob, fetch: Fetch, adapter: str, path: str, fixture: str
 ) -> None:
     body = blob(fixture)
-    provider.route(path, FakeResponse(body=body, truncate_to=len(body) // 2))
     with pytest.raises(FeedError, match=rf"^{adapter}: RemoteProtocolError"):
-        await drain(make(adapter, provider.url, retries=1))
+        await fetch(adapter, path, FakeResponse(body=body, truncate_to=len(body) // 2), retries=1)
 
 
 @pytest.mark.parametrize(
@@ -105,13 +112,7 @@ async def test_body_cut_short_of_its_content_length(
     ],
 )
 async def test_truncated_file(
-    blob: Blob,
-    provider: FakeHttpServer,
-    make: MakeFeed,
-    adapter: str,
-    path: str,
-    fixture: str,
-    message: str,
+    blob: Blob, fetch: Fetch, adapter: str, path: str, fixture: str, message: str
 ) -> None:
     """A file that ends early but is served whole (correct Content-Length)."""
     body = blob(fixture)
@@ -120,18 +121,15 @@ async def test_truncated_file(
     else:
         ends = {"boe": 25, "ecb-sdmx": 60, "norges": 25, "cnb": 10, "rba": 25}
         cut = body[: len(body) - ends[adapter] if adapter in ends else len(body) * 2 // 3]
-    provider.route(path, FakeResponse(body=cut))
     with pytest.raises(FeedError, match=message):
-        await drain(build(make, adapter, provider.url))
+        await fetch(adapter, path, FakeResponse(body=cut))
 
 
 @pytest.mark.parametrize(("adapter", "path"), EVERY_HTTP_SOURCE)
-async def test_html_error_page_with_status_200(
-    provider: FakeHttpServer, make: MakeFeed, adapter: str, path: str
-) -> None:
-    provider.route(path, FakeResponse(body=HTML_ERROR, headers={"Content-Type": "text/html; charset=utf-8"}))
+async def test_html_error_page_with_status_200(fetch: Fetch, adapter: str, path: str) -> None:
+    answer = FakeResponse(body=HTML_ERROR, headers={"Content-Type": "text/html; charset=utf-8"})
     with pytest.raises(FeedError, match=rf"^{adapter}: an HTML page instead of data"):
-        await drain(build(make, adapter, provider.url))
+        await fetch(adapter, path, answer)
 
 
 async def test_html_page_sent_as_text_plain_is_still_refused(
@@ -143,10 +141,9 @@ async def test_html_page_sent_as_text_plain_is_still_refused(
 
 
 @pytest.mark.parametrize(("adapter", "path"), EVERY_HTTP_SOURCE)
-async def test_empty_body(provider: FakeHttpServer, make: MakeFeed, adapter: str, path: str) -> None:
-    provider.route(path, FakeResponse(body=b""))
+async def test_empty_body(fetch: Fetch, adapter: str, path: str) -> None:
     with pytest.raises(FeedError, match=rf"^{adapter}: empty body"):
-        await drain(build(make, adapter, provider.url))
+        await fetch(adapter, path, FakeResponse(body=b""))
 
 
 async def test_wrong_encoding(blob: Blob, provider: FakeHttpServer, make: MakeFeed) -> None:
