@@ -18,7 +18,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from kurs_client.aio import AsyncKursClient
 from kurs_client.config import ClientConfig
 from kurs_client.errors import KursError
-from kurs_client.models import RateEvent, Rates
+from kurs_client.models import RateEvent
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -27,15 +27,24 @@ _MARGIN = 1.0  # seconds beyond a call's own deadline before the calling thread 
 
 def _blocking(
     method: Callable[Concatenate[AsyncKursClient, P], Coroutine[Any, Any, T]],
+    cached: Callable[..., T | None] | None = None,
 ) -> Callable[Concatenate[KursClient, P], T]:
     """The blocking form of an AsyncKursClient method: the same parameters, the call handed to
-    the client's loop thread and waited for (up to its `timeout`, plus a margin)."""
+    the client's loop thread and waited for (up to its `timeout`, plus a margin). `cached`, when
+    given, is asked first in the calling thread with the same arguments but `timeout`: an answer
+    it has (not None) is returned without touching the loop."""
 
     @functools.wraps(method)
     def call(self: KursClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        client = self.aio
+        if cached is not None:
+            asked = kwargs if "timeout" not in kwargs else {k: v for k, v in kwargs.items() if k != "timeout"}
+            answer = cached(client, *args, **asked)
+            if answer is not None:
+                return answer
         timeout = kwargs.get("timeout")
         return self._run(
-            method(self.aio, *args, **kwargs), timeout if isinstance(timeout, float | int) else None
+            method(client, *args, **kwargs), timeout if isinstance(timeout, float | int) else None
         )
 
     return call
@@ -80,21 +89,9 @@ class KursClient:
         """The underlying asyncio client (bound to the private loop)."""
         return self._start()[1]
 
-    def latest(
-        self,
-        base: str = "USD",
-        symbols: str | Iterable[str] = (),
-        *,
-        source: str | None = None,
-        timeout: float | None = None,
-    ) -> Rates:
-        _, client = self._start()
-        cached = client.cached_latest(base, symbols, source=source)
-        if cached is not None:
-            return cached
-        return self._run(client.latest(base, symbols, source=source, timeout=timeout), timeout)
-
-    # The same parameters as AsyncKursClient's, by construction (see _blocking).
+    # The same parameters as AsyncKursClient's, by construction (see _blocking); a fresh cached
+    # latest() is answered in the calling thread.
+    latest = _blocking(AsyncKursClient.latest, cached=AsyncKursClient.cached_latest)
     historical = _blocking(AsyncKursClient.historical)
     timeseries = _blocking(AsyncKursClient.timeseries)
     convert = _blocking(AsyncKursClient.convert)
