@@ -18,22 +18,9 @@ from typing import Any, NoReturn
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from kurs_client import models
 from kurs_client._proto import rates_pb2, rates_pb2_grpc
 from kurs_client.config import ClientConfig, Endpoint
-from kurs_client.models import (
-    Conversion,
-    Currency,
-    Listing,
-    Origin,
-    Publisher,
-    PublisherCurrency,
-    Rate,
-    Rates,
-    StreamMessage,
-    TimeSeries,
-    parse_date,
-    parse_decimal,
-)
 from kurs_client.pool import EndpointPool, StreamRenewal, TransientError
 from kurs_client.transport import request_error
 from kurs_client.version import PROTO_PACKAGE
@@ -81,11 +68,11 @@ def _day(text: str) -> dt.date | None:
     return dt.date.fromisoformat(text) if text else None
 
 
-def _rate(r: rates_pb2.Rate) -> Rate:
+def _rate(r: rates_pb2.Rate) -> models.Rate:
     stamp = r.observed_at
-    return Rate(
+    return models.Rate(
         currency=r.currency,
-        value=parse_decimal(r.value),
+        value=models.parse_decimal(r.value),
         date=_day(r.date),
         sources=tuple(r.sources[:]),
         observed_at=_moment(stamp.seconds, stamp.nanos) if r.HasField("observed_at") else None,
@@ -157,47 +144,49 @@ class GrpcTransport:
 
         return await self.pool.call(attempt, timeout)
 
-    async def latest(self, base: str, symbols: Sequence[str], source: str, timeout: float) -> Rates:
+    async def latest(self, base: str, symbols: Sequence[str], source: str, timeout: float) -> models.Rates:
         request = rates_pb2.GetLatestRatesRequest(base=base, symbols=symbols, source=source)
         reply: rates_pb2.GetLatestRatesResponse = await self._unary("GetLatestRates", request, timeout)
-        return Rates(
+        return models.Rates(
             base=reply.base,
-            date=parse_date(reply.date),
+            date=models.parse_date(reply.date),
             rates={r.currency: _rate(r) for r in reply.rates},
-            origin=Origin.KURS,
+            origin=models.Origin.KURS,
             sequence=reply.sequence,
         )
 
     async def historical(
         self, date: dt.date, base: str, symbols: Sequence[str], source: str, timeout: float
-    ) -> Rates:
+    ) -> models.Rates:
         request = rates_pb2.GetHistoricalRatesRequest(
             date=date.isoformat(), base=base, symbols=symbols, source=source
         )
         reply: rates_pb2.GetHistoricalRatesResponse = await self._unary(
             "GetHistoricalRates", request, timeout
         )
-        return Rates(
+        return models.Rates(
             base=reply.base,
-            date=parse_date(reply.date),
+            date=models.parse_date(reply.date),
             rates={r.currency: _rate(r) for r in reply.rates},
-            origin=Origin.KURS,
-            requested_date=parse_date(reply.requested_date),
+            origin=models.Origin.KURS,
+            requested_date=models.parse_date(reply.requested_date),
         )
 
     async def timeseries(
         self, start: dt.date, end: dt.date, base: str, symbols: Sequence[str], source: str, timeout: float
-    ) -> TimeSeries:
+    ) -> models.TimeSeries:
         request = rates_pb2.GetTimeSeriesRequest(
             start_date=start.isoformat(), end_date=end.isoformat(), base=base, symbols=symbols, source=source
         )
         reply: rates_pb2.GetTimeSeriesResponse = await self._unary("GetTimeSeries", request, timeout)
-        return TimeSeries(
+        return models.TimeSeries(
             base=reply.base,
             start_date=dt.date.fromisoformat(reply.start_date),
             end_date=dt.date.fromisoformat(reply.end_date),
             days={
-                dt.date.fromisoformat(d.date): {c: parse_decimal(v) for c, v in sorted(d.rates.items())}
+                dt.date.fromisoformat(d.date): {
+                    c: models.parse_decimal(v) for c, v in sorted(d.rates.items())
+                }
                 for d in reply.days
             },
             sources=tuple(reply.sources),
@@ -205,7 +194,7 @@ class GrpcTransport:
 
     async def convert(
         self, from_: str, to: str, amount: Decimal, date: dt.date | None, source: str, timeout: float
-    ) -> Conversion:
+    ) -> models.Conversion:
         request = rates_pb2.ConvertRequest(
             from_currency=from_,
             to_currency=to,
@@ -214,39 +203,43 @@ class GrpcTransport:
             source=source,
         )
         reply: rates_pb2.ConvertResponse = await self._unary("Convert", request, timeout)
-        return Conversion(
+        return models.Conversion(
             from_currency=reply.from_currency,
             to_currency=reply.to_currency,
-            amount=parse_decimal(reply.amount),
-            rate=parse_decimal(reply.rate),
-            result=parse_decimal(reply.result),
-            date=parse_date(reply.date),
+            amount=models.parse_decimal(reply.amount),
+            rate=models.parse_decimal(reply.rate),
+            result=models.parse_decimal(reply.result),
+            date=models.parse_date(reply.date),
             sources=tuple(reply.sources),
         )
 
-    async def currencies(self, timeout: float) -> Listing:
+    async def currencies(self, timeout: float) -> models.Listing:
         reply: rates_pb2.ListCurrenciesResponse = await self._unary(
             "ListCurrencies", rates_pb2.ListCurrenciesRequest(), timeout
         )
-        return Listing(
+        return models.Listing(
             currencies=tuple(
-                Currency(c.code, c.name, parse_date(c.first_date), parse_date(c.last_date), c.active)
+                models.Currency(
+                    c.code, c.name, models.parse_date(c.first_date), models.parse_date(c.last_date), c.active
+                )
                 for c in reply.currencies
             )
         )
 
-    async def publishers(self, timeout: float) -> Listing:
+    async def publishers(self, timeout: float) -> models.Listing:
         reply: rates_pb2.ListPublishersResponse = await self._unary(
             "ListPublishers", rates_pb2.ListPublishersRequest(), timeout
         )
-        return Listing(
+        return models.Listing(
             publishers=tuple(
-                Publisher(
+                models.Publisher(
                     p.source,
-                    parse_date(p.first_date),
-                    parse_date(p.last_date),
+                    models.parse_date(p.first_date),
+                    models.parse_date(p.last_date),
                     tuple(
-                        PublisherCurrency(c.code, parse_date(c.first_date), parse_date(c.last_date))
+                        models.PublisherCurrency(
+                            c.code, models.parse_date(c.first_date), models.parse_date(c.last_date)
+                        )
                         for c in p.currencies
                     ),
                 )
@@ -256,17 +249,17 @@ class GrpcTransport:
 
     async def stream(
         self, endpoint: Endpoint, base: str, symbols: Sequence[str], since: int, deadline: float
-    ) -> AsyncIterator[StreamMessage]:
+    ) -> AsyncIterator[models.StreamMessage]:
         request = rates_pb2.StreamRatesRequest(base=base, symbols=symbols, since_sequence=since)
         call = self._stub(endpoint).StreamRates(request, timeout=deadline)
         try:
             async for message in call:
                 body = message.snapshot if message.HasField("snapshot") else message.update
-                yield StreamMessage(
+                yield models.StreamMessage(
                     sequence=message.sequence,
                     kind="snapshot" if message.HasField("snapshot") else "update",
                     base=body.base,
-                    date=parse_date(body.date),
+                    date=models.parse_date(body.date),
                     rates={r.currency: _rate(r) for r in body.rates},
                 )
         except grpc.aio.AioRpcError as exc:

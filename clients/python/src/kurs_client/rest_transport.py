@@ -20,19 +20,9 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
+from kurs_client import models
 from kurs_client.config import ClientConfig, Endpoint
 from kurs_client.errors import NotSupportedError
-from kurs_client.models import (
-    Conversion,
-    Currency,
-    Listing,
-    Rate,
-    Rates,
-    StreamMessage,
-    TimeSeries,
-    parse_date,
-    parse_decimal,
-)
 from kurs_client.pool import EndpointPool, StreamRenewal, TransientError
 from kurs_client.transport import request_error
 
@@ -56,17 +46,17 @@ def _problem(response: httpx.Response) -> NoReturn:
     raise request_error(detail, not_found=response.status_code == 404)
 
 
-def _rates(body: Mapping[str, Any]) -> dict[str, Rate]:
+def _rates(body: Mapping[str, Any]) -> dict[str, models.Rate]:
     providers: Mapping[str, Any] = body.get("providers") or {}
-    shared_date = parse_date(str(body.get("date") or ""))
+    shared_date = models.parse_date(str(body.get("date") or ""))
     shared_sources = tuple(body.get("sources") or ())
     out = {}
     for code, value in body["rates"].items():
         info = providers.get(code) or {}
-        out[code] = Rate(
+        out[code] = models.Rate(
             currency=code,
-            value=parse_decimal(value),
-            date=parse_date(info["date"]) if "date" in info else shared_date,
+            value=models.parse_decimal(value),
+            date=models.parse_date(info["date"]) if "date" in info else shared_date,
             sources=tuple(info["sources"]) if "sources" in info else shared_sources,
             flag=str(info.get("flag", "")),
         )
@@ -114,19 +104,19 @@ class RestTransport:
 
         return await self.pool.call(attempt, timeout)
 
-    async def latest(self, base: str, symbols: Sequence[str], source: str, timeout: float) -> Rates:
+    async def latest(self, base: str, symbols: Sequence[str], source: str, timeout: float) -> models.Rates:
         params = {"base": base, "symbols": ",".join(symbols), "source": source, "expand": "providers"}
         body = await self._get("/rates/latest", params, timeout)
-        return Rates(
+        return models.Rates(
             base=body["base"],
-            date=parse_date(str(body.get("date") or "")),
+            date=models.parse_date(str(body.get("date") or "")),
             rates=_rates(body),
             sequence=int(body["sequence"]) if "sequence" in body else None,
         )
 
     async def historical(
         self, date: dt.date, base: str, symbols: Sequence[str], source: str, timeout: float
-    ) -> Rates:
+    ) -> models.Rates:
         params = {
             "date": date.isoformat(),
             "base": base,
@@ -135,16 +125,16 @@ class RestTransport:
             "expand": "providers",
         }
         body = await self._get("/rates/historical", params, timeout)
-        return Rates(
+        return models.Rates(
             base=body["base"],
-            date=parse_date(str(body.get("date") or "")),
+            date=models.parse_date(str(body.get("date") or "")),
             rates=_rates(body),
-            requested_date=parse_date(str(body.get("requested_date") or "")),
+            requested_date=models.parse_date(str(body.get("requested_date") or "")),
         )
 
     async def timeseries(
         self, start: dt.date, end: dt.date, base: str, symbols: Sequence[str], source: str, timeout: float
-    ) -> TimeSeries:
+    ) -> models.TimeSeries:
         params = {
             "start_date": start.isoformat(),
             "end_date": end.isoformat(),
@@ -153,12 +143,12 @@ class RestTransport:
             "source": source,
         }
         body = await self._get("/rates/timeseries", params, timeout)
-        return TimeSeries(
+        return models.TimeSeries(
             base=body["base"],
             start_date=dt.date.fromisoformat(body["start_date"]),
             end_date=dt.date.fromisoformat(body["end_date"]),
             days={
-                dt.date.fromisoformat(day): {c: parse_decimal(v) for c, v in rates.items()}
+                dt.date.fromisoformat(day): {c: models.parse_decimal(v) for c, v in rates.items()}
                 for day, rates in body["rates"].items()
             },
             sources=tuple(body.get("sources") or ()),
@@ -166,41 +156,41 @@ class RestTransport:
 
     async def convert(
         self, from_: str, to: str, amount: Decimal, date: dt.date | None, source: str, timeout: float
-    ) -> Conversion:
+    ) -> models.Conversion:
         params = {"from": from_, "to": to, "amount": str(amount), "date": date.isoformat() if date else ""}
         params["source"] = source
         body = await self._get("/rates/convert", params, timeout)
-        return Conversion(
+        return models.Conversion(
             from_currency=body["from"],
             to_currency=body["to"],
-            amount=parse_decimal(body["amount"]),
-            rate=parse_decimal(body["rate"]),
-            result=parse_decimal(body["result"]),
-            date=parse_date(str(body.get("date") or "")),
+            amount=models.parse_decimal(body["amount"]),
+            rate=models.parse_decimal(body["rate"]),
+            result=models.parse_decimal(body["result"]),
+            date=models.parse_date(str(body.get("date") or "")),
             sources=tuple(body.get("sources") or ()),
         )
 
-    async def currencies(self, timeout: float) -> Listing:
+    async def currencies(self, timeout: float) -> models.Listing:
         body = await self._get("/currencies", {}, timeout)
-        return Listing(
+        return models.Listing(
             currencies=tuple(
-                Currency(
+                models.Currency(
                     code,
                     info["name"],
-                    parse_date(info.get("first_date") or ""),
-                    parse_date(info.get("last_date") or ""),
+                    models.parse_date(info.get("first_date") or ""),
+                    models.parse_date(info.get("last_date") or ""),
                     bool(info.get("active", True)),
                 )
                 for code, info in body["currencies"].items()
             )
         )
 
-    async def publishers(self, timeout: float) -> Listing:
+    async def publishers(self, timeout: float) -> models.Listing:
         raise NotSupportedError("ListPublishers has no REST route; use the gRPC transport")
 
     async def stream(
         self, endpoint: Endpoint, base: str, symbols: Sequence[str], since: int, deadline: float
-    ) -> AsyncIterator[StreamMessage]:
+    ) -> AsyncIterator[models.StreamMessage]:
         query: dict[str, str] = {"base": base}
         if symbols:
             query["symbols"] = ",".join(symbols)
@@ -225,14 +215,14 @@ class RestTransport:
                         raise request_error(f"{name}: {message.get('detail', '')}")
                     if kind not in ("snapshot", "update"):
                         continue  # heartbeat
-                    date = parse_date(str(message.get("date") or ""))
-                    yield StreamMessage(
+                    date = models.parse_date(str(message.get("date") or ""))
+                    yield models.StreamMessage(
                         sequence=int(message["sequence"]),
                         kind=kind,
                         base=message["base"],
                         date=date,
                         rates={
-                            c: Rate(currency=c, value=parse_decimal(v), date=date, sources=())
+                            c: models.Rate(currency=c, value=models.parse_decimal(v), date=date, sources=())
                             for c, v in message["rates"].items()
                         },
                     )
