@@ -6,6 +6,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass, field
 
+from kurs_common.observation import Observation
 from kurs_common.rate import Rate
 
 
@@ -27,15 +28,11 @@ class Rejection:
 class Anomaly:
     reason: str
     detail: str
-    source: str
-    feed: str
-    kind: str
-    base: str
-    quote: str
-    value: str
-    currency: str
-    day: str
-    observed_at: dt.datetime | None
+    # The figure judged, as published (its source, feed, kind, base, quote, value, day and
+    # instant); for a source-level anomaly such as "stale_source", only the source, kind, and
+    # the day and instant of its newest figure.
+    observation: Observation
+    currency: str  # the currency the figure speaks about (its non-pivot side); "" for a source
     expected: str
     detected_at: dt.datetime
     id: int = 0  # assigned by the store

@@ -146,7 +146,7 @@ class CountingHub(AnomalyHub):
     def publish_all(self, anomalies: Iterable[Anomaly]) -> None:
         items = list(anomalies)
         for a in items:
-            self.counter.labels(a.reason, a.source, a.kind).inc()
+            self.counter.labels(a.reason, a.observation.source, a.observation.kind).inc()
         super().publish_all(items)
 
 

@@ -98,13 +98,14 @@ class AnomalyFilter:
     end_day: str = ""
 
     def matches(self, a: Anomaly) -> bool:
+        obs = a.observation
         return (
             (not self.currency or a.currency == self.currency)
-            and (not self.source or a.source == self.source)
+            and (not self.source or obs.source == self.source)
             and (not self.reason or a.reason == self.reason)
-            and (not self.kind or a.kind == self.kind)
-            and (not self.start_day or a.day >= self.start_day)
-            and (not self.end_day or a.day <= self.end_day)
+            and (not self.kind or obs.kind == self.kind)
+            and (not self.start_day or obs.day >= self.start_day)
+            and (not self.end_day or obs.day <= self.end_day)
         )
 
     def where(self) -> tuple[list[str], list[Any]]:

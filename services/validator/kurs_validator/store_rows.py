@@ -12,36 +12,41 @@ from typing import Any
 
 import orjson
 
+from kurs_common.observation import Observation
 from kurs_validator.model import Anomaly, Confidence, Contribution, QualityRecord
 
 QUALITY_COLUMNS = (
     "kind, currency, slot, observed_at, value, source, confidence, spread, consensus, newest_observed_at, "
     "newest_age, published_at, weight, detail"
 )
-# The anomaly's text fields, stored as they are, in the order of its columns and of Anomaly's fields.
-_ANOMALY_TEXT = ("reason", "detail", "source", "feed", "kind", "base", "quote", "value", "currency", "day")
-ANOMALY_COLUMNS = ", ".join(("id", *_ANOMALY_TEXT, "observed_at", "expected", "detected_at"))
+ANOMALY_COLUMNS = (
+    "id, reason, detail, source, feed, kind, base, quote, value, currency, day, observed_at, expected, "
+    "detected_at"
+)
 
 
 def anomaly_row(a: Anomaly) -> tuple[Any, ...]:
     """The values of an INSERT into `anomalies`, in ANOMALY_COLUMNS order without `id`."""
-    return (
-        *(getattr(a, name) for name in _ANOMALY_TEXT),
-        a.observed_at.isoformat() if a.observed_at else "",
-        a.expected,
-        a.detected_at.isoformat(),
-    )
+    obs = a.observation
+    published = (obs.source, obs.feed, obs.kind, obs.base, obs.quote, obs.value)
+    observed = obs.observed_at.isoformat() if obs.observed_at else ""
+    detected = a.detected_at.isoformat()
+    return (a.reason, a.detail, *published, a.currency, obs.day, observed, a.expected, detected)
 
 
 def anomaly_from_row(row: tuple[Any, ...]) -> Anomaly:
     """An Anomaly from a row read in ANOMALY_COLUMNS order."""
-    observed, expected, detected = row[11:14]
+    key, reason, detail = row[:3]
+    source, feed, kind, base, quote, value, currency, day, observed, expected, detected = row[3:]
+    at = dt.datetime.fromisoformat(observed) if observed else None
     return Anomaly(
-        **dict(zip(_ANOMALY_TEXT, row[1:11], strict=True)),
-        observed_at=dt.datetime.fromisoformat(observed) if observed else None,
+        reason=reason,
+        detail=detail,
+        observation=Observation(source, feed, kind, base, quote, value, day, at),
+        currency=currency,
         expected=expected,
         detected_at=dt.datetime.fromisoformat(detected),
-        id=int(row[0]),
+        id=int(key),
     )
 
 

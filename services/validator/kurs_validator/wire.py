@@ -26,19 +26,20 @@ def observations_from_proto(items: Sequence[validator_pb2.Observation]) -> list[
 
 
 def anomaly_to_proto(a: Anomaly) -> validator_pb2.Anomaly:
+    obs = a.observation
     return validator_pb2.Anomaly(
         id=a.id,
         reason=a.reason,
         detail=a.detail,
-        source=a.source,
-        feed=a.feed,
-        kind=_OBS_KINDS.get(a.kind, validator_pb2.OBSERVATION_KIND_UNSPECIFIED),
-        base=a.base,
-        quote=a.quote,
-        value=a.value,
+        source=obs.source,
+        feed=obs.feed,
+        kind=_OBS_KINDS.get(obs.kind, validator_pb2.OBSERVATION_KIND_UNSPECIFIED),
+        base=obs.base,
+        quote=obs.quote,
+        value=obs.value,
         currency=a.currency,
-        date=a.day,
-        observed_at=to_timestamp(a.observed_at),
+        date=obs.day,
+        observed_at=to_timestamp(obs.observed_at),
         expected=a.expected,
         detected_at=to_timestamp(a.detected_at),
     )

@@ -58,7 +58,11 @@ def test_a_restored_spike_is_still_rejected_by_the_next_figure() -> None:
     assert (again.accepted, again.duplicates, again.published) == (1, 1, [])
     after = eng.process(batches[26], NOW)
     (anomaly,) = after.anomalies
-    assert (anomaly.reason, anomaly.currency, anomaly.day) == ("jump", "CHF", batches[25][CHF].day)
+    assert (anomaly.reason, anomaly.currency, anomaly.observation.day) == (
+        "jump",
+        "CHF",
+        batches[25][CHF].day,
+    )
     assert ("CHF", batches[25][CHF].day) not in reference_series([after])
     assert history.held_records(eng._state) == {}
 

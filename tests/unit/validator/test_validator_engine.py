@@ -109,7 +109,7 @@ def test_a_one_day_spike_is_held_then_rejected() -> None:
     # Rejected once the next day's figure came back; recorded as an anomaly of that day.
     assert not outcomes[26].rejections  # the rejection belongs to an earlier request
     (anomaly,) = outcomes[26].anomalies
-    assert (anomaly.reason, anomaly.currency, anomaly.day) == ("jump", "CHF", spiked.day)
+    assert (anomaly.reason, anomaly.currency, anomaly.observation.day) == ("jump", "CHF", spiked.day)
     series = reference_series(outcomes)
     assert ("CHF", spiked.day) not in series
     assert sum(len(o.published) for o in outcomes) == 30 * len(CODES) - 1
@@ -197,7 +197,7 @@ def test_two_sources_that_disagree_are_settled_by_history() -> None:
     batches.append([fixing("ecb", "USD", "1.10", days[-1]), fixing("boe", "USD", "1.17", days[-1], hour=15)])
     outcomes = run(engine(priority={}), batches)
     assert [(r.reason) for r in outcomes[-1].rejections] == ["outlier"]
-    assert outcomes[-1].anomalies[0].source == "boe"
+    assert outcomes[-1].anomalies[0].observation.source == "boe"
 
 
 def test_confidence_grades() -> None:
@@ -230,7 +230,7 @@ def test_a_stale_source_is_flagged_once() -> None:
     eng = engine()
     run(eng, [[fixing("ecb", "USD", "1.10", dt.date(2026, 11, 10))]])
     (stale,) = eng.check_stale(NOW)
-    assert (stale.reason, stale.source) == ("stale_source", "ecb")
+    assert (stale.reason, stale.observation.source) == ("stale_source", "ecb")
     assert eng.check_stale(NOW) == []
     (state,) = eng.source_states(NOW)
     assert state.stale
@@ -262,7 +262,8 @@ def test_late_evidence_excludes_a_fixing_published_earlier() -> None:
     )
     assert not second.rejections  # the new fixings are fine; the earlier one is the outlier
     (late,) = second.anomalies
-    assert (late.reason, late.source, late.currency, late.value) == ("outlier", "ecb", "USD", "1.2172")
+    late_figure = (late.observation.source, late.currency, late.observation.value)
+    assert (late.reason, *late_figure) == ("outlier", "ecb", "USD", "1.2172")
     record = second.quality[-1]
     assert [c.source for c in record.contributors] == ["boe", "fed"]
     assert [(c.source, c.reason) for c in record.excluded] == [("ecb", "outlier")]

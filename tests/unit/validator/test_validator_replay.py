@@ -82,7 +82,7 @@ def _batches(observations: list[Observation]) -> list[list[Observation]]:
 
 
 def _rejected(outcomes: list[BatchOutcome]) -> dict[tuple[str, str], str]:
-    return {(a.currency, a.day): a.reason for o in outcomes for a in o.anomalies}
+    return {(a.currency, a.observation.day): a.reason for o in outcomes for a in o.anomalies}
 
 
 def test_the_clean_history_passes_untouched(clean: list[Observation]) -> None:
@@ -123,7 +123,7 @@ def test_with_two_honest_mirrors_the_published_series_is_the_clean_one(clean: li
     assert {k: r for k, r in rejected.items() if k in expected and r != "stuck"} == {
         k: "outlier" if r == "jump" else r for k, r in expected.items() if r != "stuck"
     }
-    assert all(a.source == "ecb" for o in outcomes for a in o.anomalies)
+    assert all(a.observation.source == "ecb" for o in outcomes for a in o.anomalies)
     published = reference_series(outcomes)
     assert {k: p.value for k, p in published.items()} == {(o.quote, o.day): o.value for o in clean}
     # The ECB's own figure is the one published whenever it passed (and, for the comparison in USD,

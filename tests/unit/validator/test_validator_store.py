@@ -7,6 +7,7 @@ from pathlib import Path
 
 from unit.validator.helpers import NOW, business_days, engine, fixing, run
 
+from kurs_common.observation import Observation
 from kurs_validator.model import Anomaly, Confidence, Contribution, QualityRecord
 from kurs_validator.store import AnomalyFilter, Retention, ValidatorStore
 
@@ -21,15 +22,17 @@ def _anomaly(i: int, reason: str = "outlier", currency: str = "USD", detected: d
     return Anomaly(
         reason=reason,
         detail=f"detail {i}",
-        source="ecb",
-        feed="ecb-daily",
-        kind="reference",
-        base="EUR",
-        quote=currency,
-        value=f"1.{i}",
+        observation=Observation(
+            source="ecb",
+            feed="ecb-daily",
+            kind="reference",
+            base="EUR",
+            quote=currency,
+            value=f"1.{i}",
+            day=f"2026-11-{10 + i:02d}",
+            observed_at=dt.datetime(2026, 11, 10 + i, 14, tzinfo=dt.UTC),
+        ),
         currency=currency,
-        day=f"2026-11-{10 + i:02d}",
-        observed_at=dt.datetime(2026, 11, 10 + i, 14, tzinfo=dt.UTC),
         expected="1.1",
         detected_at=detected,
     )

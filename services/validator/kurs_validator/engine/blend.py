@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from kurs_common.observation import LIVE, REFERENCE
+from kurs_common.observation import LIVE, REFERENCE, Observation
 from kurs_validator import consensus
 from kurs_validator.consensus import Point
 from kurs_validator.engine.exactness import MICRO, ONE, ZERO, pct, text
@@ -145,15 +145,17 @@ def exclude_late(
                     detail=f"{late.per_eur_text} per {PIVOT}, published before, is "
                     f"{pct(verdict.deviations[source])} from the consensus of {count} fixings "
                     f"of {day} that arrived later (tolerance {pct(verdict.tolerance)})",
-                    source=source,
-                    feed="",
-                    kind=REFERENCE,
-                    base=PIVOT,
-                    quote=subject,
-                    value=late.per_eur_text,
+                    observation=Observation(
+                        source=source,
+                        feed="",
+                        kind=REFERENCE,
+                        base=PIVOT,
+                        quote=subject,
+                        value=late.per_eur_text,
+                        day=day.isoformat(),
+                        observed_at=late.observed_at,
+                    ),
                     currency=subject,
-                    day=day.isoformat(),
-                    observed_at=late.observed_at,
                     expected="",
                     detected_at=now,
                 )
