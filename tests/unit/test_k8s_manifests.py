@@ -161,10 +161,18 @@ def test_security_context(overlay: str) -> None:
 
 @overlay_param
 def test_draining(overlay: str) -> None:
-    """preStop sleep, then SIGTERM drains: the grace period must cover both."""
-    config = next(iter(of_kind(render(overlay), "ConfigMap").values()))
-    drain = float(config["data"]["shutdown-grace-seconds"])
+    """preStop sleep, then SIGTERM drains: the grace period must cover both. Every service takes
+    its drain from the shared ConfigMap (<PREFIX>SHUTDOWN_GRACE_SECONDS, the settings field of
+    kurs_common.settings.ServiceSettings), so the drain checked is the one each process uses."""
+    config_maps = of_kind(render(overlay), "ConfigMap")
     for name, deployment, container in deployments(overlay):
+        variable = SERVICES[name][0] + "SHUTDOWN_GRACE_SECONDS"
+        env = {e["name"]: e for e in container["env"]}
+        assert variable in env, f"{overlay}/{name}: no {variable}"
+        ref = env[variable].get("valueFrom", {}).get("configMapKeyRef", {})
+        assert ref.get("name", "").startswith("kurs-config-"), f"{overlay}/{name}: {variable} {env[variable]}"
+        assert ref.get("key") == "shutdown-grace-seconds", f"{overlay}/{name}: {variable} {env[variable]}"
+        drain = float(config_maps[ref["name"]]["data"]["shutdown-grace-seconds"])
         command = container["lifecycle"]["preStop"]["exec"]["command"]
         assert command[0] == "sleep", f"{overlay}/{name}: preStop {command}"
         grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
