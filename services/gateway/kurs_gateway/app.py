@@ -48,6 +48,7 @@ from kurs_gateway.shadow import Shadow
 from kurs_gateway.shadow import router as shadow_router
 from kurs_gateway.snapshot import LiveSnapshot, SnapshotFeed
 from kurs_gateway.stale import StaleIfError
+from kurs_gateway.stream_listener import StreamListener
 
 DESCRIPTION = """
 Exchange rates as exact decimal strings. Reference data: the European Central Bank's daily
@@ -87,6 +88,12 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             analysis_grpc = await grpc_analysis.start(settings, app.state.rates_stub, metrics.service)
         task = asyncio.create_task(feed.run(), name="rates-stream")
         await access.start()
+        listener = app.state.stream_listener = None
+        if settings.stream_port is not None:  # WS /ws/rates/stream framed natively, own port
+            gauge = metrics.websockets.labels(stream.PATH)
+            listener = StreamListener(app.state, settings, app.state.stream_gate, gauge)
+            await listener.start()
+            app.state.stream_listener = listener
         # Everything built at start (FastAPI, the OpenAPI and GraphQL schemas, protobuf modules:
         # about 180,000 objects) leaves the collector's view: a full collection then scans only
         # what was made since, instead of pausing every request in flight for 50-300 ms.
@@ -95,6 +102,8 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.stop()
             if analysis_grpc is not None:
                 await analysis_grpc.stop(settings.shutdown_grace_seconds)
             task.cancel()
@@ -156,11 +165,13 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             settings.shadow_max_pending,
         )
     front = access.wrap(front)  # keys, scopes, limits and quotas; then the v6 path-key front
+    guarded = access.registry is not None or settings.rate_limit_per_second > 0
+    # The native stream listener's handshakes pass this same guard down to StreamFront.
+    app.state.stream_gate = front if guarded else None
     front = BodyReadTimeout(front, settings.body_read_timeout_seconds)
     # Outermost: every request is timed (and traced when an exporter is set), fast path included.
     tracing = settings.otel_exporter != "none"
     # With nothing in between that may refuse a request (keys, limits, shadowing), a cached GET
     # is answered by that outermost front itself: one lookup, two sends, one observation.
-    guarded = access.registry is not None or settings.rate_limit_per_second > 0
     early = None if guarded or settings.shadow_url else fast.answer
     return metrics_routes.HttpMetrics(front, metrics, app.router.routes, tracing, early)

@@ -1,21 +1,29 @@
-"""WebSocket broadcaster for /ws/rates/stream: each message encoded once per view, bounded outboxes.
+"""WebSocket broadcaster for /ws/rates/stream: each message encoded once per view, bounded clients.
 
 Clients are grouped by view: (base, symbols, source). One broadcaster task per gateway process
 follows the live snapshot; on a change it computes each view's figures once, diffs them against
-what that view last sent, encodes the message once (one `str`) and appends that same object to
-the outbox of every client of the view. Each client's own connection task only writes what its
-outbox holds: no per-client rebasing, diffing or JSON encoding.
+what that view last sent and encodes the message once (`Outgoing`: one `str`, and the same text
+framed once as unmasked WebSocket bytes). A client is one of two kinds:
+
+* `Client` (the ASGI path on the main port): the same `str` object is appended to its outbox and
+  its own connection task writes it through the ASGI server;
+* `TransportClient` (the native stream listener, stream_listener.py): the same frame bytes are
+  written straight into its transport by the broadcaster itself, with no task and no Python
+  frame encoding per client.
+
+No per-client rebasing, diffing or JSON encoding either way.
 
 A client joins with the view's current state (its `sent` figures and sequence), so a snapshot
 sent at join time and the updates broadcast afterwards always agree. Heartbeats come from the
 same task: a client that has been sent nothing for `heartbeat_seconds` gets its view's
 heartbeat (also encoded once).
 
-Bounds (#17): a client's outbox holds at most `limit` unsent messages. A client that lets more
-pile up (it reads too slowly, or not at all) is dropped: its outbox is cleared and the
-connection is closed with code 4008 (`SLOW_CONSUMER`) and a reason; it may reconnect with
-`since=<last sequence>`. The broadcaster stops when its last client leaves and, after a
-large crowd has left, returns freed memory to the operating system (gc, then malloc_trim).
+Bounds (#17): a client's outbox holds at most `limit` unsent messages (a transport: at most
+`limit` KiB of frames in its write buffer, `write_bound`). A client that lets more pile up (it
+reads too slowly, or not at all) is dropped: its outbox is cleared (a transport is closed after
+its buffer) and the connection is closed with code 4008 (`SLOW_CONSUMER`) and a reason; it may
+reconnect with `since=<last sequence>`. The broadcaster stops when its last client leaves and,
+after a large crowd has left, returns freed memory to the operating system (gc, then malloc_trim).
 """
 
 from __future__ import annotations
@@ -28,11 +36,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
 from kurs_common.quotes import rebase_entries
+from kurs_gateway import ws_frames
 from kurs_gateway.snapshot import PIVOT, LiveSnapshot
 
 log = logging.getLogger(__name__)
@@ -41,6 +50,7 @@ SLOW_CONSUMER = 4008
 TRIM_AFTER = 500  # clients that must have left before freed memory is handed back
 TRIM_AGAIN_SECONDS = 5.0
 CHUNK = 256  # clients handed a message between two yields to the event loop (HTTP keeps flowing)
+WRITE_BYTES_PER_MESSAGE = 1024  # a transport client may hold `limit` KiB of unsent frames
 
 ViewKey = tuple[str, tuple[str, ...] | None, str | None]
 Fetch = Callable[[str, list[str] | None], Awaitable[tuple[dict[str, str], str]]]
@@ -57,8 +67,40 @@ def encode(message: dict[str, Any]) -> str:
     return orjson.dumps(message).decode()
 
 
+def write_bound(limit: int) -> int:
+    """The write buffer a transport client may fill before it is dropped (bytes)."""
+    return max(1, limit) * WRITE_BYTES_PER_MESSAGE
+
+
+def slow_consumer_reason(what: str) -> str:
+    return f"slow consumer: more than {what} unsent; reconnect with since="[:120]
+
+
+class Outgoing:
+    """One message of a view, encoded once: its text (ASGI outboxes) and frame (transports)."""
+
+    __slots__ = ("frame", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.frame = ws_frames.text_frame(text)
+
+
+class Subscriber(Protocol):
+    """What the broadcaster needs of a client of either kind."""
+
+    view: View
+    last_push: float
+
+    def push(self, message: Outgoing, limit: int, now: float) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class Client:
-    """One connection's bounded outbox; its connection task writes what `next()` returns."""
+    """One ASGI connection's bounded outbox; its connection task writes what `next()` returns."""
 
     __slots__ = ("dropped", "gone", "last_push", "outbox", "task", "view", "waiter")
 
@@ -71,8 +113,8 @@ class Client:
         self.gone = False  # the peer went away
         self.task: asyncio.Task[Any] | None = None  # the connection task, while it writes
 
-    def push(self, text: str, limit: int) -> bool:
-        """Queue `text`; True when this push found the outbox full and dropped the client."""
+    def push(self, message: Outgoing, limit: int, now: float) -> bool:
+        """Queue the message; True when this push found the outbox full and dropped the client."""
         if self.dropped or self.gone:
             return False
         full = len(self.outbox) >= limit
@@ -82,10 +124,18 @@ class Client:
             if self.waiter is None and self.task is not None:
                 self.task.cancel()  # stuck writing to a reader that does not read: stop it
         else:
-            self.outbox.append(text)
-        self.last_push = time.monotonic()
+            self.outbox.append(message.text)
+        self.last_push = now
         self.wake()
         return full
+
+    def release(self) -> None:
+        self.gone = True
+        self.outbox.clear()
+
+    def stop(self) -> None:
+        self.gone = True
+        self.wake()
 
     def wake(self) -> None:
         waiter = self.waiter
@@ -117,39 +167,58 @@ class View:
         self.sent = sent
         self.day = day
         self.sequence = sequence
-        self.clients: set[Client] = set()
+        self.clients: set[Subscriber] = set()
         self.fetch: Fetch | None = None  # a publisher view's reader (source=)
-        self._snapshot_text: str | None = None
-        self._heartbeat_text: str | None = None
+        self._snapshot: Outgoing | None = None
+        self._heartbeat: Outgoing | None = None
 
-    def message(self, kind: str, rates: dict[str, str]) -> str:
+    def message(self, kind: str, rates: dict[str, str]) -> Outgoing:
         body: dict[str, Any] = {"type": kind, "sequence": self.sequence, "base": self.base, "date": self.day}
         body["rates"] = rates
         if self.source is not None:
             body["source"] = self.source
-        return encode(body)
+        return Outgoing(encode(body))
+
+    def snapshot_message(self) -> Outgoing:
+        if self._snapshot is None:
+            self._snapshot = self.message("snapshot", self.sent)
+        return self._snapshot
+
+    def heartbeat_message(self) -> Outgoing:
+        if self._heartbeat is None:
+            self._heartbeat = Outgoing(encode({"type": "heartbeat", "sequence": self.sequence}))
+        return self._heartbeat
 
     def snapshot_text(self) -> str:
-        if self._snapshot_text is None:
-            self._snapshot_text = self.message("snapshot", self.sent)
-        return self._snapshot_text
+        return self.snapshot_message().text
 
     def heartbeat_text(self) -> str:
-        if self._heartbeat_text is None:
-            self._heartbeat_text = encode({"type": "heartbeat", "sequence": self.sequence})
-        return self._heartbeat_text
+        return self.heartbeat_message().text
 
-    def advance(self, sequence: int, current: dict[str, str], day: str | None, resync: bool) -> str | None:
+    def opening(self, missed: frozenset[str] | None) -> Outgoing:
+        """A joining client's first message: the snapshot, or (resuming with since=) an update
+        with every figure that changed after the client's sequence (`missed`)."""
+        if missed is None:
+            return self.snapshot_message()
+        base = self.base
+        return self.message("update", {k: v for k, v in self.sent.items() if k in missed or base in missed})
+
+    def advance(
+        self, sequence: int, current: dict[str, str], day: str | None, resync: bool
+    ) -> Outgoing | None:
         """Take the view to `current`; the message its clients need (None: nothing changed)."""
         previous = self.sent
         self.sequence, self.sent, self.day = sequence, current, day
-        self._snapshot_text = self._heartbeat_text = None
+        self._snapshot = self._heartbeat = None
         if resync or previous.keys() - current.keys():
             # The upstream view was replaced or a currency is gone: an update cannot say
             # "removed", so the whole view is sent again.
-            return self.snapshot_text()
+            return self.snapshot_message()
         fresh = {k: v for k, v in current.items() if previous.get(k) != v}
         return self.message("update", fresh) if fresh else None
+
+
+S = TypeVar("S", bound=Subscriber)
 
 
 class Broadcaster:
@@ -170,42 +239,47 @@ class Broadcaster:
         """Whether the broadcasting task runs (it stops when the last client has left)."""
         return self._task is not None
 
-    # -- joining and leaving
+    # -- views, joining and leaving (a view is made and joined with no await in between)
 
-    def join_existing(self, key: ViewKey) -> Client | None:
-        """Join a view that already has clients (None when there is none)."""
-        view = self.views.get(key)
-        return None if view is None else self._join(view)
-
-    def join_blend(self, base: str, symbols: list[str] | None) -> Client:
+    def blend_view(self, base: str, symbols: list[str] | None) -> View:
         key: ViewKey = (base, tuple(symbols) if symbols is not None else None, None)
         view = self.views.get(key)
         if view is None:
             snapshot = self.snapshot
             day = snapshot.day.isoformat() if snapshot.day else None
             view = self.views[key] = View(key, blend_values(snapshot, base, symbols), day, snapshot.sequence)
-        return self._join(view)
+        return view
 
-    def join_publisher(self, key: ViewKey, first: dict[str, str], day: str, fetch: Fetch) -> Client:
-        """Join a publisher's view; `first` (just read upstream) seeds it when it is new."""
+    def publisher_view(self, key: ViewKey, first: dict[str, str], day: str, fetch: Fetch) -> View:
+        """A publisher's view; `first` (just read upstream) seeds it when it is new."""
         view = self.views.get(key)
         if view is None:
             view = self.views[key] = View(key, first, day, self.snapshot.sequence)
             view.fetch = fetch
-        return self._join(view)
+        return view
 
-    def _join(self, view: View) -> Client:
-        client = Client(view)
-        view.clients.add(client)
+    def attach(self, client: S) -> S:
+        """Add a client made for one of this broadcaster's views (from `*_view`)."""
+        client.view.clients.add(client)
         self.clients += 1
         self.peak = max(self.peak, self.clients)
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="ws-broadcast")
         return client
 
-    def leave(self, client: Client) -> None:
-        client.gone = True
-        client.outbox.clear()
+    def join_existing(self, key: ViewKey) -> Client | None:
+        """Join a view that already has clients with an outbox (None when there is none)."""
+        view = self.views.get(key)
+        return None if view is None else self.attach(Client(view))
+
+    def join_blend(self, base: str, symbols: list[str] | None) -> Client:
+        return self.attach(Client(self.blend_view(base, symbols)))
+
+    def join_publisher(self, key: ViewKey, first: dict[str, str], day: str, fetch: Fetch) -> Client:
+        return self.attach(Client(self.publisher_view(key, first, day, fetch)))
+
+    def leave(self, client: Subscriber) -> None:
+        client.release()
         view = client.view
         if client in view.clients:
             view.clients.discard(client)
@@ -238,8 +312,7 @@ class Broadcaster:
             log.exception("WebSocket broadcaster failed; its clients are closed")
             for view in list(self.views.values()):
                 for client in list(view.clients):
-                    client.gone = True
-                    client.wake()
+                    client.stop()
         finally:
             self._task = None
             if not self.views:
@@ -254,11 +327,11 @@ class Broadcaster:
             if view.fetch is not None:
                 publishers.append(view)
                 continue
-            text = view.advance(sequence, blend_values(snapshot, view.base, view.symbols), day, resync)
-            if text is not None:
-                messages.append((view, text))
-        for view, text in messages:
-            await self._push(view, text)
+            message = view.advance(sequence, blend_values(snapshot, view.base, view.symbols), day, resync)
+            if message is not None:
+                messages.append((view, message))
+        for view, message in messages:
+            await self._push(view, message)
         if publishers:
             await asyncio.gather(*(self._refresh(view, sequence, resync) for view in publishers))
 
@@ -269,30 +342,33 @@ class Broadcaster:
         except Exception as exc:  # read again on the next change; the clients keep what they have
             log.info("publisher view not refreshed", extra={"source": view.source, "error": repr(exc)})
             return
-        text = view.advance(sequence, current, day, resync)
-        if text is not None and self.views.get(view.key) is view:
-            await self._push(view, text)
+        message = view.advance(sequence, current, day, resync)
+        if message is not None and self.views.get(view.key) is view:
+            await self._push(view, message)
 
-    async def _push(self, view: View, text: str) -> None:
-        """Queue `text` for every client of `view`, yielding to the loop every CHUNK clients
-        so that their writes (and HTTP requests) run between chunks, not after all of them."""
+    async def _push(self, view: View, message: Outgoing) -> None:
+        """Hand `message` to every client of `view` (an outbox append or a transport write),
+        yielding to the loop every CHUNK clients so that HTTP requests (and the ASGI clients'
+        own writes) run between chunks, not after all of them."""
         limit = self.limit
         clients = list(view.clients)
         for start in range(0, len(clients), CHUNK):
             if start:
                 await asyncio.sleep(0)
+            now = time.monotonic()
             for client in clients[start : start + CHUNK]:
-                if client.push(text, limit):
+                if client.push(message, limit, now):
                     self.dropped += 1
 
     def _heartbeats(self) -> None:
-        due = time.monotonic() - self.heartbeat_seconds
-        for view in self.views.values():
-            text: str | None = None
-            for client in view.clients:
+        now = time.monotonic()
+        due = now - self.heartbeat_seconds
+        for view in list(self.views.values()):
+            message: Outgoing | None = None
+            for client in list(view.clients):
                 if client.last_push <= due:
-                    text = text or view.heartbeat_text()
-                    if client.push(text, self.limit):
+                    message = message or view.heartbeat_message()
+                    if client.push(message, self.limit, now):
                         self.dropped += 1
 
     def _release(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from kurs_common.settings import ServiceSettings
@@ -24,6 +24,11 @@ class GatewaySettings(ServiceSettings):
     # cache and metrics (granian only).
     server: Literal["granian", "uvicorn"] = "granian"
     workers: int = Field(default=1, ge=1, le=64)
+    # The native stream listener (stream_listener.py): WS /ws/rates/stream on its own port, on
+    # `host`, framed by the gateway itself instead of the HTTP server (10,000 clients without
+    # starving HTTP: docs/benchmarks.md). Every worker binds it (SO_REUSEPORT). Empty = off;
+    # 0 = a free port chosen at start (tests; with one worker).
+    stream_port: int | None = Field(default=8001, ge=0, le=65535)
     # Edge limits (slowloris, oversized headers). A request's head (request line and headers)
     # must arrive within `header_read_timeout_seconds` and fit in `max_header_bytes` (else 431 or
     # the connection is closed); each chunk of a request body must arrive within
@@ -112,3 +117,8 @@ class GatewaySettings(ServiceSettings):
     static_key_scopes: list[str] = ["read", "stream", "bulk", "alerts"]
     failed_auth_per_second: float = 1.0
     failed_auth_burst: int = 20
+
+    @field_validator("stream_port", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value

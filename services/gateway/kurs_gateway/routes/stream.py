@@ -11,6 +11,13 @@ everything that changed after N, otherwise a snapshot.
 from the rates service) instead of the blended series: the view is read again whenever the rates
 stream reports a change (a publication reaches the blend at the same time), and only what
 changed is sent.
+
+Two doors serve it, with one broadcaster per process behind both: this route on the main port
+(through the ASGI server, `StreamFront`), and the native stream listener on its own port
+(stream_listener.py). Both read the parameters, join the views and word their errors with the
+functions here (`join`, `join_now`, `error_text`), and both are admitted by the same key guard:
+the listener passes its handshakes through the main port's guard to `StreamFront`, which marks
+them admitted (`NATIVE_ADMIT`) instead of serving them.
 """
 
 from __future__ import annotations
@@ -19,18 +26,28 @@ import asyncio
 import contextlib
 import logging
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import grpc
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.datastructures import QueryParams
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketState
 
 from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs_common import validation
 from kurs_common.errors import InvalidArgument, NotFound, QueryError
-from kurs_gateway.broadcast import SLOW_CONSUMER, Broadcaster, Client, ViewKey
+from kurs_gateway.broadcast import (
+    SLOW_CONSUMER,
+    Broadcaster,
+    Client,
+    Subscriber,
+    View,
+    ViewKey,
+    slow_consumer_reason,
+)
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import PIVOT, LiveSnapshot
 
@@ -42,11 +59,16 @@ ALLOWED = {"base", "symbols", "since", "api_key", "source"}
 POLICY_VIOLATION = 1008
 SEQUENCE = re.compile(r"^[0-9]{1,19}$")  # ASCII digits only (str.isdigit accepts "²")
 TRY_AGAIN_LATER = 1013
+NOT_READY = "rates are not available yet; retry shortly"
+UPSTREAM_DOWN = "the rates service is unavailable; retry shortly"
+NATIVE_ADMIT = "kurs.native_admit"  # scope key: a native handshake to be marked admitted, not served
+
+C = TypeVar("C", bound=Subscriber)
+Joined = tuple[C, frozenset[str] | None]  # the client, and what it missed since its since= (None: snapshot)
 
 
-def _params(ws: WebSocket, served: set[str] | None) -> tuple[str, list[str] | None, int | None]:
+def _params(query: QueryParams, served: set[str] | None) -> tuple[str, list[str] | None, int | None]:
     """base, symbols and since; codes checked against `served` (None: their shape only)."""
-    query = ws.query_params
     for key in query:
         if key not in ALLOWED:
             raise InvalidArgument(key, f"unknown parameter; allowed: {', '.join(sorted(ALLOWED))}")
@@ -92,8 +114,8 @@ class PublisherView:
         return values, self.day
 
 
-def _source_param(ws: WebSocket) -> str | None:
-    text = ws.query_params.get("source")
+def _source_param(query: QueryParams) -> str | None:
+    text = query.get("source")
     if text is None:
         return None
     source = text.strip().lower()
@@ -102,25 +124,62 @@ def _source_param(ws: WebSocket) -> str | None:
     return source
 
 
-def _broadcaster(state: Any, snapshot: LiveSnapshot, settings: GatewaySettings) -> Broadcaster:
-    """This app's broadcaster, made on the first connection (nothing is created at import)."""
+def broadcaster_of(state: Any) -> Broadcaster:
+    """This app's broadcaster (both doors), made on first use (nothing is created at import)."""
     found = getattr(state, "ws_broadcaster", None)
     if not isinstance(found, Broadcaster):
+        settings: GatewaySettings = state.settings
         found = state.ws_broadcaster = Broadcaster(
-            snapshot, settings.heartbeat_seconds, settings.client_queue
+            state.snapshot, settings.heartbeat_seconds, settings.client_queue
         )
     return found
 
 
-async def _close_invalid(ws: WebSocket, exc: QueryError) -> None:
+def error_text(exc: QueryError) -> str:
+    """The error message a WebSocket with a bad parameter receives before its 1008 close."""
     error = {
         "type": "error",
         "status": 400,
         "detail": exc.reason,
         "invalid_params": [{"name": exc.field, "reason": exc.reason}],
     }
-    await ws.send_text(orjson.dumps(error).decode())
-    await ws.close(POLICY_VIOLATION, f"invalid parameter: {exc.field}"[:120])
+    return orjson.dumps(error).decode()
+
+
+def invalid_reason(exc: QueryError) -> str:
+    return f"invalid parameter: {exc.field}"[:120]
+
+
+def join_now(state: Any, query: QueryParams, make: Callable[[View], C]) -> Joined[C] | None:
+    """Join the view `query` asks for, if that needs no upstream read (None: it does, `join`).
+    Raises QueryError for a bad parameter. `make` builds the client for the view; it is
+    attached with no await in between, so its first message and every later one agree."""
+    snapshot: LiveSnapshot = state.snapshot
+    broadcaster = broadcaster_of(state)
+    source = _source_param(query)
+    base, symbols, since = _params(query, {*snapshot.entries, PIVOT} if source is None else None)
+    if source is None:
+        client = broadcaster.attach(make(broadcaster.blend_view(base, symbols)))
+        return client, snapshot.changed_since(since) if since is not None else None
+    view = broadcaster.views.get((base, tuple(symbols) if symbols is not None else None, source))
+    return None if view is None else (broadcaster.attach(make(view)), None)  # a publisher's: whole
+
+
+async def join(state: Any, query: QueryParams, make: Callable[[View], C]) -> Joined[C]:
+    """`join_now`, or read a publisher's view from the rates service first (which validates
+    source, base and symbols upstream). Raises QueryError, or AioRpcError when it is down."""
+    joined = join_now(state, query, make)
+    if joined is not None:
+        return joined
+    settings: GatewaySettings = state.settings
+    source = _source_param(query)
+    assert source is not None
+    base, symbols, _ = _params(query, None)
+    key: ViewKey = (base, tuple(symbols) if symbols is not None else None, source)
+    reader = PublisherView(state.rates_stub, source, settings.upstream_timeout_seconds)
+    first = await reader.values(base, symbols)
+    view = broadcaster_of(state).publisher_view(key, first, reader.day, reader.fetch)
+    return broadcaster_of(state).attach(make(view)), None
 
 
 class StreamFront:
@@ -134,6 +193,10 @@ class StreamFront:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == PATH:
+            admit = scope.get(NATIVE_ADMIT)
+            if admit is not None:  # a native listener's handshake that the guard let through
+                admit["admitted"] = True
+                return
             await serve_stream(WebSocket(scope, receive, send), self.state)
         else:
             await self.app(scope, receive, send)
@@ -146,33 +209,20 @@ async def stream(ws: WebSocket) -> None:
 
 async def serve_stream(ws: WebSocket, state: Any) -> None:
     snapshot: LiveSnapshot = state.snapshot
-    settings: GatewaySettings = state.settings
     await ws.accept()
     if not snapshot.ready or not snapshot.entries:
-        await ws.close(TRY_AGAIN_LATER, "rates are not available yet; retry shortly")
+        await ws.close(TRY_AGAIN_LATER, NOT_READY)
         return
-    broadcaster = _broadcaster(state, snapshot, settings)
     try:
-        source = _source_param(ws)
-        base, symbols, since = _params(ws, {*snapshot.entries, PIVOT} if source is None else None)
-        if source is None:
-            client = broadcaster.join_blend(base, symbols)
-        else:
-            since = None  # a publisher's view is always sent whole first
-            key: ViewKey = (base, tuple(symbols) if symbols is not None else None, source)
-            joined = broadcaster.join_existing(key)
-            if joined is None:
-                reader = PublisherView(state.rates_stub, source, settings.upstream_timeout_seconds)
-                first = await reader.values(base, symbols)  # validates source, base and symbols upstream
-                joined = broadcaster.join_publisher(key, first, reader.day, reader.fetch)
-            client = joined
+        client, missed = await join(state, ws.query_params, Client)
     except grpc.aio.AioRpcError:
-        await ws.close(TRY_AGAIN_LATER, "the rates service is unavailable; retry shortly")
+        await ws.close(TRY_AGAIN_LATER, UPSTREAM_DOWN)
         return
     except QueryError as exc:
-        await _close_invalid(ws, exc)
+        await ws.send_text(error_text(exc))
+        await ws.close(POLICY_VIOLATION, invalid_reason(exc))
         return
-    await _serve(ws, broadcaster, client, snapshot.changed_since(since) if since is not None else None)
+    await _serve(ws, broadcaster_of(state), client, missed)
 
 
 async def _serve(
@@ -181,16 +231,8 @@ async def _serve(
     """Write the first message, then whatever the broadcaster queues for this client."""
     client.task = asyncio.current_task()
     receiver = asyncio.create_task(_drain_client(ws, client))
-    view = client.view
     try:
-        if missed is None:
-            first = view.snapshot_text()
-        else:
-            base = view.base
-            first = view.message(
-                "update", {k: v for k, v in view.sent.items() if k in missed or base in missed}
-            )
-        await ws.send_text(first)
+        await ws.send_text(client.view.opening(missed).text)
         while (text := await client.next()) is not None:
             await ws.send_text(text)
     except asyncio.CancelledError:
@@ -207,11 +249,11 @@ async def _serve(
         with contextlib.suppress(BaseException):
             await receiver
     if ws.client_state == WebSocketState.CONNECTED:
-        reason = f"slow consumer: more than {broadcaster.limit} messages unsent; reconnect with since="
+        reason = slow_consumer_reason(f"{broadcaster.limit} messages")
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
                 if client.dropped:
-                    await ws.close(SLOW_CONSUMER, reason[:120])
+                    await ws.close(SLOW_CONSUMER, reason)
                 else:
                     await ws.close()
 

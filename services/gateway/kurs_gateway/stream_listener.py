@@ -1,0 +1,443 @@
+"""The native stream listener: WS /ws/rates/stream on its own port, framed in the gateway itself.
+
+A small raw-asyncio WebSocket server (RFC 6455, `ws_frames`) started by the gateway's lifespan on
+`KURS_GATEWAY_STREAM_PORT` (README "Configuration"), bound with SO_REUSEPORT so that every
+gateway worker process listens on the same port (the kernel spreads connections over them) and
+each serves its own clients from its own broadcaster. It speaks the same protocol as the ASGI
+route on the main port (routes/stream.py): the same query parameters, messages, `since=`
+resume, `source=` publisher views, close codes and reasons, and the same key guard.
+
+Why: through an ASGI server every message to every client is one Python call into the server
+(and, under granian, one Python-to-Rust future) plus its per-connection buffers (about 150 kB a
+client). Here a connection is one `asyncio.Protocol` and a `TransportClient`: the broadcaster
+writes each view's message, framed once, straight into the transports of that view's clients,
+a chunk of clients at a time, yielding to the loop between chunks so HTTP keeps being served.
+
+A connection's life:
+
+1. **Head.** The request head must arrive within `header_read_timeout_seconds` (else the
+   connection is closed) and fit in `max_header_bytes` (else 431), as on the main port. Another
+   path is 404, a non-GET 405, a plain request 426, a malformed one 400 (problem+json bodies).
+2. **Admission.** With keys or rate limits configured, the handshake is passed as an ASGI
+   WebSocket scope through the main port's own guard (`access.wrap`, the same instance, so the
+   same keys, scopes, buckets and quotas decide) down to `StreamFront`, which marks it admitted;
+   a refusal is answered with the guard's own HTTP status, headers and problem body.
+3. **Open.** 101, then exactly what the ASGI route does: 1013 before rates are loaded or while
+   the rates service is down, an error message and 1008 for a bad parameter, else the view's
+   first message and whatever the broadcaster writes. Pings are answered with pongs; a client's
+   text or binary messages are read and ignored; an unmasked or malformed frame fails the
+   connection with 1002, a frame over 64 KiB with 1009; a close is answered and honoured.
+4. **Slow consumer.** The transport's high-water mark is `client_queue` KiB: a write that leaves
+   more unsent closes the connection with 4008 "slow consumer" after what is already buffered.
+5. **Close.** The server's close frame is followed by a half-close; the connection is aborted
+   when the peer has not closed its side within CLOSE_TIMEOUT seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import grpc
+from starlette.datastructures import QueryParams
+from starlette.types import ASGIApp, Message
+
+from kurs_common.errors import QueryError
+from kurs_gateway import ws_frames
+from kurs_gateway.broadcast import SLOW_CONSUMER, Outgoing, View, slow_consumer_reason, write_bound
+from kurs_gateway.routes import stream
+from kurs_gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SLOW_CONSUMER", "StreamListener", "TransportClient"]
+
+BACKLOG = 4096  # handshakes waiting to be accepted (the kernel caps it at somaxconn)
+MAX_CLIENT_FRAME = 64 * 1024  # client messages are read and ignored; a larger frame: 1009
+CLOSE_TIMEOUT = 5.0  # after our close frame, the peer's side must close within this
+GOING_AWAY = 1001
+HEAD, ADMIT, OPEN, CLOSING, CLOSED = range(5)
+
+
+class Transport(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+
+class TransportClient:
+    """A native connection: frames are written straight into its transport (no task, no queue).
+
+    Its transport's high-water mark is `bound` bytes (`write_bound(limit)`): when a write leaves
+    more than that unsent, the transport calls its protocol's `pause_writing`, which calls
+    `overflow()`; the client is then dropped and `closer` closes the connection with
+    SLOW_CONSUMER (after what is already buffered). `closer(1000, "")` also ends it when the
+    broadcaster stops.
+    """
+
+    __slots__ = ("bound", "closer", "dropped", "gone", "last_push", "transport", "view")
+
+    def __init__(
+        self, view: View, transport: Transport, closer: Callable[[int, str], None], bound: int
+    ) -> None:
+        self.view = view
+        self.transport = transport
+        self.closer = closer
+        self.bound = bound
+        self.last_push = time.monotonic()
+        self.dropped = False
+        self.gone = False
+
+    def push(self, message: Outgoing, limit: int, now: float) -> bool:
+        """Write the message's frame; True when this write overflowed the bound (dropped)."""
+        if self.dropped or self.gone:
+            return False
+        self.transport.write(message.frame)  # may call overflow() before it returns
+        self.last_push = now
+        return self.dropped
+
+    def overflow(self) -> None:
+        """The write buffer passed the bound: drop the client, close once this write is over."""
+        if self.dropped or self.gone:
+            return
+        self.dropped = True
+        reason = slow_consumer_reason(f"{self.bound} bytes")
+        asyncio.get_running_loop().call_soon(self.closer, SLOW_CONSUMER, reason)
+
+    def release(self) -> None:
+        self.gone = True
+
+    def stop(self) -> None:
+        if not self.gone:
+            self.gone = True
+            self.closer(1000, "")
+
+
+class StreamListener:
+    """The listening socket and its connections, in one gateway process (one event loop)."""
+
+    def __init__(
+        self, state: Any, settings: GatewaySettings, gate: ASGIApp | None, gauge: Any = None
+    ) -> None:
+        self.state = state
+        self.settings = settings
+        self.gate = gate  # the main port's guard chain; None when nothing may refuse a client
+        self.gauge = gauge  # the WebSocket connections gauge of /metrics (inc/dec), if any
+        self.bound = write_bound(settings.client_queue)
+        self.connections: set[StreamConnection] = set()
+        self.port = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._emptied = asyncio.Event()  # set when the last connection is gone
+
+    async def start(self) -> None:
+        port = self.settings.stream_port
+        assert port is not None
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: StreamConnection(self),
+            self.settings.host,
+            port,
+            reuse_port=True,
+            backlog=BACKLOG,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("stream listener serving", extra={"port": self.port, "path": stream.PATH})
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stop listening, send every client 1001 and wait up to `grace` seconds for them."""
+        if self._server is None:
+            return
+        self._server.close()
+        for connection in list(self.connections):
+            connection.close(GOING_AWAY, "the gateway is shutting down")
+        if self.connections:
+            self._emptied.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._emptied.wait(), grace)
+        for connection in list(self.connections):
+            connection.abort()
+        await self._server.wait_closed()
+        self._server = None
+
+
+class StreamConnection(asyncio.Protocol):
+    """One connection to the stream port, from its request head to its close."""
+
+    def __init__(self, listener: StreamListener) -> None:
+        self.listener = listener
+        self.transport: Any = None  # uvloop's transport is not an asyncio.Transport
+        self.buffer = bytearray()
+        self.phase = HEAD
+        self.timer: asyncio.TimerHandle | None = None
+        self.client: TransportClient | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.fragmented = False
+        self.counted = False
+
+    # -- asyncio.Protocol
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.listener.connections.add(self)
+        seconds = self.listener.settings.header_read_timeout_seconds
+        self.timer = asyncio.get_running_loop().call_later(seconds, self._head_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        phase = self.phase
+        if phase == OPEN:
+            self.buffer += data
+            self._frames()
+        elif phase == HEAD:
+            searched = max(0, len(self.buffer) - 3)
+            self.buffer += data
+            end = self.buffer.find(b"\r\n\r\n", searched)
+            limit = self.listener.settings.max_header_bytes
+            if end < 0 and len(self.buffer) <= limit:
+                return
+            if end < 0 or end + 4 > limit:
+                self._refuse(431, ws_frames.problem(431, f"the request head is over {limit} bytes"))
+                return
+            head = bytes(self.buffer[:end])
+            del self.buffer[: end + 4]
+            self._cancel_timer()
+            self._handshake(head)
+        elif phase == ADMIT:  # frames sent before the answer: read once open, within bounds
+            self.buffer += data
+            if len(self.buffer) > MAX_CLIENT_FRAME + 14:
+                self.abort()
+        # CLOSING: the peer's close reply and anything after it are read and dropped
+
+    def eof_received(self) -> bool:
+        return False  # the peer closed its side: close ours (connection_lost follows)
+
+    def pause_writing(self) -> None:
+        if self.client is not None:
+            self.client.overflow()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.phase = CLOSED
+        self._cancel_timer()
+        self._leave()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+        self.listener.connections.discard(self)
+        if not self.listener.connections:
+            self.listener._emptied.set()
+        if self.counted and self.listener.gauge is not None:
+            self.counted = False
+            self.listener.gauge.dec()
+
+    # -- the handshake
+
+    def _head_timeout(self) -> None:
+        if self.phase == HEAD:
+            self.abort()  # slowloris: no answer, as on the main port
+
+    def _handshake(self, head: bytes) -> None:
+        try:
+            request = ws_frames.parse_request(head)
+            key = ws_frames.upgrade_key(request, stream.PATH)
+        except ws_frames.HandshakeError as exc:
+            self._refuse(exc.status, ws_frames.problem(exc.status, exc.detail), exc.headers)
+            return
+        self.phase = ADMIT
+        query = QueryParams(request.query)
+        if self.listener.gate is None:
+            self._accept(key)
+            if not self._start(query):
+                self.task = asyncio.get_running_loop().create_task(self._join_later(query))
+        else:
+            self.task = asyncio.get_running_loop().create_task(self._admit(request, key, query))
+
+    async def _admit(self, request: ws_frames.Request, key: str, query: QueryParams) -> None:
+        denied = await self._through_guard(request)
+        if self.phase != ADMIT:
+            return
+        if denied is not None:
+            self._refuse(*denied)
+            return
+        self._accept(key)
+        if not self._start(query):
+            await self._join_later(query)
+
+    async def _through_guard(
+        self, request: ws_frames.Request
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
+        """Run the handshake through the main port's guard; None when admitted, else the
+        refusal (status, body, headers) the guard sent."""
+        gate = self.listener.gate
+        assert gate is not None
+        marker = {"admitted": False}
+        peer = self.transport.get_extra_info("peername") or ("unknown", 0)
+        local = self.transport.get_extra_info("sockname") or ("unknown", 0)
+        scope: dict[str, Any] = {
+            "type": "websocket",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1",
+            "scheme": "ws",
+            "path": request.path,
+            "raw_path": request.path.encode("latin-1"),
+            "query_string": request.query,
+            "root_path": "",
+            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in request.headers.items()],
+            "client": (peer[0], peer[1]),
+            "server": (local[0], local[1]),
+            "subprotocols": [],
+            "extensions": {"websocket.http.response": {}},
+            "state": {},
+            stream.NATIVE_ADMIT: marker,
+        }
+        answer: dict[str, Any] = {"status": 403, "headers": [], "body": b""}
+
+        async def receive() -> Message:
+            return {"type": "websocket.connect"}
+
+        async def send(message: Message) -> None:
+            kind = message["type"]
+            if kind == "websocket.http.response.start":
+                answer["status"], answer["headers"] = message["status"], list(message.get("headers", []))
+            elif kind == "websocket.http.response.body":
+                answer["body"] += message.get("body", b"")
+
+        try:
+            await gate(scope, receive, send)
+        except Exception:
+            log.exception("stream handshake: the guard failed")
+            return 500, ws_frames.problem(500, "the request could not be checked"), []
+        if marker["admitted"]:
+            return None
+        body = answer["body"] or ws_frames.problem(answer["status"], "refused")
+        return answer["status"], body, answer["headers"]
+
+    def _accept(self, key: str) -> None:
+        self.transport.write(ws_frames.switching_protocols(key))
+        self.transport.set_write_buffer_limits(high=self.listener.bound)
+        self.phase = OPEN
+        if self.listener.gauge is not None:
+            self.counted = True
+            self.listener.gauge.inc()
+        if self.buffer:
+            self._frames()
+
+    def _refuse(self, status: int, body: bytes, headers: Any = ()) -> None:
+        """Answer the handshake with an HTTP error, then half-close (what the client still
+        sends is read and dropped, so the answer is not lost to a reset)."""
+        self.phase = CLOSING
+        self._cancel_timer()
+        self.buffer.clear()
+        self.transport.write(ws_frames.http_response(status, body, headers))
+        self._half_close()
+
+    # -- serving
+
+    def _start(self, query: QueryParams) -> bool:
+        """Join the view and write its first message; False when a publisher's view must first
+        be read from the rates service (`_join_later`)."""
+        if self.phase != OPEN:
+            return True
+        snapshot = self.listener.state.snapshot
+        if not snapshot.ready or not snapshot.entries:
+            self.close(stream.TRY_AGAIN_LATER, stream.NOT_READY)
+            return True
+        try:
+            joined = stream.join_now(self.listener.state, query, self._new_client)
+        except QueryError as exc:
+            self._invalid(exc)
+            return True
+        if joined is None:
+            return False
+        self._joined(*joined)
+        return True
+
+    async def _join_later(self, query: QueryParams) -> None:
+        try:
+            joined = await stream.join(self.listener.state, query, self._new_client)
+        except grpc.aio.AioRpcError:
+            self.close(stream.TRY_AGAIN_LATER, stream.UPSTREAM_DOWN)
+            return
+        except QueryError as exc:
+            self._invalid(exc)
+            return
+        self._joined(*joined)
+
+    def _new_client(self, view: View) -> TransportClient:
+        return TransportClient(view, self.transport, self.close, self.listener.bound)
+
+    def _joined(self, client: TransportClient, missed: frozenset[str] | None) -> None:
+        self.client = client
+        if self.phase != OPEN:  # the peer left while its view was read upstream
+            self._leave()
+            return
+        self.transport.write(client.view.opening(missed).frame)
+
+    def _invalid(self, exc: QueryError) -> None:
+        self.transport.write(ws_frames.text_frame(stream.error_text(exc)))
+        self.close(stream.POLICY_VIOLATION, stream.invalid_reason(exc))
+
+    def _frames(self) -> None:
+        """Read the client's frames: answer pings, honour a close, ignore messages."""
+        while self.phase == OPEN:
+            try:
+                frame = ws_frames.parse_frame(self.buffer, MAX_CLIENT_FRAME)
+                if frame is None:
+                    return
+                fin, opcode, payload = frame
+                if opcode == ws_frames.PING:
+                    self.transport.write(ws_frames.frame(ws_frames.PONG, payload))
+                elif opcode == ws_frames.CLOSE:
+                    code, _ = ws_frames.parse_close(payload)
+                    self._closed_by_peer(code)
+                elif opcode == ws_frames.CONTINUATION:
+                    if not self.fragmented:
+                        raise ws_frames.ProtocolError(ws_frames.PROTOCOL_ERROR, "continuation of nothing")
+                    self.fragmented = not fin
+                elif opcode in (ws_frames.TEXT, ws_frames.BINARY):
+                    if self.fragmented:
+                        raise ws_frames.ProtocolError(ws_frames.PROTOCOL_ERROR, "a message inside a message")
+                    self.fragmented = not fin
+            except ws_frames.ProtocolError as exc:
+                self.buffer.clear()
+                self.close(exc.code, exc.reason)
+
+    def _closed_by_peer(self, code: int) -> None:
+        """The client closed: echo its code, then close the connection."""
+        self.phase = CLOSING
+        self._leave()
+        payload = b"" if code == ws_frames.NO_STATUS else code.to_bytes(2, "big")
+        self.transport.write(ws_frames.frame(ws_frames.CLOSE, payload))
+        self.transport.close()
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close from our side: the close frame (after what is buffered), then a half-close;
+        the peer's close reply is read and dropped, and it must close within CLOSE_TIMEOUT."""
+        if self.phase in (CLOSING, CLOSED):
+            return
+        if self.phase != OPEN:
+            self.abort()
+            return
+        self.phase = CLOSING
+        self._leave()
+        self.buffer.clear()
+        self.transport.write(ws_frames.close_frame(code, reason))
+        self._half_close()
+
+    def _half_close(self) -> None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, OSError):
+            self.transport.write_eof()
+        self._cancel_timer()
+        self.timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, self.abort)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _leave(self) -> None:
+        if self.client is not None:  # leaving twice is harmless
+            stream.broadcaster_of(self.listener.state).leave(self.client)
+
+    def _cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
