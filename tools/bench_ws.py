@@ -5,9 +5,10 @@
 
 Everything runs on 127.0.0.1 (clients bind 127.0.1.x source addresses so ephemeral ports never
 run short). Per gateway server it starts a rates service on an empty SQLite file, seeds one
-fixing, starts the gateway (`main`: `python -m kurs_gateway` as shipped, `main*2` with
-KURS_GATEWAY_WORKERS=2; `uvicorn` /
-`granian`: the same app launched here under that server), then:
+fixing, starts the gateway (`main`: `python -m kurs_gateway` as shipped, the clients on the main
+port's ASGI route; `main-native`: the same, the clients on its native stream port,
+KURS_GATEWAY_STREAM_PORT; `main*2` / `main-native*2`: with KURS_GATEWAY_WORKERS=2; `uvicorn` /
+`granian`: the same app launched here under that server, ASGI route), then:
 
   1. measures `/rates/latest` alone with wrk (`--wrk-connections`, default 16) and the gateway's
      idle RSS;
@@ -113,8 +114,9 @@ app = create_app(GatewaySettings())
 
 @contextlib.contextmanager
 def services(server: str, scratch: Path) -> Any:
-    """rates + gateway on free ports; yields (gateway port, gateway pid, rates port)."""
-    rates_port, gw_port = free_port(), free_port()
+    """rates + gateway on free ports; yields (gateway port, gateway pid, rates port, stream port)."""
+    rates_port, gw_port, stream_port = free_port(), free_port(), free_port()
+    name, _, workers = server.partition("*")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KURS_")}
     env.update(
         KURS_RATES_ADDRESS=f"127.0.0.1:{rates_port}",
@@ -122,22 +124,23 @@ def services(server: str, scratch: Path) -> Any:
         KURS_RATES_LOG_LEVEL="WARNING",
         KURS_GATEWAY_HOST="127.0.0.1",
         KURS_GATEWAY_PORT=str(gw_port),
+        KURS_GATEWAY_STREAM_PORT=str(stream_port),
         KURS_GATEWAY_RATES_ADDRESS=f"127.0.0.1:{rates_port}",
         KURS_GATEWAY_COLLECTOR_ADDRESS=f"127.0.0.1:{free_port()}",
         KURS_GATEWAY_VALIDATOR_ADDRESS=f"127.0.0.1:{free_port()}",
         KURS_GATEWAY_DATABASE_URL=f"sqlite:///{scratch / 'gateway.sqlite3'}",
         KURS_GATEWAY_LOG_LEVEL="WARNING",
-        KURS_GATEWAY_WORKERS=server.removeprefix("main*") if server.startswith("main*") else "1",
+        KURS_GATEWAY_WORKERS=workers or "1",
         PYTHONPATH=os.pathsep.join([str(scratch), env.get("PYTHONPATH", "")]),
     )
     (scratch / "bench_gateway_app.py").write_text(GATEWAY_APP)
     rates = subprocess.Popen([sys.executable, "-m", "kurs_rates"], env=env, cwd=scratch)
     host = ["--host", "127.0.0.1", "--port", str(gw_port)]
-    if server == "granian":
+    if name == "granian":
         command = [sys.executable, "-m", "granian", "--interface", "asgi", *host, "--workers", "1",
                    "--loop", "uvloop", "--ws", "--backlog", "4096", "--log-level", "warning",
                    "bench_gateway_app:app"]  # fmt: skip
-    elif server == "uvicorn":
+    elif name == "uvicorn":
         command = [sys.executable, "-m", "uvicorn", "bench_gateway_app:app", *host, "--loop", "uvloop",
                    "--http", "httptools", "--ws", "websockets-sansio", "--backlog", "4096",
                    "--no-access-log", "--log-level", "warning"]  # fmt: skip
@@ -157,7 +160,7 @@ def services(server: str, scratch: Path) -> Any:
                 time.sleep(0.2)
         gateway = subprocess.Popen(command, env=env, cwd=scratch)  # noqa: S603
         wait_http(f"http://127.0.0.1:{gw_port}/readyz", 60)
-        yield gw_port, gateway.pid, rates_port
+        yield gw_port, gateway.pid, rates_port, stream_port
     finally:
         for proc in (gateway, rates):
             if proc is not None:
@@ -186,12 +189,13 @@ def wrk_result(proc: subprocess.Popen[str]) -> dict[str, float]:
 def run_gateway(server: str, args: argparse.Namespace) -> dict[str, Any]:
     scratch = Path(tempfile.mkdtemp(prefix="kurs-bench-ws-"))
     try:
-        with services(server, scratch) as (port, pid, rates_port):
+        with services(server, scratch) as (port, pid, rates_port, stream_port):
             latest = f"http://127.0.0.1:{port}/rates/latest?base=USD"
             alone = wrk_result(wrk_start(latest, args.wrk_seconds, args.wrk_connections))
             time.sleep(1.0)
             idle = tree_rss_mb(pid)
-            load = Load(port, args.clients, args.procs, args.in_flight)
+            native = server.partition("*")[0] == "main-native"
+            load = Load(stream_port if native else port, args.clients, args.procs, args.in_flight)
             connected = load.connect()
             peak = tree_rss_mb(pid)
             sent: dict[int, float] = {}
@@ -288,7 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--updates", type=int, default=15)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between updates")
     parser.add_argument(
-        "--servers", default="main", help="comma list of main (main*2: 2 workers), uvicorn, granian"
+        "--servers",
+        default="main-native,main",
+        help="comma list of main-native, main (*2: 2 workers, e.g. main-native*2), uvicorn, granian",
     )
     parser.add_argument("--wrk-connections", type=int, default=16)
     parser.add_argument("--wrk-seconds", type=float, default=5)

@@ -311,7 +311,7 @@ def judge(sent: dict[int, float], load: dict[str, Any], clients: int) -> dict[st
 
 CEILING_SERVER = r"""
 import asyncio, base64, hashlib, sys, uvloop
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 peers = set()
 def frame(text):
     data = text.encode()
