@@ -39,13 +39,18 @@ def serve() -> None:
 
 
 def serve_granian(settings: GatewaySettings) -> None:
+    import multiprocessing
     import os
 
     # granian's allocator (jemalloc) keeps freed pages unless told to purge them: without this,
     # the buffers of 10,000 WebSocket clients (about 150 kB each) stay resident after they leave
-    # (1,000 clients: 242 -> 398 MB, still 388 MB after; with it 254 MB, tools/bench_ws.py).
-    # Read once, when granian's extension loads, so it is set before the first import below.
-    os.environ.setdefault("_RJEM_MALLOC_CONF", "background_thread:true,dirty_decay_ms:0,muzzy_decay_ms:0")
+    # (1,000 clients: 242 -> 398 MB, still 388 MB after; tools/bench_ws.py). Purged 1 s after
+    # they are freed, by jemalloc's background threads: those run only in a process that loaded
+    # jemalloc itself, so workers are spawned, not forked (a forked child has none). Purging at
+    # once instead (dirty_decay_ms:0) cost a page fault per HTTP request: 0.58x the throughput
+    # of the same bare app (docs/benchmarks.md). Read when granian's extension loads.
+    os.environ.setdefault("_RJEM_MALLOC_CONF", "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0")
+    multiprocessing.set_start_method("spawn", force=True)
     from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
