@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 SLOW_CONSUMER = 4008
 TRIM_AFTER = 500  # clients that must have left before freed memory is handed back
 TRIM_AGAIN_SECONDS = 5.0
-CHUNK = 256  # clients handed a message between two yields to the event loop (HTTP keeps flowing)
+CHUNK = 256  # work between two yields to the event loop (HTTP keeps flowing): 256 outbox appends
 WRITE_BYTES_PER_MESSAGE = 1024  # a transport client may hold `limit` KiB of unsent frames
 
 ViewKey = tuple[str, tuple[str, ...] | None, str | None]
@@ -91,6 +91,7 @@ class Subscriber(Protocol):
 
     view: View
     last_push: float
+    cost: int  # the work of one push, in outbox appends (CHUNK of them between two yields)
 
     def push(self, message: Outgoing, limit: int, now: float) -> bool: ...
 
@@ -103,6 +104,7 @@ class Client:
     """One ASGI connection's bounded outbox; its connection task writes what `next()` returns."""
 
     __slots__ = ("dropped", "gone", "last_push", "outbox", "task", "view", "waiter")
+    cost = 1
 
     def __init__(self, view: View) -> None:
         self.view = view
@@ -348,17 +350,19 @@ class Broadcaster:
 
     async def _push(self, view: View, message: Outgoing) -> None:
         """Hand `message` to every client of `view` (an outbox append or a transport write),
-        yielding to the loop every CHUNK clients so that HTTP requests (and the ASGI clients'
-        own writes) run between chunks, not after all of them."""
+        yielding to the loop after each CHUNK of work (256 outbox appends, or 256 / `cost`
+        transport writes) so that HTTP requests (and the ASGI clients' own writes) run between
+        chunks, not after all of them."""
         limit = self.limit
-        clients = list(view.clients)
-        for start in range(0, len(clients), CHUNK):
-            if start:
+        spent = 0
+        now = time.monotonic()
+        for client in list(view.clients):
+            if spent >= CHUNK:
                 await asyncio.sleep(0)
-            now = time.monotonic()
-            for client in clients[start : start + CHUNK]:
-                if client.push(message, limit, now):
-                    self.dropped += 1
+                spent, now = 0, time.monotonic()
+            if client.push(message, limit, now):
+                self.dropped += 1
+            spent += client.cost
 
     def _heartbeats(self) -> None:
         now = time.monotonic()

@@ -29,6 +29,12 @@ class GatewaySettings(ServiceSettings):
     # starving HTTP: docs/benchmarks.md). Every worker binds it (SO_REUSEPORT). Empty = off;
     # 0 = a free port chosen at start (tests; with one worker).
     stream_port: int | None = Field(default=8001, ge=0, le=65535)
+    # How long the event loop's thread may keep the GIL while another thread waits for it
+    # (sys.setswitchinterval; Python's default is 5 ms). Under granian every request reaches the
+    # loop from a Rust thread that needs the GIL: while the loop writes a broadcast, each such
+    # hand-over waited up to 5 ms (/rates/latest p99 44 ms with 10,000 stream clients; 7 ms
+    # with 0.5 ms: docs/benchmarks.md).
+    switch_interval_seconds: float = Field(default=0.0005, gt=0, le=0.1)
     # Edge limits (slowloris, oversized headers). A request's head (request line and headers)
     # must arrive within `header_read_timeout_seconds` and fit in `max_header_bytes` (else 431 or
     # the connection is closed); each chunk of a request body must arrive within

@@ -60,6 +60,9 @@ BACKLOG = 4096  # handshakes waiting to be accepted (the kernel caps it at somax
 MAX_CLIENT_FRAME = 64 * 1024  # client messages are read and ignored; a larger frame: 1009
 CLOSE_TIMEOUT = 5.0  # after our close frame, the peer's side must close within this
 GOING_AWAY = 1001
+# A transport write (a send system call) costs about as much as this many outbox appends: the
+# broadcaster yields to the loop every 256 / WRITE_COST writes (about half a millisecond).
+WRITE_COST = 4
 HEAD, ADMIT, OPEN, CLOSING, CLOSED = range(5)
 
 
@@ -78,6 +81,7 @@ class TransportClient:
     """
 
     __slots__ = ("bound", "closer", "dropped", "gone", "last_push", "transport", "view")
+    cost = WRITE_COST
 
     def __init__(
         self, view: View, transport: Transport, closer: Callable[[int, str], None], bound: int
