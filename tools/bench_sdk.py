@@ -31,6 +31,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_client import AsyncKursClient, ClientConfig, Endpoint, KursClient
 
@@ -81,7 +82,8 @@ async def seed(address: str) -> None:
         stamp.FromDatetime(dt.datetime(2026, 10, 30, 15, tzinfo=dt.UTC))
         rates = [
             ingest_pb2.AcceptedRate(
-                source="blend", kind=ingest_pb2.RATE_KIND_REFERENCE, base="EUR", currency=code, value=value,
+                source="blend", kind=common_pb2.OBSERVATION_KIND_REFERENCE, base="EUR", currency=code,
+                value=value,
                 date="2026-10-30", observed_at=stamp, sources=["ecb"],
             )
             for code, value in FIXING.items()

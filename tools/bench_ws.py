@@ -79,11 +79,12 @@ async def ingest(rates_port: int, rates: dict[str, str], *, live: bool, at: dt.d
     import grpc
     from google.protobuf.timestamp_pb2 import Timestamp
 
+    from kurs.common.v1 import common_pb2
     from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
 
     ts = Timestamp()
     ts.FromDatetime(at)
-    kind = ingest_pb2.RATE_KIND_LIVE if live else ingest_pb2.RATE_KIND_REFERENCE
+    kind = common_pb2.OBSERVATION_KIND_LIVE if live else common_pb2.OBSERVATION_KIND_REFERENCE
     items = [
         ingest_pb2.AcceptedRate(
             source="replay" if live else "blend",

@@ -6,13 +6,13 @@ import datetime as dt
 from dataclasses import dataclass
 from sys import intern
 
-from kurs.validator.v1 import validator_pb2
+from kurs.common.v1 import common_pb2
 from kurs_common.timeutil import from_timestamp, to_timestamp
 
 REFERENCE = "reference"  # a daily fixing
 LIVE = "live"  # a market or replay tick
 
-_TO_PROTO = {REFERENCE: validator_pb2.OBSERVATION_KIND_REFERENCE, LIVE: validator_pb2.OBSERVATION_KIND_LIVE}
+_TO_PROTO = {REFERENCE: common_pb2.OBSERVATION_KIND_REFERENCE, LIVE: common_pb2.OBSERVATION_KIND_LIVE}
 _FROM_PROTO = {v: k for k, v in _TO_PROTO.items()}
 
 
@@ -33,11 +33,11 @@ class Observation:
     ask: str = ""
     replay: bool = False
 
-    def to_proto(self) -> validator_pb2.Observation:
-        return validator_pb2.Observation(
+    def to_proto(self) -> common_pb2.Observation:
+        return common_pb2.Observation(
             source=self.source,
             feed=self.feed,
-            kind=_TO_PROTO.get(self.kind, validator_pb2.OBSERVATION_KIND_UNSPECIFIED),
+            kind=_TO_PROTO.get(self.kind, common_pb2.OBSERVATION_KIND_UNSPECIFIED),
             base=self.base,
             quote=self.quote,
             value=self.value,
@@ -50,7 +50,7 @@ class Observation:
         )
 
     @classmethod
-    def from_proto(cls, obs: validator_pb2.Observation) -> Observation:
+    def from_proto(cls, obs: common_pb2.Observation) -> Observation:
         # Identifiers repeat across a batch; interned, they hash once and compare by identity in
         # the validator's many dict lookups.
         return cls(

@@ -27,6 +27,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
+from kurs.common.v1 import common_pb2
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 
 SOURCE = "replay"
@@ -77,7 +78,7 @@ def reference_fixing() -> validator_pb2.SubmitObservationsRequest:
     at = dt.datetime.combine(REFERENCE_DAY, dt.time(14, 15), dt.UTC)
     return validator_pb2.SubmitObservationsRequest(
         observations=[
-            observation(c, v, at, source="ecb", kind=validator_pb2.OBSERVATION_KIND_REFERENCE)
+            observation(c, v, at, source="ecb", kind=common_pb2.OBSERVATION_KIND_REFERENCE)
             for c, v in REFERENCE.items()
         ]
     )
@@ -88,12 +89,12 @@ def observation(
     value: str,
     observed: dt.datetime,
     source: str = SOURCE,
-    kind: validator_pb2.ObservationKind.ValueType = validator_pb2.OBSERVATION_KIND_LIVE,
-) -> validator_pb2.Observation:
+    kind: common_pb2.ObservationKind.ValueType = common_pb2.OBSERVATION_KIND_LIVE,
+) -> common_pb2.Observation:
     ts = Timestamp()
     ts.FromDatetime(observed)
-    live = kind == validator_pb2.OBSERVATION_KIND_LIVE
-    return validator_pb2.Observation(
+    live = kind == common_pb2.OBSERVATION_KIND_LIVE
+    return common_pb2.Observation(
         source=source,
         feed=SOURCE if live else "ecb-daily",
         kind=kind,

@@ -29,6 +29,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from websockets.asyncio.client import ClientConnection, connect
 
 from conftest import Mesh, running_mesh
+from kurs.common.v1 import common_pb2
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
@@ -154,10 +155,10 @@ async def _anomaly(validator_port: int) -> None:
         await validator_pb2_grpc.ValidatorServiceStub(channel).SubmitObservations(
             validator_pb2.SubmitObservationsRequest(
                 observations=[
-                    validator_pb2.Observation(
+                    common_pb2.Observation(
                         source="ecb",
                         feed="dashboard-test",
-                        kind=validator_pb2.OBSERVATION_KIND_REFERENCE,
+                        kind=common_pb2.OBSERVATION_KIND_REFERENCE,
                         base="EUR",
                         quote="USD",
                         value="-1.0386",

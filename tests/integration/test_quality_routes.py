@@ -57,7 +57,7 @@ async def test_an_inverted_quote_is_listed_as_an_anomaly(mesh: Mesh, client: htt
         reply = await validator_pb2_grpc.ValidatorServiceStub(channel).SubmitObservations(
             validator_pb2.SubmitObservationsRequest(observations=[honest.to_proto(), corrupt.to_proto()])
         )
-    assert [r.reason for r in reply.rejections] == ["inverted"]
+    assert [r.code for r in reply.rejections] == ["inverted"]
     listed = (await client.get("/anomalies", params={"currency": "JPY", "reason": "inverted"})).json()
     assert [(a["quote"], a["value"], a["reason"]) for a in listed["anomalies"]] == [
         ("JPY", "0.005692", "inverted")

@@ -181,7 +181,7 @@ async def submit(port: int, batches: list[list[Observation]]) -> tuple[int, list
                 validator_pb2.SubmitObservationsRequest(observations=[o.to_proto() for o in batch])
             )
             accepted += reply.accepted
-            rejected += [(batch[r.index], r.reason) for r in reply.rejections]
+            rejected += [(batch[r.index], r.code) for r in reply.rejections]
     return accepted, rejected
 
 

@@ -18,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from conftest import Mesh, ingest_fixing, running_mesh
+from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_common.series import CARRY_DAYS
 
@@ -187,7 +188,7 @@ async def test_heartbeats_keep_coming_while_other_currencies_churn(mesh: Mesh) -
                     rates=[
                         ingest_pb2.AcceptedRate(
                             source="replay",
-                            kind=ingest_pb2.RATE_KIND_LIVE,
+                            kind=common_pb2.OBSERVATION_KIND_LIVE,
                             base="EUR",
                             currency="JPY",
                             value=f"170.{i:02d}",
@@ -234,7 +235,7 @@ async def test_websocket_with_source_streams_the_publishers_own_figures(mesh: Me
         ts.FromDatetime(dt.datetime.fromisoformat(f"{NEW_DAY}T15:00:00+00:00"))
 
         def figure(source: str, value: str) -> ingest_pb2.AcceptedRate:
-            kind = ingest_pb2.RATE_KIND_REFERENCE
+            kind = common_pb2.OBSERVATION_KIND_REFERENCE
             return ingest_pb2.AcceptedRate(
                 source=source,
                 kind=kind,

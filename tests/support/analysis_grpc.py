@@ -19,6 +19,7 @@ from regions.pgcluster import free_port
 
 from conftest import Mesh, running_mesh, serve_gateway
 from kurs.analysis.v1 import analysis_pb2, analysis_pb2_grpc
+from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
 
 TICK_DAY = "2026-11-30"
@@ -44,7 +45,7 @@ async def _ingest_ticks(rates_port: int) -> None:
                     rates=[
                         ingest_pb2.AcceptedRate(
                             source="kraken",
-                            kind=ingest_pb2.RATE_KIND_LIVE,
+                            kind=common_pb2.OBSERVATION_KIND_LIVE,
                             base="EUR",
                             currency="USD",
                             value=value,

@@ -13,6 +13,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def accepted_rate(
     ts.FromDatetime(observed)
     return ingest_pb2.AcceptedRate(
         source=source if kind == "live" else "blend",
-        kind=ingest_pb2.RATE_KIND_LIVE if kind == "live" else ingest_pb2.RATE_KIND_REFERENCE,
+        kind=common_pb2.OBSERVATION_KIND_LIVE if kind == "live" else common_pb2.OBSERVATION_KIND_REFERENCE,
         base="EUR",
         currency=currency,
         value=value,
@@ -60,7 +61,7 @@ def ecb_fixing_in_blend(day: str, rates: Mapping[str, str]) -> list[ingest_pb2.A
     return [
         ingest_pb2.AcceptedRate(
             source="blend",
-            kind=ingest_pb2.RATE_KIND_REFERENCE,
+            kind=common_pb2.OBSERVATION_KIND_REFERENCE,
             base="EUR",
             currency=code,
             value=value,

@@ -98,9 +98,9 @@ def _to_stored(
     if not source:
         raise InvalidArgument(f"rates[{index}].source", "is required")
     raw_kind = rate.kind
-    if raw_kind == ingest_pb2.RATE_KIND_REFERENCE:
+    if raw_kind == common_pb2.OBSERVATION_KIND_REFERENCE:
         kind = RateKind.REFERENCE
-    elif raw_kind == ingest_pb2.RATE_KIND_LIVE:
+    elif raw_kind == common_pb2.OBSERVATION_KIND_LIVE:
         kind = RateKind.LIVE
     else:
         raise InvalidArgument(f"rates[{index}].kind", "must be REFERENCE or LIVE")

@@ -9,13 +9,14 @@ from collections.abc import Sequence
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import ingest_pb2
 from kurs_common.observation import LIVE, REFERENCE, Observation
 from kurs_common.rate import Rate, RateKind
 from kurs_common.timeutil import to_timestamp
 from kurs_validator.model import BatchOutcome
 
-_RATE_KINDS = {REFERENCE: ingest_pb2.RATE_KIND_REFERENCE, LIVE: ingest_pb2.RATE_KIND_LIVE}
+_RATE_KINDS = {REFERENCE: common_pb2.OBSERVATION_KIND_REFERENCE, LIVE: common_pb2.OBSERVATION_KIND_LIVE}
 
 
 @functools.lru_cache(maxsize=1024)

@@ -20,8 +20,9 @@ class Confidence(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class Rejection:
     index: int  # position in the submitted batch
-    reason: str
-    detail: str
+    reason: str  # machine-readable ("non_positive", "outlier", ...)
+    detail: str  # in words
+    field: str = "value"  # the observation's field at fault
 
 
 @dataclass(frozen=True, slots=True)

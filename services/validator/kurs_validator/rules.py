@@ -24,13 +24,15 @@ _MIN_VISIBLE_INVERSION = Decimal("0.05")
 
 
 class Reject(Exception):
-    """An observation fails a rule: `reason` is machine-readable, `detail` explains it."""
+    """An observation fails a rule: `reason` is machine-readable, `detail` explains it, `field` is
+    the observation's field at fault ("value" for a figure judged against others or its history)."""
 
-    def __init__(self, reason: str, detail: str, expected: str = "") -> None:
+    def __init__(self, reason: str, detail: str, expected: str = "", *, field: str = "value") -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
         self.expected = expected
+        self.field = field
 
 
 def _check_code(code: str, day: dt.date, field: str) -> None:
@@ -38,9 +40,9 @@ def _check_code(code: str, day: dt.date, field: str) -> None:
         return
     info = lookup(code)
     if info is None:
-        raise Reject("unknown_currency", f"{field} {code!r} is not an ISO 4217 code")
+        raise Reject("unknown_currency", f"{field} {code!r} is not an ISO 4217 code", field=field)
     if info.retired_on is not None and day >= info.retired_on:
-        raise Reject("retired_currency", f"{field} {code} was retired on {info.retired_on}")
+        raise Reject("retired_currency", f"{field} {code} was retired on {info.retired_on}", field=field)
 
 
 def _parse_value(text: str) -> Decimal:
@@ -59,20 +61,24 @@ def _parse_value(text: str) -> Decimal:
 def check_static(obs: Observation, now: dt.datetime, max_skew: dt.timedelta) -> tuple[dt.date, Decimal]:
     """Rules on one observation alone; returns its business date and value. Raises Reject."""
     if not obs.source:
-        raise Reject("missing_source", "source is required")
+        raise Reject("missing_source", "source is required", field="source")
     if obs.kind not in (REFERENCE, LIVE):
-        raise Reject("missing_kind", "kind must be REFERENCE or LIVE")
+        raise Reject("missing_kind", "kind must be REFERENCE or LIVE", field="kind")
     try:
         day = parse_date(obs.day)
     except DateFormatError as exc:
-        raise Reject("bad_date", str(exc)) from exc
+        raise Reject("bad_date", str(exc), field="date") from exc
     if obs.observed_at is None:
-        raise Reject("missing_observed_at", "observed_at is required")
+        raise Reject("missing_observed_at", "observed_at is required", field="observed_at")
     limit = now + max_skew
     if obs.observed_at > limit or day > limit.date():
-        raise Reject("future_dated", f"observed at {obs.observed_at.isoformat()} ({day}), after now")
+        raise Reject(
+            "future_dated",
+            f"observed at {obs.observed_at.isoformat()} ({day}), after now",
+            field="observed_at" if obs.observed_at > limit else "date",
+        )
     if obs.base == obs.quote:
-        raise Reject("same_currency", f"base and quote are both {obs.base}")
+        raise Reject("same_currency", f"base and quote are both {obs.base}", field="quote")
     _check_code(obs.base, day, "base")
     _check_code(obs.quote, day, "quote")
     return day, _parse_value(obs.value)

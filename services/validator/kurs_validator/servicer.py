@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
 
+from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import ingest_pb2_grpc
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_common.observation import REFERENCE, Observation
@@ -154,6 +155,11 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         return validator_pb2.SubmitObservationsResponse(
             accepted=outcome.accepted,
             rejections=[
+                common_pb2.ItemRejection(index=r.index, field=r.field, reason=r.detail, code=r.reason)
+                for r in outcome.rejections
+            ],
+            # The previous contract's shape, for collectors of the previous release (deprecated).
+            legacy_rejections=[
                 validator_pb2.Rejection(index=r.index, reason=r.reason, detail=r.detail)
                 for r in outcome.rejections
             ],
@@ -265,7 +271,7 @@ class ValidatorServicer(validator_pb2_grpc.ValidatorServiceServicer):
         try:
             currency = _currency("currency", request.currency, required=True)
             day = _day("date", request.date)
-            if request.kind == validator_pb2.OBSERVATION_KIND_UNSPECIFIED:
+            if request.kind == common_pb2.OBSERVATION_KIND_UNSPECIFIED:
                 kind = REFERENCE
             elif int(request.kind) in KIND_NAMES:
                 kind = KIND_NAMES[int(request.kind)]

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from kurs.common.v1 import common_pb2
 from kurs.validator.v1 import validator_pb2
 from kurs_common.observation import LIVE, REFERENCE, Observation
 from kurs_common.timeutil import to_timestamp
 from kurs_validator.model import Anomaly, Confidence, Contribution, QualityRecord, SourceStatus
 
-_OBS_KINDS = {REFERENCE: validator_pb2.OBSERVATION_KIND_REFERENCE, LIVE: validator_pb2.OBSERVATION_KIND_LIVE}
+_OBS_KINDS = {REFERENCE: common_pb2.OBSERVATION_KIND_REFERENCE, LIVE: common_pb2.OBSERVATION_KIND_LIVE}
 KIND_NAMES: dict[int, str] = {int(v): k for k, v in _OBS_KINDS.items()}
 _CONFIDENCE = {
     Confidence.HIGH: validator_pb2.CONFIDENCE_HIGH,
@@ -20,7 +21,7 @@ _CONFIDENCE = {
 }
 
 
-def observations_from_proto(items: Sequence[validator_pb2.Observation]) -> list[Observation]:
+def observations_from_proto(items: Sequence[common_pb2.Observation]) -> list[Observation]:
     """Observation.from_proto for a batch (timestamps shared by a batch are converted once)."""
     return [Observation.from_proto(o) for o in items]
 
@@ -33,7 +34,7 @@ def anomaly_to_proto(a: Anomaly) -> validator_pb2.Anomaly:
         detail=a.detail,
         source=obs.source,
         feed=obs.feed,
-        kind=_OBS_KINDS.get(obs.kind, validator_pb2.OBSERVATION_KIND_UNSPECIFIED),
+        kind=_OBS_KINDS.get(obs.kind, common_pb2.OBSERVATION_KIND_UNSPECIFIED),
         base=obs.base,
         quote=obs.quote,
         value=obs.value,

@@ -215,7 +215,7 @@ async def test_a_data_quality_alert_reaches_the_webhook_and_the_websocket(setup:
             reply = await validator_pb2_grpc.ValidatorServiceStub(channel).SubmitObservations(
                 validator_pb2.SubmitObservationsRequest(observations=[bad.to_proto()])
             )
-        assert [r.reason for r in reply.rejections] == ["non_positive"]
+        assert [r.code for r in reply.rejections] == ["non_positive"]
         async with asyncio.timeout(10):
             while True:
                 message = orjson.loads(await ws.recv())

@@ -18,6 +18,7 @@ import pytest_asyncio
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from conftest import ingest_fixing, serve_gateway
+from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
 from kurs_rates import server as rates_server
 from kurs_rates.settings import RatesSettings
@@ -69,7 +70,7 @@ async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[http
                         rates=[
                             ingest_pb2.AcceptedRate(
                                 source=source,
-                                kind=ingest_pb2.RATE_KIND_LIVE,
+                                kind=common_pb2.OBSERVATION_KIND_LIVE,
                                 base="EUR",
                                 currency=code,
                                 value=value,

@@ -11,6 +11,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_common.grpcserver import TOKEN_METADATA, ServiceToken
@@ -31,7 +32,7 @@ def rate(value: str) -> ingest_pb2.AcceptedRate:
     ts.FromDatetime(dt.datetime.combine(DAY, dt.time(15), tzinfo=dt.UTC))
     return ingest_pb2.AcceptedRate(
         source="ecb",
-        kind=ingest_pb2.RATE_KIND_REFERENCE,
+        kind=common_pb2.OBSERVATION_KIND_REFERENCE,
         base="EUR",
         currency="USD",
         value=value,

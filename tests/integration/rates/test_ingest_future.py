@@ -8,6 +8,7 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc, rates_pb2, rates_pb2_grpc
 from kurs_common.timeutil import utcnow
 from kurs_rates.server import RatesServer
@@ -20,7 +21,7 @@ def tick(currency: str, value: str, at: dt.datetime, day: dt.date | None = None)
     ts.FromDatetime(at)
     return ingest_pb2.AcceptedRate(
         source="kraken",
-        kind=ingest_pb2.RATE_KIND_LIVE,
+        kind=common_pb2.OBSERVATION_KIND_LIVE,
         base="EUR",
         currency=currency,
         value=value,

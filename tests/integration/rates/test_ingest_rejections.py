@@ -8,6 +8,7 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
 from kurs_rates.server import RatesServer
 
@@ -19,7 +20,7 @@ def rate(currency: str, value: str, *, base: str = "EUR", source: str = "ecb") -
     ts.FromDatetime(dt.datetime(2025, 1, 15, 15, tzinfo=dt.UTC))
     return ingest_pb2.AcceptedRate(
         source=source,
-        kind=ingest_pb2.RATE_KIND_REFERENCE,
+        kind=common_pb2.OBSERVATION_KIND_REFERENCE,
         base=base,
         currency=currency,
         value=value,

@@ -32,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from conftest import serve_gateway
+from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import ingest_pb2, ingest_pb2_grpc
 from kurs_rates import server as rates_server
 from kurs_rates.server import RatesServer
@@ -53,7 +54,7 @@ def accepted(currency: str, value: str, at: dt.datetime, *, live: bool) -> inges
     stamp.FromDatetime(at)
     return ingest_pb2.AcceptedRate(
         source="replay" if live else "blend",
-        kind=ingest_pb2.RATE_KIND_LIVE if live else ingest_pb2.RATE_KIND_REFERENCE,
+        kind=common_pb2.OBSERVATION_KIND_LIVE if live else common_pb2.OBSERVATION_KIND_REFERENCE,
         base="EUR",
         currency=currency,
         value=value,
@@ -74,7 +75,7 @@ def publisher_figures(
     return [
         ingest_pb2.AcceptedRate(
             source=source,
-            kind=ingest_pb2.RATE_KIND_REFERENCE,
+            kind=common_pb2.OBSERVATION_KIND_REFERENCE,
             base=base,
             currency=code,
             value=value,

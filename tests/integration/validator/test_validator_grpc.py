@@ -9,6 +9,7 @@ import datetime as dt
 import grpc
 import pytest
 
+from kurs.common.v1 import common_pb2
 from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_common.observation import REFERENCE, Observation
@@ -59,7 +60,10 @@ async def test_submit_list_and_quality(
         *last[2:],
     ]
     reply = await stub.SubmitObservations(_request(bad))
-    assert sorted((r.index, r.reason) for r in reply.rejections) == [(0, "inverted"), (1, "decimal_shift")]
+    assert sorted((r.index, r.field, r.code) for r in reply.rejections) == [
+        (0, "value", "inverted"),
+        (1, "value", "decimal_shift"),
+    ]
     assert reply.accepted == 3
 
     # The accepted figures arrive in rates exactly as published.
@@ -85,7 +89,7 @@ async def test_submit_list_and_quality(
     only = await stub.ListAnomalies(validator_pb2.ListAnomaliesRequest(currency="jpy"))
     assert [a.reason for a in only.anomalies] == ["decimal_shift"]
     assert only.anomalies[0].date == DAYS[11].isoformat()
-    assert only.anomalies[0].kind == validator_pb2.OBSERVATION_KIND_REFERENCE
+    assert only.anomalies[0].kind == common_pb2.OBSERVATION_KIND_REFERENCE
 
     # Quality of a published rate.
     quality = await stub.GetQuality(

@@ -20,31 +20,31 @@ BASE = fixing("ecb", "USD", "1.1172", dt.date(2026, 11, 20))
 
 
 @pytest.mark.parametrize(
-    ("change", "reason"),
+    ("change", "reason", "field"),
     [
-        ({"value": "0"}, "non_positive"),
-        ({"value": "-1.5"}, "non_positive"),
-        ({"value": "NaN"}, "not_a_number"),
-        ({"value": "Infinity"}, "not_a_number"),
-        ({"value": "1e3"}, "not_a_number"),
-        ({"value": "abc"}, "not_a_number"),
-        ({"value": ""}, "not_a_number"),
-        ({"quote": "XYZ"}, "unknown_currency"),
-        ({"quote": "HRK", "day": "2023-01-02"}, "retired_currency"),
-        ({"quote": "EUR"}, "same_currency"),
-        ({"day": "2026-11-28"}, "future_dated"),
-        ({"observed_at": NOW + dt.timedelta(hours=1)}, "future_dated"),
-        ({"observed_at": None}, "missing_observed_at"),
-        ({"day": "2026-02-30"}, "bad_date"),
-        ({"source": ""}, "missing_source"),
-        ({"kind": ""}, "missing_kind"),
+        ({"value": "0"}, "non_positive", "value"),
+        ({"value": "-1.5"}, "non_positive", "value"),
+        ({"value": "NaN"}, "not_a_number", "value"),
+        ({"value": "Infinity"}, "not_a_number", "value"),
+        ({"value": "1e3"}, "not_a_number", "value"),
+        ({"value": "abc"}, "not_a_number", "value"),
+        ({"value": ""}, "not_a_number", "value"),
+        ({"quote": "XYZ"}, "unknown_currency", "quote"),
+        ({"quote": "HRK", "day": "2023-01-02"}, "retired_currency", "quote"),
+        ({"quote": "EUR"}, "same_currency", "quote"),
+        ({"day": "2026-11-28"}, "future_dated", "date"),
+        ({"observed_at": NOW + dt.timedelta(hours=1)}, "future_dated", "observed_at"),
+        ({"observed_at": None}, "missing_observed_at", "observed_at"),
+        ({"day": "2026-02-30"}, "bad_date", "date"),
+        ({"source": ""}, "missing_source", "source"),
+        ({"kind": ""}, "missing_kind", "kind"),
     ],
 )
-def test_static_rules(change: dict[str, object], reason: str) -> None:
+def test_static_rules(change: dict[str, object], reason: str, field: str) -> None:
     obs = dataclasses.replace(BASE, **change)  # type: ignore[arg-type]
     with pytest.raises(Reject) as caught:
         check_static(obs, NOW, POLICY.max_clock_skew)
-    assert caught.value.reason == reason
+    assert (caught.value.reason, caught.value.field) == (reason, field)
 
 
 def test_a_retired_code_is_fine_before_its_end_date() -> None:
@@ -55,7 +55,10 @@ def test_a_retired_code_is_fine_before_its_end_date() -> None:
 def test_every_static_rejection_is_recorded_as_an_anomaly() -> None:
     bad = [dataclasses.replace(BASE, value="0"), dataclasses.replace(BASE, quote="XYZ")]
     (outcome,) = run(engine(), [bad])
-    assert [(r.index, r.reason) for r in outcome.rejections] == [(0, "non_positive"), (1, "unknown_currency")]
+    assert [(r.index, r.reason, r.field) for r in outcome.rejections] == [
+        (0, "non_positive", "value"),
+        (1, "unknown_currency", "quote"),
+    ]
     assert [a.reason for a in outcome.anomalies] == ["non_positive", "unknown_currency"]
     assert not outcome.published
 

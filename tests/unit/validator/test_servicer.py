@@ -88,12 +88,21 @@ async def test_rejections_are_stored_and_reported(tmp_path: Path) -> None:
     rates = Rates()
     servicer, store = _servicer(tmp_path, rates)
     reply = await servicer.SubmitObservations(_request("1.10", "0", "NaN"), Context())
-    assert [(r.index, r.reason) for r in reply.rejections] == [(1, "non_positive"), (2, "not_a_number")]
+    assert [(r.index, r.field, r.code) for r in reply.rejections] == [
+        (1, "value", "non_positive"),
+        (2, "value", "not_a_number"),
+    ]
+    assert all(r.reason for r in reply.rejections)  # in words, for a log
+    # The previous contract's shape is still filled for collectors of the previous release.
+    assert [(r.index, r.reason) for r in reply.legacy_rejections] == [
+        (1, "non_positive"),
+        (2, "not_a_number"),
+    ]
     assert [a.reason for a in store.list_anomalies(AnomalyFilter(), 10, None)] == [
         "not_a_number",
         "non_positive",
     ]
-    too_many = validator_pb2.SubmitObservationsRequest(observations=[validator_pb2.Observation()] * 50_001)
+    too_many = validator_pb2.SubmitObservationsRequest(observations=[common_pb2.Observation()] * 50_001)
     with pytest.raises(Aborted) as caught:
         await servicer.SubmitObservations(too_many, Context())
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT

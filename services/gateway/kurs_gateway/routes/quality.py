@@ -17,6 +17,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from starlette.responses import Response
 
+from kurs.common.v1 import common_pb2
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_common import validation
 from kurs_common.errors import InvalidArgument
@@ -29,15 +30,15 @@ router = APIRouter(tags=["quality"])
 Validator = Annotated[validator_pb2_grpc.ValidatorServiceStub, Depends(deps.validator_stub)]
 Settings = Annotated[GatewaySettings, Depends(deps.settings)]
 KINDS = {
-    "reference": validator_pb2.OBSERVATION_KIND_REFERENCE,
-    "live": validator_pb2.OBSERVATION_KIND_LIVE,
+    "reference": common_pb2.OBSERVATION_KIND_REFERENCE,
+    "live": common_pb2.OBSERVATION_KIND_LIVE,
 }
 DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 
-def _kind(value: str | None) -> validator_pb2.ObservationKind.ValueType:
+def _kind(value: str | None) -> common_pb2.ObservationKind.ValueType:
     if value is None:
-        return validator_pb2.OBSERVATION_KIND_UNSPECIFIED
+        return common_pb2.OBSERVATION_KIND_UNSPECIFIED
     kind = KINDS.get(value.lower())
     if kind is None:
         raise InvalidArgument("kind", "must be 'reference' or 'live'")

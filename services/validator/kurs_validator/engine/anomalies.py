@@ -47,7 +47,7 @@ def reject(
 ) -> None:
     """Record a rejection: in the outcome, as an anomaly, in the series and the date's slot."""
     remember_rejection(series, time, obs.value, exc.reason)
-    out.rejections.append(Rejection(index, exc.reason, exc.detail))
+    out.rejections.append(Rejection(index, exc.reason, exc.detail, exc.field))
     out.anomalies.append(anomaly(obs, subject, exc, now))
     stats_for(st, obs, day).rejected += 1
     if subject and obs.kind == REFERENCE:

@@ -53,7 +53,7 @@ class ValidationEngine:
             try:
                 day, value = check_static(obs, now, self.policy.max_clock_skew)
             except Reject as exc:
-                out.rejections.append(Rejection(index, exc.reason, exc.detail))
+                out.rejections.append(Rejection(index, exc.reason, exc.detail, exc.field))
                 out.anomalies.append(anomalies.anomaly(obs, "", exc, now))
                 continue
             assert obs.observed_at is not None
@@ -153,7 +153,7 @@ class ValidationEngine:
             stats.rejected += 1
             if same_batch:
                 out.accepted -= 1
-                out.rejections.append(Rejection(item.index, exc.reason, exc.detail))
+                out.rejections.append(Rejection(item.index, exc.reason, exc.detail, exc.field))
             out.anomalies.append(anomalies.anomaly(item.obs, item.subject, exc, now))
             normalisation.drop_cross(st, item)
             return

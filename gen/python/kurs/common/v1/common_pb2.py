@@ -22,15 +22,20 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bkurs/common/v1/common.proto\x12\x0ekurs.common.v1\"=\n\rItemRejection\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bkurs/common/v1/common.proto\x12\x0ekurs.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x02\n\x0bObservation\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x0c\n\x04\x66\x65\x65\x64\x18\x02 \x01(\t\x12-\n\x04kind\x18\x03 \x01(\x0e\x32\x1f.kurs.common.v1.ObservationKind\x12\x0c\n\x04\x62\x61se\x18\x04 \x01(\t\x12\r\n\x05quote\x18\x05 \x01(\t\x12\r\n\x05value\x18\x06 \x01(\t\x12\x0b\n\x03\x62id\x18\x07 \x01(\t\x12\x0b\n\x03\x61sk\x18\x08 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\t \x01(\t\x12/\n\x0bobserved_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nfetched_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06replay\x18\x0c \x01(\x08\"K\n\rItemRejection\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t*n\n\x0fObservationKind\x12 \n\x1cOBSERVATION_KIND_UNSPECIFIED\x10\x00\x12\x1e\n\x1aOBSERVATION_KIND_REFERENCE\x10\x01\x12\x19\n\x15OBSERVATION_KIND_LIVE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kurs.common.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ITEMREJECTION']._serialized_start=47
-  _globals['_ITEMREJECTION']._serialized_end=108
+  _globals['_OBSERVATIONKIND']._serialized_start=447
+  _globals['_OBSERVATIONKIND']._serialized_end=557
+  _globals['_OBSERVATION']._serialized_start=81
+  _globals['_OBSERVATION']._serialized_end=368
+  _globals['_ITEMREJECTION']._serialized_start=370
+  _globals['_ITEMREJECTION']._serialized_end=445
 # @@protoc_insertion_point(module_scope)

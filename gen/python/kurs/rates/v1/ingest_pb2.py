@@ -26,21 +26,19 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from kurs.common.v1 import common_pb2 as kurs_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1akurs/rates/v1/ingest.proto\x12\rkurs.rates.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bkurs/common/v1/common.proto\"\xe2\x01\n\x0c\x41\x63\x63\x65ptedRate\x12\x0e\n\x06source\x18\x01 \x01(\t\x12%\n\x04kind\x18\x02 \x01(\x0e\x32\x17.kurs.rates.v1.RateKind\x12\x0c\n\x04\x62\x61se\x18\x03 \x01(\t\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x06 \x01(\t\x12/\n\x0bobserved_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07sources\x18\x08 \x03(\t\x12\x0e\n\x06replay\x18\t \x01(\x08\x12\x0c\n\x04\x66lag\x18\n \x01(\t\"@\n\x12IngestRatesRequest\x12*\n\x05rates\x18\x01 \x03(\x0b\x32\x1b.kurs.rates.v1.AcceptedRate\"\xa2\x01\n\x13IngestRatesResponse\x12\x10\n\x08inserted\x18\x01 \x01(\r\x12\x0f\n\x07updated\x18\x02 \x01(\r\x12\x11\n\tunchanged\x18\x03 \x01(\r\x12\x10\n\x08sequence\x18\x04 \x01(\x04\x12\x10\n\x08\x62uffered\x18\x05 \x01(\r\x12\x31\n\nrejections\x18\x06 \x03(\x0b\x32\x1d.kurs.common.v1.ItemRejection*R\n\x08RateKind\x12\x19\n\x15RATE_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13RATE_KIND_REFERENCE\x10\x01\x12\x12\n\x0eRATE_KIND_LIVE\x10\x02\x32j\n\x12RatesIngestService\x12T\n\x0bIngestRates\x12!.kurs.rates.v1.IngestRatesRequest\x1a\".kurs.rates.v1.IngestRatesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1akurs/rates/v1/ingest.proto\x12\rkurs.rates.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bkurs/common/v1/common.proto\"\xea\x01\n\x0c\x41\x63\x63\x65ptedRate\x12\x0e\n\x06source\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.kurs.common.v1.ObservationKind\x12\x0c\n\x04\x62\x61se\x18\x03 \x01(\t\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\r\n\x05value\x18\x05 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x06 \x01(\t\x12/\n\x0bobserved_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07sources\x18\x08 \x03(\t\x12\x0e\n\x06replay\x18\t \x01(\x08\x12\x0c\n\x04\x66lag\x18\n \x01(\t\"@\n\x12IngestRatesRequest\x12*\n\x05rates\x18\x01 \x03(\x0b\x32\x1b.kurs.rates.v1.AcceptedRate\"\xa2\x01\n\x13IngestRatesResponse\x12\x10\n\x08inserted\x18\x01 \x01(\r\x12\x0f\n\x07updated\x18\x02 \x01(\r\x12\x11\n\tunchanged\x18\x03 \x01(\r\x12\x10\n\x08sequence\x18\x04 \x01(\x04\x12\x10\n\x08\x62uffered\x18\x05 \x01(\r\x12\x31\n\nrejections\x18\x06 \x03(\x0b\x32\x1d.kurs.common.v1.ItemRejection2j\n\x12RatesIngestService\x12T\n\x0bIngestRates\x12!.kurs.rates.v1.IngestRatesRequest\x1a\".kurs.rates.v1.IngestRatesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kurs.rates.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RATEKIND']._serialized_start=567
-  _globals['_RATEKIND']._serialized_end=649
   _globals['_ACCEPTEDRATE']._serialized_start=108
-  _globals['_ACCEPTEDRATE']._serialized_end=334
-  _globals['_INGESTRATESREQUEST']._serialized_start=336
-  _globals['_INGESTRATESREQUEST']._serialized_end=400
-  _globals['_INGESTRATESRESPONSE']._serialized_start=403
-  _globals['_INGESTRATESRESPONSE']._serialized_end=565
-  _globals['_RATESINGESTSERVICE']._serialized_start=651
-  _globals['_RATESINGESTSERVICE']._serialized_end=757
+  _globals['_ACCEPTEDRATE']._serialized_end=342
+  _globals['_INGESTRATESREQUEST']._serialized_start=344
+  _globals['_INGESTRATESREQUEST']._serialized_end=408
+  _globals['_INGESTRATESRESPONSE']._serialized_start=411
+  _globals['_INGESTRATESRESPONSE']._serialized_end=573
+  _globals['_RATESINGESTSERVICE']._serialized_start=575
+  _globals['_RATESINGESTSERVICE']._serialized_end=681
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,6 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from kurs.common.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
@@ -20,28 +19,6 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class _RateKind:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _RateKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RateKind.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    RATE_KIND_UNSPECIFIED: _RateKind.ValueType  # 0
-    RATE_KIND_REFERENCE: _RateKind.ValueType  # 1
-    """A daily reference fixing (one value per business date)."""
-    RATE_KIND_LIVE: _RateKind.ValueType  # 2
-    """A live tick (market or replay); many per day."""
-
-class RateKind(_RateKind, metaclass=_RateKindEnumTypeWrapper):
-    """RateKind tells daily reference fixings from live market ticks."""
-
-RATE_KIND_UNSPECIFIED: RateKind.ValueType  # 0
-RATE_KIND_REFERENCE: RateKind.ValueType  # 1
-"""A daily reference fixing (one value per business date)."""
-RATE_KIND_LIVE: RateKind.ValueType  # 2
-"""A live tick (market or replay); many per day."""
-Global___RateKind: _TypeAlias = RateKind  # noqa: Y015
 
 @_typing.final
 class AcceptedRate(_message.Message):
@@ -66,7 +43,10 @@ class AcceptedRate(_message.Message):
     FLAG_FIELD_NUMBER: _builtins.int
     source: _builtins.str
     """The publisher: "ecb", "replay", ..."""
-    kind: Global___RateKind.ValueType
+    kind: _common_pb2.ObservationKind.ValueType
+    """Reference fixing or live tick. Was kurs.rates.v1.RateKind, with the same numbers: the same
+    bytes on the wire.
+    """
     base: _builtins.str
     """The currency `value` is quoted against: the pivot EUR for the blend, the publisher's own
     base for its figures.
@@ -91,7 +71,7 @@ class AcceptedRate(_message.Message):
         self,
         *,
         source: _builtins.str = ...,
-        kind: Global___RateKind.ValueType = ...,
+        kind: _common_pb2.ObservationKind.ValueType = ...,
         base: _builtins.str = ...,
         currency: _builtins.str = ...,
         value: _builtins.str = ...,

@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from kurs.common.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,25 +19,12 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class _ObservationKind:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _ObservationKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ObservationKind.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    OBSERVATION_KIND_UNSPECIFIED: _ObservationKind.ValueType  # 0
-    OBSERVATION_KIND_REFERENCE: _ObservationKind.ValueType  # 1
-    OBSERVATION_KIND_LIVE: _ObservationKind.ValueType  # 2
-
-class ObservationKind(_ObservationKind, metaclass=_ObservationKindEnumTypeWrapper):
-    """ObservationKind tells daily reference fixings from live ticks."""
-
-OBSERVATION_KIND_UNSPECIFIED: ObservationKind.ValueType  # 0
-OBSERVATION_KIND_REFERENCE: ObservationKind.ValueType  # 1
-OBSERVATION_KIND_LIVE: ObservationKind.ValueType  # 2
-Global___ObservationKind: _TypeAlias = ObservationKind  # noqa: Y015
 
 class _Confidence:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -86,81 +74,18 @@ SOURCE_FRESHNESS_STALE: SourceFreshness.ValueType  # 2
 Global___SourceFreshness: _TypeAlias = SourceFreshness  # noqa: Y015
 
 @_typing.final
-class Observation(_message.Message):
-    """Observation is one figure as a source published it."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    SOURCE_FIELD_NUMBER: _builtins.int
-    FEED_FIELD_NUMBER: _builtins.int
-    KIND_FIELD_NUMBER: _builtins.int
-    BASE_FIELD_NUMBER: _builtins.int
-    QUOTE_FIELD_NUMBER: _builtins.int
-    VALUE_FIELD_NUMBER: _builtins.int
-    BID_FIELD_NUMBER: _builtins.int
-    ASK_FIELD_NUMBER: _builtins.int
-    DATE_FIELD_NUMBER: _builtins.int
-    OBSERVED_AT_FIELD_NUMBER: _builtins.int
-    FETCHED_AT_FIELD_NUMBER: _builtins.int
-    REPLAY_FIELD_NUMBER: _builtins.int
-    source: _builtins.str
-    """Publisher id ("ecb")."""
-    feed: _builtins.str
-    """Collector feed that fetched it ("ecb-history", "ecb-daily", "replay")."""
-    kind: Global___ObservationKind.ValueType
-    base: _builtins.str
-    """Base and quote as published: `value` units of `quote` per one `base`."""
-    quote: _builtins.str
-    value: _builtins.str
-    """Exact decimal string, unit multipliers already applied."""
-    bid: _builtins.str
-    """Optional bid and ask (markets)."""
-    ask: _builtins.str
-    date: _builtins.str
-    """Business date the figure belongs to, YYYY-MM-DD."""
-    replay: _builtins.bool
-    """True for republished history (the replay feed)."""
-    @_builtins.property
-    def observed_at(self) -> _timestamp_pb2.Timestamp:
-        """The source's own observation time, UTC."""
-
-    @_builtins.property
-    def fetched_at(self) -> _timestamp_pb2.Timestamp: ...
-    def __init__(
-        self,
-        *,
-        source: _builtins.str = ...,
-        feed: _builtins.str = ...,
-        kind: Global___ObservationKind.ValueType = ...,
-        base: _builtins.str = ...,
-        quote: _builtins.str = ...,
-        value: _builtins.str = ...,
-        bid: _builtins.str = ...,
-        ask: _builtins.str = ...,
-        date: _builtins.str = ...,
-        observed_at: _timestamp_pb2.Timestamp | None = ...,
-        fetched_at: _timestamp_pb2.Timestamp | None = ...,
-        replay: _builtins.bool = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["fetched_at", b"fetched_at", "observed_at", b"observed_at"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ask", b"ask", "base", b"base", "bid", b"bid", "date", b"date", "feed", b"feed", "fetched_at", b"fetched_at", "kind", b"kind", "observed_at", b"observed_at", "quote", b"quote", "replay", b"replay", "source", b"source", "value", b"value"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___Observation: _TypeAlias = Observation  # noqa: Y015
-
-@_typing.final
 class SubmitObservationsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     OBSERVATIONS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def observations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Observation]: ...
+    def observations(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Observation]:
+        """kurs.common.v1.Observation (was kurs.validator.v1.Observation, the same fields and numbers)."""
+
     def __init__(
         self,
         *,
-        observations: _abc.Iterable[Global___Observation] | None = ...,
+        observations: _abc.Iterable[_common_pb2.Observation] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -170,9 +95,13 @@ class SubmitObservationsRequest(_message.Message):
 
 Global___SubmitObservationsRequest: _TypeAlias = SubmitObservationsRequest  # noqa: Y015
 
+@_deprecated("""This message has been marked as deprecated using proto message options.""")
 @_typing.final
 class Rejection(_message.Message):
-    """Rejection explains why one observation was not accepted."""
+    """Rejection explains why one observation was not accepted. Deprecated: the response's
+    `rejections` (kurs.common.v1.ItemRejection) replaces it; it is still filled for collectors of
+    the previous release and will be removed after it.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -204,13 +133,14 @@ class SubmitObservationsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCEPTED_FIELD_NUMBER: _builtins.int
-    REJECTIONS_FIELD_NUMBER: _builtins.int
+    LEGACY_REJECTIONS_FIELD_NUMBER: _builtins.int
     INSERTED_FIELD_NUMBER: _builtins.int
     UPDATED_FIELD_NUMBER: _builtins.int
     UNCHANGED_FIELD_NUMBER: _builtins.int
     HELD_FIELD_NUMBER: _builtins.int
     DUPLICATES_FIELD_NUMBER: _builtins.int
     PUBLISHED_FIELD_NUMBER: _builtins.int
+    REJECTIONS_FIELD_NUMBER: _builtins.int
     accepted: _builtins.int
     inserted: _builtins.int
     """What the rates service reported for the accepted part: rows of the publishers' own figures
@@ -227,22 +157,34 @@ class SubmitObservationsResponse(_message.Message):
     published: _builtins.int
     """Rates forwarded to the rates service for this batch (consensus representatives)."""
     @_builtins.property
-    def rejections(self) -> _containers.RepeatedCompositeFieldContainer[Global___Rejection]: ...
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def legacy_rejections(self) -> _containers.RepeatedCompositeFieldContainer[Global___Rejection]:
+        """The same rejections as `rejections` in the previous contract's shape (index, reason code,
+        detail), for collectors of the previous release; read `rejections`.
+        """
+
+    @_builtins.property
+    def rejections(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ItemRejection]:
+        """Observations refused one by one, typed: the index in the request, the refused field, the
+        reason in words and its machine-readable code ("non_positive", "outlier", ...).
+        """
+
     def __init__(
         self,
         *,
         accepted: _builtins.int = ...,
-        rejections: _abc.Iterable[Global___Rejection] | None = ...,
+        legacy_rejections: _abc.Iterable[Global___Rejection] | None = ...,
         inserted: _builtins.int = ...,
         updated: _builtins.int = ...,
         unchanged: _builtins.int = ...,
         held: _builtins.int = ...,
         duplicates: _builtins.int = ...,
         published: _builtins.int = ...,
+        rejections: _abc.Iterable[_common_pb2.ItemRejection] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "duplicates", b"duplicates", "held", b"held", "inserted", b"inserted", "published", b"published", "rejections", b"rejections", "unchanged", b"unchanged", "updated", b"updated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted", b"accepted", "duplicates", b"duplicates", "held", b"held", "inserted", b"inserted", "legacy_rejections", b"legacy_rejections", "published", b"published", "rejections", b"rejections", "unchanged", b"unchanged", "updated", b"updated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -279,7 +221,7 @@ class Anomaly(_message.Message):
     """Human-readable explanation with the figures compared."""
     source: _builtins.str
     feed: _builtins.str
-    kind: Global___ObservationKind.ValueType
+    kind: _common_pb2.ObservationKind.ValueType
     base: _builtins.str
     """The observation as published (empty for source-level anomalies such as "stale_source")."""
     quote: _builtins.str
@@ -302,7 +244,7 @@ class Anomaly(_message.Message):
         detail: _builtins.str = ...,
         source: _builtins.str = ...,
         feed: _builtins.str = ...,
-        kind: Global___ObservationKind.ValueType = ...,
+        kind: _common_pb2.ObservationKind.ValueType = ...,
         base: _builtins.str = ...,
         quote: _builtins.str = ...,
         value: _builtins.str = ...,
@@ -336,7 +278,7 @@ class ListAnomaliesRequest(_message.Message):
     """Filters; empty means any."""
     source: _builtins.str
     reason: _builtins.str
-    kind: Global___ObservationKind.ValueType
+    kind: _common_pb2.ObservationKind.ValueType
     start_date: _builtins.str
     """Business dates of the observations, inclusive, YYYY-MM-DD."""
     end_date: _builtins.str
@@ -350,7 +292,7 @@ class ListAnomaliesRequest(_message.Message):
         currency: _builtins.str = ...,
         source: _builtins.str = ...,
         reason: _builtins.str = ...,
-        kind: Global___ObservationKind.ValueType = ...,
+        kind: _common_pb2.ObservationKind.ValueType = ...,
         start_date: _builtins.str = ...,
         end_date: _builtins.str = ...,
         page_size: _builtins.int = ...,
@@ -498,7 +440,7 @@ class QualityRecord(_message.Message):
     NEWEST_INPUT_AGE_SECONDS_FIELD_NUMBER: _builtins.int
     CONFIDENCE_FIELD_NUMBER: _builtins.int
     PUBLISHED_AT_FIELD_NUMBER: _builtins.int
-    kind: Global___ObservationKind.ValueType
+    kind: _common_pb2.ObservationKind.ValueType
     currency: _builtins.str
     date: _builtins.str
     value: _builtins.str
@@ -525,7 +467,7 @@ class QualityRecord(_message.Message):
     def __init__(
         self,
         *,
-        kind: Global___ObservationKind.ValueType = ...,
+        kind: _common_pb2.ObservationKind.ValueType = ...,
         currency: _builtins.str = ...,
         date: _builtins.str = ...,
         observed_at: _timestamp_pb2.Timestamp | None = ...,
@@ -558,14 +500,14 @@ class GetQualityRequest(_message.Message):
     currency: _builtins.str
     date: _builtins.str
     """YYYY-MM-DD; empty means the newest record of that kind."""
-    kind: Global___ObservationKind.ValueType
+    kind: _common_pb2.ObservationKind.ValueType
     """REFERENCE (default when unspecified) or LIVE."""
     def __init__(
         self,
         *,
         currency: _builtins.str = ...,
         date: _builtins.str = ...,
-        kind: Global___ObservationKind.ValueType = ...,
+        kind: _common_pb2.ObservationKind.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -610,7 +552,7 @@ class SourceState(_message.Message):
     ACCEPTED_FIELD_NUMBER: _builtins.int
     REJECTED_FIELD_NUMBER: _builtins.int
     source: _builtins.str
-    kind: Global___ObservationKind.ValueType
+    kind: _common_pb2.ObservationKind.ValueType
     last_date: _builtins.str
     freshness: Global___SourceFreshness.ValueType
     window_seconds: _builtins.float
@@ -623,7 +565,7 @@ class SourceState(_message.Message):
         self,
         *,
         source: _builtins.str = ...,
-        kind: Global___ObservationKind.ValueType = ...,
+        kind: _common_pb2.ObservationKind.ValueType = ...,
         last_observed_at: _timestamp_pb2.Timestamp | None = ...,
         last_date: _builtins.str = ...,
         freshness: Global___SourceFreshness.ValueType = ...,
