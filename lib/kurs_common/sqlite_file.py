@@ -1,7 +1,8 @@
 """One SQLite file a service keeps open (the embedded rates store, the gateway's key store).
 
 Autocommit (transactions are explicit BEGIN ... COMMIT), WAL (readers never wait for the writer),
-a 5 s busy timeout, and every pragma's cursor closed: an open statement would pin the connection
+a busy timeout (`busy_timeout` seconds, 5 by default, the owning service's setting), and every
+pragma's cursor closed: an open statement would pin the connection
 to an old snapshot and hide other processes' changes.
 """
 
@@ -17,8 +18,10 @@ class SqliteFile:
 
     PRAGMAS: tuple[str, ...] = ()  # a subclass's own, run after busy_timeout and journal_mode
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
         self.path = path
+        # How long a statement waits for another connection's lock before "database is locked".
+        self.busy_timeout = busy_timeout
         self._db: aiosqlite.Connection | None = None
 
     def not_open(self) -> Exception:
@@ -35,7 +38,8 @@ class SqliteFile:
         """Open the file (creating its folder) with the pragmas above; the connection is `self.db`."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path, isolation_level=None)
-        for pragma in ("PRAGMA busy_timeout=5000", "PRAGMA journal_mode=WAL", *self.PRAGMAS):
+        busy = f"PRAGMA busy_timeout={round(self.busy_timeout * 1000)}"
+        for pragma in (busy, "PRAGMA journal_mode=WAL", *self.PRAGMAS):
             async with self._db.execute(pragma) as cursor:
                 await cursor.fetchall()
         return self._db

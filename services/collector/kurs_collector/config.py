@@ -52,6 +52,8 @@ class SourceConfig(BaseModel):
     reconnect_seconds: float = Field(1.0, ge=0)
     reconnect_max_seconds: float = Field(60.0, ge=0)
     stale_seconds: float = Field(60.0, gt=0)
+    # Streams: how long closing a WebSocket waits for the exchange's close frame.
+    ws_close_timeout_seconds: float = Field(1.0, gt=0)
     # How far in the future a source's date may lie (time zones) before it is refused.
     max_future_seconds: float = Field(36 * 3600.0, ge=0)
     user_agent: str = "kurs-collector/0.1 (+https://github.com/kurs)"

@@ -59,6 +59,7 @@ class PostgresRateStore:
         statement_timeout: float = 5.0,
         write_timeout: float = 60.0,
         connect_timeout: float = 2.0,
+        close_timeout: float = 5.0,
         attempts: int = 3,
         backoff: float = 0.05,
         apply_migrations: bool = True,
@@ -69,6 +70,7 @@ class PostgresRateStore:
         self.statement_timeout = statement_timeout
         self.write_timeout = write_timeout
         self.connect_timeout = connect_timeout
+        self.close_timeout = close_timeout
         self.attempts = attempts
         self.backoff = backoff
         self.apply_migrations = apply_migrations
@@ -103,7 +105,7 @@ class PostgresRateStore:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:
-                await asyncio.wait_for(pool.close(), timeout=5.0)
+                await asyncio.wait_for(pool.close(), timeout=self.close_timeout)
             except TimeoutError:
                 pool.terminate()
 

@@ -56,10 +56,12 @@ HEALTH_INTERVAL = 0.5
 
 
 def open_store(url: str, settings: RatesSettings | None = None) -> RateStore:
+    s = settings or RatesSettings()
     if url.startswith("sqlite:///"):
-        return SqliteRateStore(Path(url.removeprefix("sqlite:///")))
+        return SqliteRateStore(
+            Path(url.removeprefix("sqlite:///")), busy_timeout=s.sqlite_busy_timeout_seconds
+        )
     if url.startswith(("postgresql://", "postgres://")):
-        s = settings or RatesSettings()
         return PostgresRateStore(
             url,
             min_pool=s.pg_pool_min,
@@ -67,6 +69,7 @@ def open_store(url: str, settings: RatesSettings | None = None) -> RateStore:
             statement_timeout=s.pg_statement_timeout,
             write_timeout=s.pg_write_timeout,
             connect_timeout=s.pg_connect_timeout,
+            close_timeout=s.pg_close_timeout,
             apply_migrations=s.migrate_on_start,
         )
     raise ValueError(f"unsupported database URL scheme: {url.split(':', 1)[0]!r}")

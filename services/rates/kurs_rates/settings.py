@@ -39,6 +39,10 @@ class RatesSettings(GrpcServiceSettings):
     pg_statement_timeout: float = 5.0
     pg_write_timeout: float = 60.0
     pg_connect_timeout: float = 2.0
+    # At shutdown, connections still busy after this long are terminated.
+    pg_close_timeout: float = 5.0
+    # Embedded SQLite store: how long a statement waits for another connection's lock.
+    sqlite_busy_timeout_seconds: float = 5.0
     # IngestRates refuses a rate observed more than this many seconds in the future (clock skew
     # allowance), per item: ItemRejection field "observed_at" (or "date" for its business date).
     max_future_skew_seconds: float = 300.0

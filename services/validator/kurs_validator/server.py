@@ -124,6 +124,7 @@ def build_store(settings: ValidatorSettings) -> ValidatorStore:
             live_quality=dt.timedelta(hours=settings.live_quality_retention_hours),
             reference_quality=dt.timedelta(days=settings.reference_quality_retention_days),
         ),
+        busy_timeout=settings.sqlite_busy_timeout_seconds,
     )
 
 

@@ -23,6 +23,8 @@ class ValidatorSettings(GrpcServiceSettings):
 
     # Anomalies and quality records: sqlite:///relative/path, sqlite:////absolute/path or sqlite:///:memory:
     database_url: str = "sqlite:///var/validator.sqlite3"
+    # How long a statement on that file waits for another connection's lock.
+    sqlite_busy_timeout_seconds: float = 30.0
     # Source priority in the weighted median (JSON object in the environment); unlisted sources weigh 1.
     source_priority: dict[str, float] = {"ecb": 3.0}
     # Retention of what the store keeps (docs/validation.md).

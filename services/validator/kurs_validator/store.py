@@ -146,9 +146,11 @@ def sqlite_path(url: str) -> str:
 
 
 class ValidatorStore:
-    def __init__(self, url: str, retention: Retention | None = None) -> None:
+    def __init__(self, url: str, retention: Retention | None = None, *, busy_timeout: float = 30.0) -> None:
         self.path = sqlite_path(url)
         self.retention = retention or Retention()
+        # How long a statement waits for another connection's lock (sqlite3's `timeout`).
+        self.busy_timeout = busy_timeout
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
 
@@ -156,7 +158,9 @@ class ValidatorStore:
     def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+        db = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, check_same_thread=False, isolation_level=None
+        )
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)

@@ -188,3 +188,21 @@ async def test_replicas_writing_the_same_batch_at_once_classify_exactly(pg_dsn: 
         assert sorted((r.inserted, r.updated, r.unchanged) for r in results) == [(0, 0, 200), (200, 0, 0)]
     finally:
         await asyncio.gather(*(s.close() for s in stores))
+
+
+async def test_close_terminates_busy_connections_after_the_close_timeout(
+    pg_dsn: str, db: asyncpg.Connection
+) -> None:
+    store = PostgresRateStore(pg_dsn, close_timeout=0.2)
+    await store.open()
+    held = await store.pool.acquire()  # never released: a graceful pool close would wait forever
+    pid = held.get_server_pid()
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(store.close(), 4.0)  # the former fixed 5 s would not fit in this
+    assert asyncio.get_running_loop().time() - started < 2.0
+    for _ in range(50):  # the terminated backend leaves pg_stat_activity
+        if not await db.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"backend {pid} still connected")

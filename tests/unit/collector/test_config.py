@@ -67,11 +67,34 @@ def test_defaults_apply_and_sources_override() -> None:
     assert config.option("series") == ["XUDLUSS"]
 
 
+def test_ws_close_timeout_is_a_source_setting() -> None:
+    data = {
+        "defaults": {"ws_close_timeout_seconds": 2.5},
+        "sources": {
+            "kraken-ws": {"base_url": "http://h"},
+            "coinbase-ws": {"base_url": "http://h", "ws_close_timeout_seconds": 0.5},
+        },
+    }
+    sources = parse_sources(data).sources
+    assert (
+        sources["kraken-ws"].ws_close_timeout_seconds,
+        sources["coinbase-ws"].ws_close_timeout_seconds,
+    ) == (2.5, 0.5)
+    assert (
+        parse_sources({"sources": {"x": {"base_url": "http://h"}}}).sources["x"].ws_close_timeout_seconds
+        == 1.0
+    )
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
         ({"sources": {"x": {"enabled": True}}}, "base_url"),
         ({"sources": {"x": {"base_url": "http://h", "retries": 0}}}, "retries"),
+        (
+            {"sources": {"x": {"base_url": "http://h", "ws_close_timeout_seconds": 0}}},
+            "ws_close_timeout_seconds",
+        ),
         ({"sources": {"x": "nope"}}, "must be a table"),
     ],
 )

@@ -9,6 +9,8 @@ from unit.validator.helpers import NOW, business_days, engine, fixing, run
 
 from kurs_common.observation import Observation
 from kurs_validator.model import Anomaly, Confidence, Contribution, QualityRecord
+from kurs_validator.server import build_store
+from kurs_validator.settings import ValidatorSettings
 from kurs_validator.store import AnomalyFilter, Retention, ValidatorStore
 
 
@@ -119,4 +121,16 @@ def test_retention(tmp_path: Path) -> None:
     assert store.purge(NOW) == 1 + 2 + 1 + 1
     assert [a.id for a in store.list_anomalies(AnomalyFilter(), 10, None)] == [5, 4]
     assert store.count_quality() == 2
+    store.close()
+
+
+def test_busy_timeout_is_the_settings(tmp_path: Path) -> None:
+    default = _store(tmp_path)
+    assert default._conn().execute("PRAGMA busy_timeout").fetchone() == (30_000,)
+    default.close()
+    store = build_store(
+        ValidatorSettings(database_url=f"sqlite:///{tmp_path / 'b.sqlite3'}", sqlite_busy_timeout_seconds=2.5)
+    )
+    store.open()
+    assert store._conn().execute("PRAGMA busy_timeout").fetchone() == (2_500,)
     store.close()

@@ -77,7 +77,7 @@ class StreamFeed(ProviderFeed):
             async with connect(
                 url,
                 open_timeout=self.config.timeout_seconds,
-                close_timeout=1,
+                close_timeout=self.config.ws_close_timeout_seconds,
                 max_size=4 * 1024 * 1024,
                 user_agent_header=self.config.user_agent,
             ) as ws:
