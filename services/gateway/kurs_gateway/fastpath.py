@@ -7,16 +7,20 @@ historical queries are valid while the newest business day is unchanged and for 
 
 Rebuilds stay off the request path (issue #16):
 * a live body asked for since the last change is rebuilt in the background right after the
-  next change (at most `max_hot` of them, one at a time, yielding to the event loop between
-  two), and its previous body keeps being served until the new one is stored; a live body
-  nobody asked for is simply left to expire (no work per change proportional to the cache);
+  next change (at most `max_hot` of them, in chunks of at most CHUNK_SECONDS of work between
+  two yields to the event loop), and its previous body keeps being served until the new one is
+  stored; a live body nobody asked for is simply left to expire (no work per change
+  proportional to the cache);
 * an expired history body is refreshed in the background on the first request after it
   expired, which is still answered with the previous body (for at most one more `history_ttl`);
 * concurrent misses of the same path and query wait for the first one (single flight) instead
   of each asking the rates service.
-A rebuild runs the route itself (a GET through the wrapped app, below the key guard), so a body
-is always built by the same code whichever way it is refreshed; a rebuild that fails drops the
-entry and the next request sees the route's answer.
+A body is always built by the same code whichever way it is refreshed. A live route stores its
+body with `BodyCache.live`, handing over the function that built it from the snapshot (its
+parameters already validated): the rebuild calls that function alone, about 0.07 ms for every
+currency, where running the route through FastAPI again took 0.5 ms. Any other body is rebuilt
+by running the route itself (a GET through the wrapped app, below the key guard). A rebuild
+that fails drops the entry and the next request sees the route's answer.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,15 +43,20 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 MAX_CACHEABLE_PATHS = 10_000
 REBUILD_TIMEOUT_SECONDS = 30.0
 MAX_REBUILDS_IN_A_ROW = 3  # a body outdated again while it was built is rebuilt, this many times
+CHUNK_SECONDS = 0.001  # live bodies rebuilt from the snapshot for this long, then requests go first
 
 Key = tuple[str, bytes]
+Build = Callable[[], bytes]  # a live body from the snapshot as it is now (raises when it cannot)
 
 
 class CachedAnswer:
-    __slots__ = ("body", "day", "expires", "generation", "headers", "hot")
+    __slots__ = ("body", "build", "day", "expires", "generation", "headers", "hot")
 
-    def __init__(self, body: bytes, generation: int | None, day: object, expires: float) -> None:
+    def __init__(
+        self, body: bytes, generation: int | None, day: object, expires: float, build: Build | None = None
+    ) -> None:
         self.body = body
+        self.build = build  # live bodies: how to build it again after a change (else: run the route)
         self.generation = generation  # live bodies: the snapshot generation they were built from
         self.day = day  # history bodies: the snapshot's newest day when built
         self.expires = expires
@@ -105,15 +115,32 @@ class BodyCache:
         if item is not None:
             self.size -= len(item.body)
 
+    def live(self, path: str, query: bytes, build: Build) -> bytes:
+        """Build a live body from the snapshot now and keep it, with `build` to rebuild it after
+        the next change without running the route again (the route's parameters are validated
+        before; `build` reads the snapshot each time it is called, and raises what the route
+        would answer instead)."""
+        generation = self.snapshot.generation
+        body = build()
+        self.store(path, query, body, live=True, generation=generation, build=build)
+        return body
+
     def store(
-        self, path: str, query: bytes, body: bytes, *, live: bool, generation: int | None = None
+        self,
+        path: str,
+        query: bytes,
+        body: bytes,
+        *,
+        live: bool,
+        generation: int | None = None,
+        build: Build | None = None,
     ) -> None:
         if len(body) > self.max_body:
             return
         self.stores += 1
         if live:
             built = self.snapshot.generation if generation is None else generation
-            item = CachedAnswer(body, built, None, 0.0)
+            item = CachedAnswer(body, built, None, 0.0, build)
         else:
             item = CachedAnswer(body, None, self.snapshot.day, time.monotonic() + self.history_ttl)
         key = (path, query)
@@ -230,8 +257,20 @@ class FastPath:
             self._worker = loop.create_task(self._rebuild_live(), name="fastpath-rebuild")
 
     async def _rebuild_live(self) -> None:
+        chunk_ends = time.perf_counter() + CHUNK_SECONDS
         while self._queue:
             key = self._queue.popleft()
+            item = self.cache.entries.get(key)
+            if item is not None and item.build is not None:
+                try:
+                    self._build(key, item.build)
+                finally:
+                    self._pending.discard(key)
+                if time.perf_counter() < chunk_ends:
+                    continue
+                await asyncio.sleep(0)  # the chunk's time is up: requests in between two chunks
+                chunk_ends = time.perf_counter() + CHUNK_SECONDS
+                continue
             again = False
             try:
                 for _ in range(MAX_REBUILDS_IN_A_ROW):
@@ -247,6 +286,19 @@ class FastPath:
             if again:
                 self.cache.drop(key)
             await asyncio.sleep(0)  # let requests in between two rebuilds
+            chunk_ends = time.perf_counter() + CHUNK_SECONDS
+
+    def _build(self, key: Key, build: Build) -> None:
+        """A live body built again from the snapshot by its route's own function (no await in
+        between: it is current when stored). A failure drops it: the next request runs the route."""
+        self.cache.rebuilds += 1
+        try:
+            body = build()
+        except Exception:
+            log.debug("live rebuild failed", exc_info=True, extra={"path": key[0]})
+            self.cache.drop(key)
+            return
+        self.cache.store(key[0], key[1], body, live=True, build=build)
 
     def _refresh_history(self, key: Key) -> bool:
         try:

@@ -162,3 +162,80 @@ async def test_a_body_outdated_while_it_was_rebuilt_is_rebuilt_again() -> None:
     await asyncio.sleep(0.1)
     assert app.calls == 3  # built for 2 (outdated on arrival), then again for 3
     assert await get(front, "/rates/latest") == (200, b"/rates/latest@3")
+
+
+class BuilderApp:
+    """Stands in for a live route that hands its body's builder to the cache (BodyCache.live)."""
+
+    def __init__(self, cache: BodyCache) -> None:
+        self.cache = cache
+        self.calls = 0  # times the route ran
+        self.builds = 0  # times a body was built, by the route or by a rebuild
+        self.fail = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.calls += 1
+        path = scope["path"]
+        snapshot = self.cache.snapshot
+
+        def build() -> bytes:
+            self.builds += 1
+            if self.fail:
+                raise ValueError("the currency is no longer served")
+            return f"{path}@{snapshot.sequence}".encode()
+
+        body = self.cache.live(path, scope["query_string"], build)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+
+def setup_builders() -> tuple[LiveSnapshot, BuilderApp, FastPath]:
+    snapshot = LiveSnapshot()
+    snapshot.replace(1, [rate("USD", "1.1")])
+    cache = BodyCache(snapshot, max_entries=100, history_ttl=60.0)
+    app = BuilderApp(cache)
+    return snapshot, app, FastPath(app, cache)
+
+
+async def test_a_live_body_is_rebuilt_by_its_builder_without_running_the_route_again() -> None:
+    snapshot, app, front = setup_builders()
+    assert await get(front, "/rates/latest") == (200, b"/rates/latest@1")  # the route
+    assert await get(front, "/rates/latest") == (200, b"/rates/latest@1")  # cached: hot
+    snapshot.update(2, [rate("USD", "1.2")])
+    assert await get(front, "/rates/latest") == (200, b"/rates/latest@1")  # previous, meanwhile
+    await settle()
+    assert await get(front, "/rates/latest") == (200, b"/rates/latest@2")
+    assert (app.calls, app.builds, front.cache.rebuilds) == (1, 2, 1)  # built again, route not run
+    item = front.cache.entries[("/rates/latest", b"")]
+    assert item.generation == snapshot.generation
+    assert item.build is not None
+
+
+async def test_a_builder_that_fails_drops_its_entry_and_the_route_answers_next() -> None:
+    snapshot, app, front = setup_builders()
+    await get(front, "/rates/latest")
+    await get(front, "/rates/latest")
+    app.fail = True
+    snapshot.update(2, [rate("USD", "1.2")])
+    await settle()
+    assert ("/rates/latest", b"") not in front.cache.entries
+    app.fail = False
+    assert await get(front, "/rates/latest") == (200, b"/rates/latest@2")
+    assert app.calls == 2
+
+
+async def test_live_rebuilds_run_in_chunks_with_requests_in_between(monkeypatch: Any) -> None:
+    monkeypatch.setattr("kurs_gateway.fastpath.CHUNK_SECONDS", 0.0)  # one body per chunk
+    snapshot, app, front = setup_builders()
+    paths = ["/rates/latest", "/frankfurter/latest", "/openexchangerates/api/latest.json"]
+    for path in paths:
+        await get(front, path)
+        await get(front, path)  # hot
+    snapshot.update(2, [rate("USD", "1.2")])
+    await asyncio.sleep(0)  # the rebuild task runs its first chunk, then yields
+    rebuilt = [p for p in paths if front.cache.entries[(p, b"")].generation == snapshot.generation]
+    assert rebuilt == paths[:1]
+    assert await get(front, paths[2]) == (200, paths[2].encode() + b"@1")  # served meanwhile
+    await settle()
+    assert [await get(front, p) for p in paths] == [(200, p.encode() + b"@2") for p in paths]
+    assert app.calls == len(paths)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -52,12 +53,19 @@ def _numbers(rates: dict[str, str], amount: str | None = None) -> dict[str, orjs
     return {code: _number(money.convert(factor, value)) for code, value in rates.items()}
 
 
-def _json(
-    request: Request, cache: Cache, body: dict[str, Any], *, live: bool, generation: int = 0
-) -> Response:
+def _json(request: Request, cache: Cache, body: dict[str, Any]) -> Response:
+    """A history body (from the rates service), cached while the newest business day is unchanged."""
     raw = orjson.dumps(body)
-    cache.store(request.url.path, request.scope["query_string"], raw, live=live, generation=generation)
+    cache.store(request.url.path, request.scope["query_string"], raw, live=False)
     return Response(raw, media_type="application/json")
+
+
+def _live(request: Request, cache: Cache, build: Callable[[], bytes]) -> Response:
+    """A body built from the live snapshot by `build`, called again by the cache after each
+    change while the body is asked for (fastpath.BodyCache.live)."""
+    return Response(
+        cache.live(request.url.path, request.scope["query_string"], build), media_type="application/json"
+    )
 
 
 # -- Frankfurter --------------------------------------------------------------------------
@@ -83,16 +91,19 @@ FRANKFURTER_PARAMS = only("base", "from", "symbols", "to", "amount")
 @router.get("/frankfurter/v1/latest", dependencies=[Depends(FRANKFURTER_PARAMS)], include_in_schema=False)
 async def frankfurter_latest(request: Request, snapshot: Snapshot, cache: Cache) -> Response:
     """Frankfurter-shaped latest rates (base EUR unless `base`/`from` is given)."""
-    generation = snapshot.generation
     base, symbols, amount = _frankfurter_params(request)
-    code, _, rates = views.latest_rates(snapshot.entries, base, symbols)
-    body = {
-        "amount": _amount(amount),
-        "base": code,
-        "date": max((r.day for r in rates), default=snapshot.day),
-        "rates": _numbers({r.currency: r.value for r in rates}, amount),
-    }
-    return _json(request, cache, body, live=True, generation=generation)
+
+    def build() -> bytes:
+        code, _, rates = views.latest_rates(snapshot.entries, base, symbols)
+        body = {
+            "amount": _amount(amount),
+            "base": code,
+            "date": max((r.day for r in rates), default=snapshot.day),
+            "rates": _numbers({r.currency: r.value for r in rates}, amount),
+        }
+        return orjson.dumps(body)
+
+    return _live(request, cache, build)
 
 
 @router.get("/frankfurter/currencies", dependencies=[Depends(only())])
@@ -103,7 +114,7 @@ async def frankfurter_currencies(request: Request, stub: Stub, cache: Cache, set
         rates_pb2.ListCurrenciesRequest(), timeout=settings.upstream_timeout_seconds
     )
     body = {c.code: c.name for c in reply.currencies if c.active}
-    return _json(request, cache, body, live=False)
+    return _json(request, cache, body)
 
 
 @router.get("/frankfurter/{period}", dependencies=[Depends(FRANKFURTER_PARAMS)])
@@ -126,7 +137,7 @@ async def frankfurter_period(
             "date": day.date,
             "rates": _numbers({r.currency: r.value for r in day.rates}, amount),
         }
-        return _json(request, cache, body, live=False)
+        return _json(request, cache, body)
     start, _, end = period.partition("..")
     end = end or dt.datetime.now(dt.UTC).date().isoformat()
     validation.date_range("start_date", start, "end_date", end)
@@ -142,7 +153,7 @@ async def frankfurter_period(
         "end_date": days[-1] if days else end,
         "rates": {d.date: _numbers(dict(sorted(d.rates.items())), amount) for d in series.days},
     }
-    return _json(request, cache, body, live=False)
+    return _json(request, cache, body)
 
 
 # -- Open Exchange Rates --------------------------------------------------------------------
@@ -164,12 +175,16 @@ def _oxr_body(base: str, day: str, rates: dict[str, str]) -> dict[str, Any]:
 @router.get("/openexchangerates/api/latest.json", dependencies=[Depends(only(*OXR_PARAMS))])
 async def oxr_latest(request: Request, snapshot: Snapshot, cache: Cache) -> Response:
     """Open-Exchange-Rates-shaped latest rates."""
-    generation = snapshot.generation
     q = request.query_params
-    code, _, rates = views.latest_rates(snapshot.entries, q.get("base", "USD"), q.getlist("symbols"))
-    day = max((r.day for r in rates), default=None)
-    body = _oxr_body(code, day.isoformat() if day else "", {r.currency: r.value for r in rates})
-    return _json(request, cache, body, live=True, generation=generation)
+    base, symbols = q.get("base", "USD"), q.getlist("symbols")
+
+    def build() -> bytes:
+        code, _, rates = views.latest_rates(snapshot.entries, base, symbols)
+        day = max((r.day for r in rates), default=None)
+        body = _oxr_body(code, day.isoformat() if day else "", {r.currency: r.value for r in rates})
+        return orjson.dumps(body)
+
+    return _live(request, cache, build)
 
 
 @router.get("/openexchangerates/api/historical/{day}.json", dependencies=[Depends(only(*OXR_PARAMS))])
@@ -187,10 +202,7 @@ async def oxr_historical(
         timeout=settings.upstream_timeout_seconds,
     )
     return _json(
-        request,
-        cache,
-        _oxr_body(reply.base, reply.date, {r.currency: r.value for r in reply.rates}),
-        live=False,
+        request, cache, _oxr_body(reply.base, reply.date, {r.currency: r.value for r in reply.rates})
     )
 
 
@@ -221,7 +233,7 @@ async def oxr_timeseries(request: Request, stub: Stub, cache: Cache, settings: S
         "base": reply.base,
         "rates": {d.date: _numbers(dict(sorted(d.rates.items()))) for d in reply.days},
     }
-    return _json(request, cache, body, live=False)
+    return _json(request, cache, body)
 
 
 @router.get(
@@ -235,4 +247,4 @@ async def oxr_currencies(request: Request, stub: Stub, cache: Cache, settings: S
     )
     inactive = request.query_params.get("show_inactive") in ("1", "true")
     body = {c.code: name_of(c.code) for c in reply.currencies if c.active or inactive}
-    return _json(request, cache, body, live=False)
+    return _json(request, cache, body)

@@ -121,11 +121,10 @@ def _newest(rates: tuple[Rate, ...]) -> dt.datetime | None:
     return observed(max((r.observed_at for r in rates), default=UNOBSERVED))
 
 
-def _answer(
-    request: Request, cache: Cache, body: dict[str, Any], *, live: bool, generation: int = 0
-) -> Response:
+def _answer(request: Request, cache: Cache, body: dict[str, Any]) -> Response:
+    """A history body (from the rates service), cached while the newest business day is unchanged."""
     raw = orjson.dumps(body)
-    cache.store(request.url.path, request.scope["query_string"], raw, live=live, generation=generation)
+    cache.store(request.url.path, request.scope["query_string"], raw, live=False)
     return Response(raw, media_type="application/json")
 
 
@@ -138,13 +137,17 @@ def _latest_answer(
     shape: Callable[[str, tuple[Rate, ...]], dict[str, Any]],
 ) -> Response:
     """Every rate against `base` from the live snapshot, in the body `shape` makes of them (an
-    error answer when there is none); cached under the snapshot's generation read first."""
-    generation = snapshot.generation
+    error answer when there is none); cached with the function that builds it, called again by
+    the cache after each change while it is asked for (fastpath.BodyCache.live)."""
+
+    def build() -> bytes:
+        return orjson.dumps(shape(*_latest(snapshot, base)))
+
     try:
-        code, rates = _latest(snapshot, base)
+        raw = cache.live(request.url.path, request.scope["query_string"], build)
     except V6Error as exc:
         return _error(settings, exc.error_type)
-    return _answer(request, cache, shape(code, rates), live=True, generation=generation)
+    return Response(raw, media_type="application/json")
 
 
 @router.get("/v6/latest/{base}")
@@ -201,28 +204,35 @@ async def v6_pair(
     amount: str | None = None,
 ) -> Response:
     """One rate, and with `amount` the converted result (6 decimal places, half-even)."""
-    generation = snapshot.generation
     try:
         value = _amount(amount) if amount is not None else None
+    except V6Error as exc:
+        return _error(settings, exc.error_type)
+
+    def build() -> bytes:
         if not snapshot.entries:
             raise V6Error("no-data-available")
         served = {*snapshot.entries, "EUR"}
         src, dst = _code(source, served), _code(target, served)
+        _, _, rates = views.latest_rates(snapshot.entries, src, [dst])
+        rate = rates[0]
+        body: dict[str, Any] = {
+            "result": "success",
+            **_links(settings),
+            **_times(rate.observed_at),
+            "base_code": src,
+            "target_code": dst,
+            "conversion_rate": _number(rate.value),
+        }
+        if value is not None:
+            body["conversion_result"] = _number(money.convert(value, rate.value))
+        return orjson.dumps(body)
+
+    try:
+        raw = cache.live(request.url.path, request.scope["query_string"], build)
     except V6Error as exc:
         return _error(settings, exc.error_type)
-    _, _, rates = views.latest_rates(snapshot.entries, src, [dst])
-    rate = rates[0]
-    body: dict[str, Any] = {
-        "result": "success",
-        **_links(settings),
-        **_times(rate.observed_at),
-        "base_code": src,
-        "target_code": dst,
-        "conversion_rate": _number(rate.value),
-    }
-    if value is not None:
-        body["conversion_result"] = _number(money.convert(value, rate.value))
-    return _answer(request, cache, body, live=True, generation=generation)
+    return Response(raw, media_type="application/json")
 
 
 @router.get("/v6/{key}/history/{base}/{year}/{month}/{day}")
@@ -281,7 +291,7 @@ async def v6_history(
             reply.base: _number(money.convert(value, "1")),
             **{c: _number(money.convert(value, v)) for c, v in sorted(rates.items()) if c != reply.base},
         }
-    return _answer(request, cache, body, live=False)
+    return _answer(request, cache, body)
 
 
 @router.get("/v6/{key}/codes")
@@ -292,7 +302,7 @@ async def v6_codes(request: Request, key: str, stub: Stub, cache: Cache, setting
     )
     codes = sorted({c.code for c in reply.currencies if c.active} | {"EUR"})
     body = {"result": "success", **_links(settings), "supported_codes": [[c, name_of(c)] for c in codes]}
-    return _answer(request, cache, body, live=False)
+    return _answer(request, cache, body)
 
 
 @router.get("/v6/{key}/quota")

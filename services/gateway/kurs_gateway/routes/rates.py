@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import grpc
@@ -56,12 +57,19 @@ RATES_EXAMPLE: dict[str, Any] = {
 }
 
 
-def _json(
-    request: Request, cache: BodyCache, body: dict[str, Any], *, live: bool, generation: int = 0
-) -> Response:
+def _json(request: Request, cache: BodyCache, body: dict[str, Any]) -> Response:
+    """A history body (from the rates service), cached while the newest business day is unchanged."""
     raw = views.dumps(body)
-    cache.store(request.url.path, request.scope["query_string"], raw, live=live, generation=generation)
+    cache.store(request.url.path, request.scope["query_string"], raw, live=False)
     return Response(raw, media_type="application/json")
+
+
+def _live(request: Request, cache: BodyCache, build: Callable[[], bytes]) -> Response:
+    """A body built from the live snapshot by `build`, which the cache calls again after each
+    change while the body is asked for (fastpath.BodyCache.live)."""
+    return Response(
+        cache.live(request.url.path, request.scope["query_string"], build), media_type="application/json"
+    )
 
 
 @router.get(
@@ -96,13 +104,16 @@ async def latest(
             timeout=settings.upstream_timeout_seconds,
         )
         body = views.reply_body(reply.base, reply.date, reply.rates, providers=expand is not None)
-        return _json(request, cache, body, live=False)
-    generation = snapshot.generation
-    code, _, rates = views.latest_rates(snapshot.entries, base, symbols)
-    body = views.latest_body(code, rates, snapshot.sequence)
-    if expand is not None:
-        body["providers"] = views.providers(rates)
-    return _json(request, cache, body, live=True, generation=generation)
+        return _json(request, cache, body)
+
+    def build() -> bytes:
+        code, _, rates = views.latest_rates(snapshot.entries, base, symbols)
+        body = views.latest_body(code, rates, snapshot.sequence)
+        if expand is not None:
+            body["providers"] = views.providers(rates)
+        return views.dumps(body)
+
+    return _live(request, cache, build)
 
 
 @router.get("/rates/historical", dependencies=[Depends(only("date", "base", "symbols", "source", "expand"))])
@@ -137,7 +148,7 @@ async def historical(
         ),
         timeout=settings.upstream_timeout_seconds,
     )
-    return _json(request, cache, views.historical_body(reply, providers=expand is not None), live=False)
+    return _json(request, cache, views.historical_body(reply, providers=expand is not None))
 
 
 _TIMESERIES_PARAMS = only("start_date", "end_date", "base", "symbols", "source")
@@ -185,7 +196,7 @@ async def timeseries(
             ),
             timeout=settings.upstream_timeout_seconds,
         )
-        return _json(request, cache, views.timeseries_body(reply), live=False)
+        return _json(request, cache, views.timeseries_body(reply))
     raw = series_body.timeseries_bytes(prebuilt)
     cache.store(request.url.path, request.scope["query_string"], raw, live=False, generation=0)
     return Response(raw, media_type="application/json")
@@ -230,25 +241,28 @@ async def convert(
             ),
             timeout=settings.upstream_timeout_seconds,
         )
-        return _json(request, cache, views.convert_body(reply), live=False)
-    generation = snapshot.generation
-    if not snapshot.entries:
-        raise NotFound("from", "no rates have been published yet")
-    served = {*snapshot.entries, "EUR"}
-    validation.currency("from", src, served)
-    validation.currency("to", dst, served)
-    _, _, rates = views.latest_rates(snapshot.entries, src, [dst])
-    rate = rates[0]
-    body = {
-        "from": src,
-        "to": dst,
-        "amount": money.format_decimal(value),
-        "rate": rate.value,
-        "result": money.convert(value, rate.value),
-        "date": rate.day,
-        "sources": list(rate.sources),
-    }
-    return _json(request, cache, body, live=True, generation=generation)
+        return _json(request, cache, views.convert_body(reply))
+
+    def build() -> bytes:
+        if not snapshot.entries:
+            raise NotFound("from", "no rates have been published yet")
+        served = {*snapshot.entries, "EUR"}
+        validation.currency("from", src, served)
+        validation.currency("to", dst, served)
+        _, _, rates = views.latest_rates(snapshot.entries, src, [dst])
+        rate = rates[0]
+        body = {
+            "from": src,
+            "to": dst,
+            "amount": money.format_decimal(value),
+            "rate": rate.value,
+            "result": money.convert(value, rate.value),
+            "date": rate.day,
+            "sources": list(rate.sources),
+        }
+        return views.dumps(body)
+
+    return _live(request, cache, build)
 
 
 @router.get("/currencies", dependencies=[Depends(only())])
@@ -257,4 +271,4 @@ async def currencies(request: Request, stub: Stub, cache: Cache, settings: Setti
     reply = await stub.ListCurrencies(
         rates_pb2.ListCurrenciesRequest(), timeout=settings.upstream_timeout_seconds
     )
-    return _json(request, cache, views.currencies_body(reply), live=False)
+    return _json(request, cache, views.currencies_body(reply))
