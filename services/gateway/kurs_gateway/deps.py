@@ -17,6 +17,7 @@ from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot, SnapshotFeed
 
 if TYPE_CHECKING:
+    from kurs_gateway.alerts.engine import AlertEngine
     from kurs_gateway.routes.metrics import GatewayMetrics
 
 
@@ -47,6 +48,18 @@ def settings(request: Request) -> GatewaySettings:
 
 def feed(request: Request) -> SnapshotFeed:
     value: SnapshotFeed = request.app.state.feed
+    return value
+
+
+def feed_if_open(request: Request) -> SnapshotFeed | None:
+    """The snapshot feed, or None before the lifespan opened it (the dashboard shows that)."""
+    value: SnapshotFeed | None = getattr(request.app.state, "feed", None)
+    return value
+
+
+def alerts(request: Request) -> AlertEngine | None:
+    """The alert engine, or None when alerts are off (KURS_GATEWAY_ALERTS_DATABASE_URL unset)."""
+    value: AlertEngine | None = getattr(request.app.state, "alerts", None)
     return value
 
 

@@ -54,7 +54,7 @@ def api_key(conn: HTTPConnection) -> str:
 
 
 def engine(conn: HTTPConnection) -> AlertEngine:
-    value: AlertEngine | None = getattr(conn.app.state, "alerts", None)
+    value = deps.alerts(conn)
     if value is None:
         raise NotFound("alerts", "alerts are not enabled on this gateway (KURS_GATEWAY_ALERTS_DATABASE_URL)")
     return value
@@ -146,7 +146,7 @@ async def alerts_stream(ws: WebSocket) -> None:
             )
             await ws.close(POLICY_VIOLATION)
             return
-    alerts: AlertEngine | None = getattr(ws.app.state, "alerts", None)
+    alerts = deps.alerts(ws)
     if alerts is None:
         await ws.close(TRY_AGAIN_LATER)
         return

@@ -245,7 +245,7 @@ async def overview(request: Request) -> Response:
     metrics = deps.metrics(request)
     cache = deps.cache(request)
     snapshot = deps.snapshot(request)
-    feed = getattr(request.app.state, "feed", None)
+    feed = deps.feed_if_open(request)
     uptime = max(time.time() - metrics.started, 1.0)
     routes = route_table(metrics)
     served = sum(billable(r) for r in routes)
