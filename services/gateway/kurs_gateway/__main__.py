@@ -6,7 +6,10 @@ and the header read timeout itself, and runs `KURS_GATEWAY_WORKERS` processes sh
 (each builds its own app through `kurs_gateway.app:served_app`, with its own rates stream).
 uvicorn stays available as a fallback (`KURS_GATEWAY_SERVER=uvicorn`, one process).
 With `KURS_GATEWAY_GRPC_ADDRESS` set, each worker's lifespan also serves the gRPC analysis API on
-that address (grpc_analysis.py; the workers share it through SO_REUSEPORT).
+that address (grpc_analysis.py; the workers share it through SO_REUSEPORT). Likewise each
+worker's lifespan serves WS /ws/rates/stream on `KURS_GATEWAY_STREAM_PORT` (default 8001) with
+the native stream listener (stream_listener.py), framed by the gateway itself rather than by
+granian, each worker with its own broadcaster; the main port keeps the same route through ASGI.
 
 `python -m kurs_gateway keys ...` manages API keys instead (keys/cli.py).
 """

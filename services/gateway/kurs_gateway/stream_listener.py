@@ -149,6 +149,11 @@ class StreamListener:
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("stream listener serving", extra={"port": self.port, "path": stream.PATH})
 
+    def forget(self, connection: StreamConnection) -> None:
+        self.connections.discard(connection)
+        if not self.connections:
+            self._emptied.set()
+
     async def stop(self, grace: float = 1.0) -> None:
         """Stop listening, send every client 1001 and wait up to `grace` seconds for them."""
         if self._server is None:
@@ -226,9 +231,7 @@ class StreamConnection(asyncio.Protocol):
         self._leave()
         if self.task is not None and not self.task.done():
             self.task.cancel()
-        self.listener.connections.discard(self)
-        if not self.listener.connections:
-            self.listener._emptied.set()
+        self.listener.forget(self)
         if self.counted and self.listener.gauge is not None:
             self.counted = False
             self.listener.gauge.dec()
