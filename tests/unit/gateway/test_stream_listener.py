@@ -436,3 +436,20 @@ async def test_clients_that_vanish_mid_write_leave_the_others_served() -> None:
             assert len(listener.connections) == 1
             snapshot.update(100, [rate("USD", "2")])
             assert (await message(ws))["sequence"] == 100
+
+
+async def test_stopping_the_listener_tells_every_client_it_is_going_away() -> None:
+    async with serving() as (listener, _):
+        ws = await connect(url(listener))
+        await message(ws)
+        await asyncio.wait_for(listener.stop(), timeout=5)
+        assert (await closed_with(ws)) == (1001, "the gateway is shutting down")
+        assert not listener.connections
+        assert broadcaster_of(listener.state).clients == 0
+
+
+async def closed_with(ws: ClientConnection) -> tuple[int, str]:
+    with pytest.raises(ConnectionClosed) as info:
+        await asyncio.wait_for(ws.recv(), timeout=5)
+    assert info.value.rcvd is not None
+    return info.value.rcvd.code, info.value.rcvd.reason
