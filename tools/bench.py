@@ -12,7 +12,8 @@ feed (`KURS_COLLECTOR_REPLAY_ENABLED`), a full set of ticks through collector ->
 rates -> the gateway's stream once a second; each HTTP figure says how many changes the gateway's
 snapshot saw during its run (`--static`: history only, as before). The gateway's server is chosen
 by measurement: `--compare-servers` (on by default, first backend only) starts extra gateways on
-the same mesh (uvicorn; granian with 2 workers) and measures /rates/latest on each.
+the same mesh (uvicorn; granian with 2 workers, beside a 2-worker ceiling) and measures
+/rates/latest on each. `--rounds` sets how many alternating rounds each latest figure takes.
 
 Targets (2 cores): /rates/latest >= 0.9x the granian ceiling and p99 < 5 ms while rates change,
 every cached GET p99 < 10 ms; one-year time series
@@ -164,12 +165,17 @@ def sequence_of(gateway: str) -> int:
         return int(orjson.loads(reply.read())["sequence"])
 
 
-def latest_under_updates(name: str, gateway: str, seconds: int, ceiling: str) -> dict[str, float]:
+ROUNDS = 3  # alternating rounds of /rates/latest and its ceiling (--rounds)
+
+
+def latest_under_updates(
+    name: str, gateway: str, seconds: int, ceiling: str, rounds: int = ROUNDS
+) -> dict[str, float]:
     """/rates/latest at c=64 while the replay feed changes the rates, against the granian ceiling
-    (a bare app serving a body of the same size). The two are measured in alternating rounds so
-    that both see the same machine (it is shared: its load moves within seconds); the verdict
-    uses the median round."""
-    rounds, part = 3, max(2, round(seconds / 3))
+    (a bare app serving a body of the same size, on as many workers as the gateway). The two are
+    measured in alternating rounds so that both see the same machine (it is shared: its load
+    moves within seconds); the verdict uses the median round."""
+    part = max(2, round(seconds / 3))
     before = sequence_of(gateway)
     ours: list[dict[str, float]] = []
     bare: list[dict[str, float]] = []
@@ -187,11 +193,17 @@ def latest_under_updates(name: str, gateway: str, seconds: int, ceiling: str) ->
     report(f"{name} ({changes} rate changes in {rounds}x{part}s)", figures)
     report(f"  the ceiling, alternating with it ({rounds}x{part}s)", ceiling_figures)
     per_round = ", ".join(f"{o['rps'] / b['rps']:.2f}x" for o, b in zip(ours, bare, strict=True))
+    p99s = ", ".join(f"{o['p99_ms']:.1f}/{b['p99_ms']:.1f}" for o, b in zip(ours, bare, strict=True))
     verdict = "meets" if ratio >= 0.9 and figures["p99_ms"] < 5 else "MISSES"
     target = "target >= 0.9x, p99 < 5 ms"
     print(
         f"  ratio to the granian ceiling: {ratio:.2f}x (rounds {per_round}; {target}): {verdict}", flush=True
     )
+    print(f"  p99 per round, ours/ceiling (ms): {p99s}", flush=True)
+    if ceiling_figures["p99_ms"] >= 5:
+        print(
+            "  (the ceiling's own p99 is over 5 ms here: judge p99 beside it, not against 5 ms)", flush=True
+        )
     return {**figures, "changes": float(changes), "ratio": ratio}
 
 
@@ -210,10 +222,12 @@ CACHED_GETS = (
 )
 
 
-def cached_suite(label: str, gateway: str, seconds: int, ceiling: str) -> None:
+def cached_suite(label: str, gateway: str, seconds: int, ceiling: str, rounds: int = ROUNDS) -> None:
     """Latest against the ceiling, then every cached GET (each asked once first, so its body is
     built; the live ones are rebuilt on every change meanwhile): target p99 < 10 ms."""
-    latest_under_updates(f"[{label}] GET /rates/latest?base=USD (all currencies)", gateway, seconds, ceiling)
+    latest_under_updates(
+        f"[{label}] GET /rates/latest?base=USD (all currencies)", gateway, seconds, ceiling, rounds
+    )
     short = max(3, seconds // 2)
     worst = 0.0
     for path, name in CACHED_GETS:
@@ -228,9 +242,12 @@ def cached_suite(label: str, gateway: str, seconds: int, ceiling: str) -> None:
 SERVERS = (("uvicorn", 1), ("granian", 2))
 
 
-def compare_servers(ports: dict[str, int], seconds: int, ceiling: str, data_dir: Path) -> None:
+def compare_servers(
+    ports: dict[str, int], seconds: int, ceiling: str, data_dir: Path, body: int, rounds: int = ROUNDS
+) -> None:
     """The gateway on other servers against the same mesh (its own stream, cache and metrics per
-    process), each measured like the mesh's own gateway: how the server was chosen."""
+    process), each measured like the mesh's own gateway: how the server was chosen. Several
+    granian workers are compared with a ceiling on as many workers too."""
     for server, workers in SERVERS:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("KURS_")}
@@ -249,9 +266,13 @@ def compare_servers(ports: dict[str, int], seconds: int, ceiling: str, data_dir:
             gw = f"http://127.0.0.1:{port}"
             wait_http(f"{gw}/readyz")
             size_of(f"{gw}/rates/latest?base=USD")
-            latest_under_updates(
-                f"server: {server}, {workers} worker(s): GET /rates/latest", gw, seconds, ceiling
-            )
+            name = f"server: {server}, {workers} worker(s): GET /rates/latest"
+            if workers == 1:
+                latest_under_updates(name, gw, seconds, ceiling, rounds)
+                continue
+            with baseline_server(body, "granian", workers) as wide:
+                latest_under_updates(name, gw, seconds, wide, rounds)
+                print(f"  (the ceiling here: bare ASGI on granian, {workers} workers)", flush=True)
         finally:
             stop(proc)
 
@@ -262,6 +283,7 @@ def http_suite(
     seconds: int,
     baseline: dict[str, float] | None,
     compare_in: Path | None = None,
+    rounds: int = ROUNDS,
 ) -> dict[str, float]:
     gw = f"http://127.0.0.1:{ports['gateway']}"
     latest = f"{gw}/rates/latest?base=USD"
@@ -277,9 +299,9 @@ def http_suite(
                 report(f"baseline: bare ASGI on uvicorn, prebuilt {body} B body", wrk(bare, seconds))
             baseline = wrk(ceiling, seconds)
             report(f"ceiling: bare ASGI on granian, prebuilt {body} B body", baseline)
-        cached_suite(label, gw, seconds, ceiling)
+        cached_suite(label, gw, seconds, ceiling, rounds)
         if compare_in is not None:
-            compare_servers(ports, seconds, ceiling, compare_in)
+            compare_servers(ports, seconds, ceiling, compare_in, body, rounds)
     report(f"[{label}] GET /rates/historical (cached body)", wrk(historical, seconds))
     report(f"[{label}] GET /rates/timeseries 1y all (cached, c=64)", wrk(series, seconds))
     cold = cold_latencies(gw)
@@ -311,6 +333,9 @@ def main() -> int:
     parser.add_argument(
         "--backends", default="sqlite,postgres", help="comma list: sqlite (embedded), postgres (with Redis)"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=ROUNDS, help="alternating rounds of /rates/latest and its ceiling"
+    )
     ns = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: run `bash tools/ensure_wrk.sh` (Debian package wrk)")
@@ -324,7 +349,9 @@ def main() -> int:
             print(f"--- mesh on {label}", flush=True)
             ports = stack.enter_context(mesh(tmp / "var", env, live=not ns.static))
             compare = baseline is None and not ns.no_compare_servers  # first backend only
-            baseline = http_suite(label, ports, ns.seconds, baseline, tmp if compare else None)
+            baseline = http_suite(
+                label, ports, ns.seconds, baseline, tmp if compare else None, max(1, ns.rounds)
+            )
     if not ns.skip_components:
         scripts = (
             "bench_store.py",

@@ -178,10 +178,10 @@ async def app(scope, receive, send):
 
 
 @contextlib.contextmanager
-def baseline_server(body_size: int, server: str = "uvicorn") -> Iterator[str]:
+def baseline_server(body_size: int, server: str = "uvicorn", workers: int = 1) -> Iterator[str]:
     """A bare ASGI app returning a prebuilt body: on uvicorn with the gateway's own settings
-    (uvloop, httptools, 1 process, no access log), or on granian (Rust HTTP, 1 worker): the
-    Python ceiling on this machine."""
+    (uvloop, httptools, 1 process, no access log), or on granian (Rust HTTP, `workers`
+    processes sharing the port): the Python ceiling on this machine."""
     folder = Path(tempfile.mkdtemp(prefix="kurs-baseline-"))
     (folder / "bare_app.py").write_text(BARE_APP)
     port = free_port()
@@ -189,7 +189,8 @@ def baseline_server(body_size: int, server: str = "uvicorn") -> Iterator[str]:
     if server == "granian":
         command = [
             sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", "1", "--no-ws", "--log-level", "warning", "bare_app:app",
+            "--port", str(port), "--workers", str(workers), "--no-ws", "--log-level", "warning",
+            "bare_app:app",
         ]  # fmt: skip
     else:
         command = [
