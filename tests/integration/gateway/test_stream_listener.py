@@ -20,7 +20,7 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from conftest import Mesh, ingest_fixing, running_mesh, serve_gateway
 from kurs.common.v1 import common_pb2
@@ -38,11 +38,16 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def two_doors(mesh: Mesh) -> AsyncIterator[tuple[str, str]]:
+async def two_doors(mesh: Mesh, **overrides: Any) -> AsyncIterator[tuple[str, str]]:
     """A second gateway on the mesh with its native stream port; yields both stream URLs."""
     port = free_port()
     async with serve_gateway(
-        mesh.rates.port, mesh.collector.port, mesh.validator.port, heartbeat_seconds=60, stream_port=port
+        mesh.rates.port,
+        mesh.collector.port,
+        mesh.validator.port,
+        heartbeat_seconds=60,
+        stream_port=port,
+        **overrides,
     ) as url:
         yield url.replace("http://", "ws://"), f"ws://127.0.0.1:{port}"
 
@@ -125,3 +130,13 @@ async def test_both_doors_refuse_bad_parameters_alike(mesh: Mesh, query: str) ->
     assert answers[0] == answers[1]
     assert answers[0][0]["type"] == "error"
     assert answers[0][1][0] == 1008
+
+
+async def test_both_doors_ask_for_the_same_key(mesh: Mesh) -> None:
+    async with two_doors(mesh, api_keys=["k-both"]) as (asgi, native):
+        for door in (asgi, native):
+            with pytest.raises(InvalidStatus) as info:
+                await connect(f"{door}/ws/rates/stream?symbols=USD")
+            assert info.value.response.status_code == 401
+            async with connect(f"{door}/ws/rates/stream?symbols=USD&api_key=k-both") as ws:
+                assert (await receive(ws))["type"] == "snapshot"
