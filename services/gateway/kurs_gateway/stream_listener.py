@@ -8,29 +8,22 @@ route on the main port (routes/stream.py): the same query parameters, messages, 
 resume, `source=` publisher views, close codes and reasons, and the same key guard.
 
 Why: through an ASGI server every message to every client is one Python call into the server
-(and, under granian, one Python-to-Rust future) plus its per-connection buffers (about 150 kB a
-client). Here a connection is one `asyncio.Protocol` and a `TransportClient`: the broadcaster
-writes each view's message, framed once, straight into the transports of that view's clients,
-a chunk of clients at a time, yielding to the loop between chunks so HTTP keeps being served.
+(under granian also one Python-to-Rust future) and about 150 kB of buffers a client. Here a
+connection is one `asyncio.Protocol` and a `TransportClient`: the broadcaster writes each view's
+message, framed once, straight into its clients' transports, yielding between chunks.
 
-A connection's life:
-
-1. **Head.** The request head must arrive within `header_read_timeout_seconds` (else the
-   connection is closed) and fit in `max_header_bytes` (else 431), as on the main port. Another
-   path is 404, a non-GET 405, a plain request 426, a malformed one 400 (problem+json bodies).
-2. **Admission.** With keys or rate limits configured, the handshake is passed as an ASGI
-   WebSocket scope through the main port's own guard (`access.wrap`, the same instance, so the
-   same keys, scopes, buckets and quotas decide) down to `StreamFront`, which marks it admitted;
-   a refusal is answered with the guard's own HTTP status, headers and problem body.
-3. **Open.** 101, then exactly what the ASGI route does: 1013 before rates are loaded or while
-   the rates service is down, an error message and 1008 for a bad parameter, else the view's
-   first message and whatever the broadcaster writes. Pings are answered with pongs; a client's
-   text or binary messages are read and ignored; an unmasked or malformed frame fails the
-   connection with 1002, a frame over 64 KiB with 1009; a close is answered and honoured.
-4. **Slow consumer.** The transport's high-water mark is `client_queue` KiB: a write that leaves
-   more unsent closes the connection with 4008 "slow consumer" after what is already buffered.
-5. **Close.** The server's close frame is followed by a half-close; the connection is aborted
-   when the peer has not closed its side within CLOSE_TIMEOUT seconds.
+A connection's life: (1) its head must arrive within `header_read_timeout_seconds` (else it is
+closed) and fit in `max_header_bytes` (else 431), as on the main port; another path is 404, a
+non-GET 405, a plain request 426, a malformed one 400. (2) With keys or limits configured, the
+handshake goes as an ASGI scope through the main port's own guard instance (routes/stream.py
+`through_guard`), whose refusal (status, headers, problem) is answered as is. (3) 101, then what
+the ASGI route does: 1013 before rates are loaded or while the rates service is down, an error
+message and 1008 for a bad parameter, else the view's first message and the broadcaster's.
+Pings get pongs, client messages are read and ignored, an unmasked or malformed frame fails the
+connection with 1002, a frame over 64 KiB with 1009, a close is echoed. (4) A write that leaves
+more than `client_queue` KiB unsent closes it with 4008 "slow consumer" after what is buffered.
+(5) Our close frame is followed by a half-close; the connection is aborted when the peer has not
+closed its side within CLOSE_TIMEOUT seconds.
 """
 
 from __future__ import annotations
@@ -44,7 +37,7 @@ from typing import Any, Protocol
 
 import grpc
 from starlette.datastructures import QueryParams
-from starlette.types import ASGIApp, Message
+from starlette.types import ASGIApp
 
 from kurs_common.errors import QueryError
 from kurs_gateway import ws_frames
@@ -259,7 +252,11 @@ class StreamConnection(asyncio.Protocol):
             self.task = asyncio.get_running_loop().create_task(self._admit(request, key, query))
 
     async def _admit(self, request: ws_frames.Request, key: str, query: QueryParams) -> None:
-        denied = await self._through_guard(request)
+        gate = self.listener.gate
+        assert gate is not None
+        peer = self.transport.get_extra_info("peername") or ("unknown", 0)
+        local = self.transport.get_extra_info("sockname") or ("unknown", 0)
+        denied = await stream.through_guard(gate, request, (peer[0], peer[1]), (local[0], local[1]))
         if self.phase != ADMIT:
             return
         if denied is not None:
@@ -268,55 +265,6 @@ class StreamConnection(asyncio.Protocol):
         self._accept(key)
         if not self._start(query):
             await self._join_later(query)
-
-    async def _through_guard(
-        self, request: ws_frames.Request
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
-        """Run the handshake through the main port's guard; None when admitted, else the
-        refusal (status, body, headers) the guard sent."""
-        gate = self.listener.gate
-        assert gate is not None
-        marker = {"admitted": False}
-        peer = self.transport.get_extra_info("peername") or ("unknown", 0)
-        local = self.transport.get_extra_info("sockname") or ("unknown", 0)
-        scope: dict[str, Any] = {
-            "type": "websocket",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": "1.1",
-            "scheme": "ws",
-            "path": request.path,
-            "raw_path": request.path.encode("latin-1"),
-            "query_string": request.query,
-            "root_path": "",
-            "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in request.headers.items()],
-            "client": (peer[0], peer[1]),
-            "server": (local[0], local[1]),
-            "subprotocols": [],
-            "extensions": {"websocket.http.response": {}},
-            "state": {},
-            stream.NATIVE_ADMIT: marker,
-        }
-        answer: dict[str, Any] = {"status": 403, "headers": [], "body": b""}
-
-        async def receive() -> Message:
-            return {"type": "websocket.connect"}
-
-        async def send(message: Message) -> None:
-            kind = message["type"]
-            if kind == "websocket.http.response.start":
-                answer["status"], answer["headers"] = message["status"], list(message.get("headers", []))
-            elif kind == "websocket.http.response.body":
-                answer["body"] += message.get("body", b"")
-
-        try:
-            await gate(scope, receive, send)
-        except Exception:
-            log.exception("stream handshake: the guard failed")
-            return 500, ws_frames.problem(500, "the request could not be checked"), []
-        if marker["admitted"]:
-            return None
-        body = answer["body"] or ws_frames.problem(answer["status"], "refused")
-        return answer["status"], body, answer["headers"]
 
     def _accept(self, key: str) -> None:
         self.transport.write(ws_frames.switching_protocols(key))

@@ -33,12 +33,13 @@ import grpc
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.datastructures import QueryParams
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketState
 
 from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
 from kurs_common import validation
 from kurs_common.errors import InvalidArgument, NotFound, QueryError
+from kurs_gateway import ws_frames
 from kurs_gateway.broadcast import (
     SLOW_CONSUMER,
     Broadcaster,
@@ -180,6 +181,55 @@ async def join(state: Any, query: QueryParams, make: Callable[[View], C]) -> Joi
     first = await reader.values(base, symbols)
     view = broadcaster_of(state).publisher_view(key, first, reader.day, reader.fetch)
     return broadcaster_of(state).attach(make(view)), None
+
+
+async def through_guard(
+    gate: ASGIApp, request: ws_frames.Request, client: tuple[str, int], server: tuple[str, int]
+) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
+    """Pass a native listener's handshake, as an ASGI WebSocket scope, through the main port's
+    guard chain (`gate`) down to `StreamFront`, which marks it admitted: None when it was, else
+    the refusal the guard sent (status, body, headers)."""
+    marker = {"admitted": False}
+    scope: dict[str, Any] = {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "scheme": "ws",
+        "path": request.path,
+        "raw_path": request.path.encode("latin-1"),
+        "query_string": request.query,
+        "root_path": "",
+        "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in request.headers.items()],
+        "client": client,
+        "server": server,
+        "subprotocols": [],
+        "extensions": {"websocket.http.response": {}},  # a refusal comes as an HTTP answer
+        "state": {},
+        NATIVE_ADMIT: marker,
+    }
+    answer: dict[str, Any] = {"status": 403, "headers": [], "body": b""}
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "websocket.http.response.start":
+            answer["status"], answer["headers"] = message["status"], list(message.get("headers", []))
+        elif message["type"] == "websocket.http.response.body":
+            answer["body"] += message.get("body", b"")
+
+    try:
+        await gate(scope, receive, send)
+    except Exception:
+        log.exception("stream handshake: the guard failed")
+        return 500, ws_frames.problem(500, "the request could not be checked"), []
+    if marker["admitted"]:
+        return None
+    return (
+        answer["status"],
+        answer["body"] or ws_frames.problem(answer["status"], "refused"),
+        answer["headers"],
+    )
 
 
 class StreamFront:
