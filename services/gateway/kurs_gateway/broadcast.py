@@ -301,7 +301,7 @@ class Broadcaster:
                     try:
                         first = await asyncio.wait_for(listener.queue.get(), timeout=tick)
                     except TimeoutError:
-                        self._heartbeats()
+                        await self._heartbeats()
                         continue
                     resync = first.resync
                     while not listener.queue.empty():
@@ -309,7 +309,7 @@ class Broadcaster:
                     if listener.overflowed:  # this task fell behind: every view is sent whole
                         listener.overflowed, resync = False, True
                     await self._changed(resync)
-                    self._heartbeats()
+                    await self._heartbeats()
         except Exception:
             log.exception("WebSocket broadcaster failed; its clients are closed")
             for view in list(self.views.values()):
@@ -364,16 +364,23 @@ class Broadcaster:
                 self.dropped += 1
             spent += client.cost
 
-    def _heartbeats(self) -> None:
+    async def _heartbeats(self) -> None:
+        """Each idle client's view heartbeat, in chunks as `_push` (clients that joined
+        together fall due together: 10,000 transport writes must not hold the loop at once)."""
         now = time.monotonic()
         due = now - self.heartbeat_seconds
+        spent = 0
         for view in list(self.views.values()):
             message: Outgoing | None = None
             for client in list(view.clients):
                 if client.last_push <= due:
+                    if spent >= CHUNK:
+                        await asyncio.sleep(0)
+                        spent, now = 0, time.monotonic()
                     message = message or view.heartbeat_message()
                     if client.push(message, self.limit, now):
                         self.dropped += 1
+                    spent += client.cost
 
     def _release(self) -> None:
         """After a crowd has left: collect and hand freed heap pages back to the OS, now and

@@ -158,3 +158,26 @@ async def test_a_change_before_the_broadcaster_starts_still_reaches_the_first_cl
         "rates": {"USD": "1.5"},
     }
     hub.leave(client)
+
+
+async def test_heartbeats_to_a_crowd_yield_to_the_loop_between_chunks() -> None:
+    snap = live()
+    hub = Broadcaster(snap, heartbeat_seconds=0.2, limit=8)
+    clients = [hub.join_blend("EUR", ["USD"]) for _ in range(1000)]  # all fall due together
+    seen: list[int] = []
+
+    async def watch() -> None:
+        while True:
+            seen.append(sum(1 for c in clients if c.outbox))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    for _ in range(200):
+        if all(c.outbox for c in clients):
+            break
+        await asyncio.sleep(0.01)
+    watcher.cancel()
+    assert all(c.outbox for c in clients)
+    assert any(0 < n < 1000 for n in seen)  # other tasks ran while the heartbeats were handed out
+    for client in clients:
+        hub.leave(client)
