@@ -94,7 +94,8 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
         listener = app.state.stream_listener = None
         if settings.stream_port is not None:  # WS /ws/rates/stream framed natively, own port
             gauge = metrics.websockets.labels(stream.PATH)
-            listener = StreamListener(app.state, settings, app.state.stream_gate, gauge)
+            sent = metrics.websocket_messages.labels(stream.PATH)
+            listener = StreamListener(app.state, settings, app.state.stream_gate, gauge, sent)
             await listener.start()
             app.state.stream_listener = listener
         # Everything built at start (FastAPI, the OpenAPI and GraphQL schemas, protobuf modules:

@@ -3,20 +3,14 @@
 Clients are grouped by view: (base, symbols, source). One broadcaster task per gateway process
 follows the live snapshot; on a change it computes each view's figures once, diffs them against
 what that view last sent and encodes the message once (`Outgoing`: one `str`, and the same text
-framed once as unmasked WebSocket bytes). A client is one of two kinds:
+framed once as unmasked WebSocket bytes). A client is either a `Client` (the ASGI route on the
+main port: the same `str` is appended to its outbox, its own task writes it through the server)
+or a `TransportClient` (stream_listener.py: the same frame bytes are written straight into its
+transport by the broadcaster, no task per client). No per-client rebasing, diffing or encoding.
 
-* `Client` (the ASGI path on the main port): the same `str` object is appended to its outbox and
-  its own connection task writes it through the ASGI server;
-* `TransportClient` (the native stream listener, stream_listener.py): the same frame bytes are
-  written straight into its transport by the broadcaster itself, with no task and no Python
-  frame encoding per client.
-
-No per-client rebasing, diffing or JSON encoding either way.
-
-A client joins with the view's current state (its `sent` figures and sequence), so a snapshot
-sent at join time and the updates broadcast afterwards always agree. Heartbeats come from the
-same task: a client that has been sent nothing for `heartbeat_seconds` gets its view's
-heartbeat (also encoded once).
+A client joins with the view's current state (its `sent` figures and sequence), so its first
+message and the updates broadcast afterwards agree. A client sent nothing for
+`heartbeat_seconds` gets its view's heartbeat from the same task (also encoded once).
 
 Bounds (#17): a client's outbox holds at most `limit` unsent messages (a transport: at most
 `limit` KiB of frames in its write buffer, `write_bound`). A client that lets more pile up (it
@@ -92,6 +86,7 @@ class Subscriber(Protocol):
     view: View
     last_push: float
     cost: int  # the work of one push, in outbox appends (CHUNK of them between two yields)
+    counted: int  # 1: its messages are counted here (`on_written`); 0: by the ASGI metrics layer
 
     def push(self, message: Outgoing, limit: int, now: float) -> bool: ...
 
@@ -104,7 +99,7 @@ class Client:
     """One ASGI connection's bounded outbox; its connection task writes what `next()` returns."""
 
     __slots__ = ("dropped", "gone", "last_push", "outbox", "task", "view", "waiter")
-    cost = 1
+    cost, counted = 1, 0
 
     def __init__(self, view: View) -> None:
         self.view = view
@@ -234,6 +229,7 @@ class Broadcaster:
         self.clients = 0
         self.peak = 0
         self.dropped = 0  # slow consumers dropped since start
+        self.on_written: Callable[[int], None] | None = None  # messages written to counted clients
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -354,7 +350,7 @@ class Broadcaster:
         transport writes) so that HTTP requests (and the ASGI clients' own writes) run between
         chunks, not after all of them."""
         limit = self.limit
-        spent = 0
+        spent = written = 0
         now = time.monotonic()
         for client in list(view.clients):
             if spent >= CHUNK:
@@ -363,13 +359,16 @@ class Broadcaster:
             if client.push(message, limit, now):
                 self.dropped += 1
             spent += client.cost
+            written += client.counted
+        if written and self.on_written is not None:
+            self.on_written(written)
 
     async def _heartbeats(self) -> None:
         """Each idle client's view heartbeat, in chunks as `_push` (clients that joined
         together fall due together: 10,000 transport writes must not hold the loop at once)."""
         now = time.monotonic()
         due = now - self.heartbeat_seconds
-        spent = 0
+        spent = written = 0
         for view in list(self.views.values()):
             message: Outgoing | None = None
             for client in list(view.clients):
@@ -381,6 +380,9 @@ class Broadcaster:
                     if client.push(message, self.limit, now):
                         self.dropped += 1
                     spent += client.cost
+                    written += client.counted
+        if written and self.on_written is not None:
+            self.on_written(written)
 
     def _release(self) -> None:
         """After a crowd has left: collect and hand freed heap pages back to the OS, now and

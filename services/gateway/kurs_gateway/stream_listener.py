@@ -1,11 +1,9 @@
 """The native stream listener: WS /ws/rates/stream on its own port, framed in the gateway itself.
 
-A small raw-asyncio WebSocket server (RFC 6455, `ws_frames`) started by the gateway's lifespan on
-`KURS_GATEWAY_STREAM_PORT` (README "Configuration"), bound with SO_REUSEPORT so that every
-gateway worker process listens on the same port (the kernel spreads connections over them) and
-each serves its own clients from its own broadcaster. It speaks the same protocol as the ASGI
-route on the main port (routes/stream.py): the same query parameters, messages, `since=`
-resume, `source=` publisher views, close codes and reasons, and the same key guard.
+A raw-asyncio WebSocket server (RFC 6455, `ws_frames`) started by the gateway's lifespan on
+`KURS_GATEWAY_STREAM_PORT`, bound with SO_REUSEPORT: every worker process listens on the port and
+serves its clients from its own broadcaster. It speaks the ASGI route's protocol (routes/stream.py:
+parameters, messages, `since=`, `source=`, close codes and reasons, the same key guard).
 
 Why: through an ASGI server every message to every client is one Python call into the server
 (under granian also one Python-to-Rust future) and about 150 kB of buffers a client. Here a
@@ -47,8 +45,6 @@ from kurs_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SLOW_CONSUMER", "StreamListener", "TransportClient"]
-
 BACKLOG = 4096  # handshakes waiting to be accepted (the kernel caps it at somaxconn)
 MAX_CLIENT_FRAME = 64 * 1024  # client messages are read and ignored; a larger frame: 1009
 CLOSE_TIMEOUT = 5.0  # after our close frame, the peer's side must close within this
@@ -74,7 +70,7 @@ class TransportClient:
     """
 
     __slots__ = ("bound", "closer", "dropped", "gone", "last_push", "transport", "view")
-    cost = WRITE_COST
+    cost, counted = WRITE_COST, 1
 
     def __init__(
         self, view: View, transport: Transport, closer: Callable[[int, str], None], bound: int
@@ -116,12 +112,18 @@ class StreamListener:
     """The listening socket and its connections, in one gateway process (one event loop)."""
 
     def __init__(
-        self, state: Any, settings: GatewaySettings, gate: ASGIApp | None, gauge: Any = None
+        self,
+        state: Any,
+        settings: GatewaySettings,
+        gate: ASGIApp | None,
+        gauge: Any = None,
+        messages: Any = None,
     ) -> None:
         self.state = state
         self.settings = settings
         self.gate = gate  # the main port's guard chain; None when nothing may refuse a client
-        self.gauge = gauge  # the WebSocket connections gauge of /metrics (inc/dec), if any
+        self.gauge = gauge  # /metrics: WebSocket connections (inc/dec) and messages sent (inc)
+        self.messages = messages
         self.bound = write_bound(settings.client_queue)
         self.connections: set[StreamConnection] = set()
         self.port = 0
@@ -140,6 +142,8 @@ class StreamListener:
             backlog=BACKLOG,
         )
         self.port = self._server.sockets[0].getsockname()[1]
+        if self.messages is not None:
+            stream.broadcaster_of(self.state).on_written = self.messages.inc
         log.info("stream listener serving", extra={"port": self.port, "path": stream.PATH})
 
     def forget(self, connection: StreamConnection) -> None:
@@ -326,10 +330,16 @@ class StreamConnection(asyncio.Protocol):
             self._leave()
             return
         self.transport.write(client.view.opening(missed).frame)
+        self._counted_message()
 
     def _invalid(self, exc: QueryError) -> None:
         self.transport.write(ws_frames.text_frame(stream.error_text(exc)))
+        self._counted_message()
         self.close(stream.POLICY_VIOLATION, stream.invalid_reason(exc))
+
+    def _counted_message(self) -> None:  # (the broadcaster counts its own: on_written)
+        if self.listener.messages is not None:
+            self.listener.messages.inc()
 
     def _frames(self) -> None:
         """Read the client's frames: answer pings, honour a close, ignore messages."""

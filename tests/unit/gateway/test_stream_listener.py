@@ -453,3 +453,35 @@ async def closed_with(ws: ClientConnection) -> tuple[int, str]:
         await asyncio.wait_for(ws.recv(), timeout=5)
     assert info.value.rcvd is not None
     return info.value.rcvd.code, info.value.rcvd.reason
+
+
+class Tally:
+    """Stands in for a prometheus gauge or counter child (inc/dec)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self, n: int = 1) -> None:
+        self.value += n
+
+    def dec(self, n: int = 1) -> None:
+        self.value -= n
+
+
+async def test_connections_and_messages_are_counted_for_metrics() -> None:
+    async with serving() as (listener, snapshot):
+        listener.gauge, listener.messages = Tally(), Tally()
+        await listener.stop()
+        await listener.start()  # with the counters from the start, as the app passes them
+        a = await connect(url(listener, "symbols=USD&base=EUR"))
+        b = await connect(url(listener, "symbols=GBP&base=EUR"))
+        await message(a)
+        await message(b)
+        assert listener.gauge.value == 2
+        snapshot.update(2, [rate("USD", "1.2"), rate("GBP", "0.9")])
+        await message(a)
+        await message(b)
+        assert listener.messages.value == 4  # two snapshots, two updates
+        await a.close()
+        await b.close()
+        await until(lambda: listener.gauge.value == 0)
