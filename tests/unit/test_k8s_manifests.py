@@ -198,6 +198,39 @@ def test_services_match_deployments(overlay: str) -> None:
 
 
 @overlay_param
+def test_gateway_stream_port(overlay: str) -> None:
+    """The native stream port is one number in the env, the pod, the Service and the policies."""
+    objs = render(overlay)
+    gateway = next(c for name, _, c in deployments(overlay) if name == "kurs-gateway")
+    env = {e["name"]: e.get("value") for e in gateway["env"]}
+    stream = port_number(gateway, "stream")
+    assert env["KURS_GATEWAY_STREAM_PORT"] == str(stream), overlay
+    service_ports = {
+        p["name"]: p["targetPort"] for p in of_kind(objs, "Service")["kurs-gateway"]["spec"]["ports"]
+    }
+    assert service_ports.get("stream") == "stream", f"{overlay}: Service port 'stream' {service_ports}"
+    labels = next(d for name, d, _ in deployments(overlay) if name == "kurs-gateway")["spec"]["template"][
+        "metadata"
+    ]
+    open_to_outside = {
+        port["port"]
+        for p in of_kind(objs, "NetworkPolicy").values()
+        if selects(p["spec"]["podSelector"], labels["labels"])
+        for rule in p["spec"].get("ingress", [])
+        if "from" not in rule or any("namespaceSelector" in peer for peer in rule["from"])
+        for port in rule.get("ports", [])
+    }
+    assert {port_number(gateway, "http"), stream} <= open_to_outside, f"{overlay}: {open_to_outside}"
+    for ingress in of_kind(objs, "Ingress").values():
+        paths = {
+            path["path"]: path["backend"]["service"]["port"]
+            for rule in ingress["spec"]["rules"]
+            for path in rule["http"]["paths"]
+        }
+        assert paths.get("/ws/rates/stream") == {"name": "stream"}, f"{overlay}: ingress {paths}"
+
+
+@overlay_param
 def test_images_pinned(overlay: str) -> None:
     images = set()
     for name, _, container in deployments(overlay):
