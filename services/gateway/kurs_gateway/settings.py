@@ -32,9 +32,9 @@ class GatewaySettings(ServiceSettings):
     # How long the event loop's thread may keep the GIL while another thread waits for it
     # (sys.setswitchinterval; Python's default is 5 ms). Under granian every request reaches the
     # loop from a Rust thread that needs the GIL: while the loop writes a broadcast, each such
-    # hand-over waited up to 5 ms (/rates/latest p99 44 ms with 10,000 stream clients; 7 ms
-    # with 0.5 ms: docs/benchmarks.md).
-    switch_interval_seconds: float = Field(default=0.0005, gt=0, le=0.1)
+    # hand-over waited up to 5 ms (/rates/latest p99 44 ms with 10,000 stream clients; with
+    # 1 ms 16.5 ms, 0.5 ms 8-24 ms, 0.25 ms 4.3-6.8 ms in four runs each: docs/benchmarks.md).
+    switch_interval_seconds: float = Field(default=0.00025, gt=0, le=0.1)
     # Edge limits (slowloris, oversized headers). A request's head (request line and headers)
     # must arrive within `header_read_timeout_seconds` and fit in `max_header_bytes` (else 431 or
     # the connection is closed); each chunk of a request body must arrive within
