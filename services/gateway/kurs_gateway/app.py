@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -60,13 +59,11 @@ Errors are RFC 9457 problem details (`application/problem+json`) naming the offe
 
 
 def served_app(settings: GatewaySettings | None = None) -> ASGIApp:
-    """The gateway as served: settings (from the environment unless given), logging, telemetry,
-    and the GIL switch interval of this process (settings.switch_interval_seconds)."""
+    """The gateway as served: settings (from the environment unless given), logging, telemetry."""
     from kurs_common.logs import setup_logging
     from kurs_common.telemetry import setup_tracing
 
     settings = settings or GatewaySettings()
-    sys.setswitchinterval(settings.switch_interval_seconds)
     setup_logging("gateway", settings.log_level)
     setup_tracing("kurs-gateway", settings.otel_exporter)
     return create_app(settings)

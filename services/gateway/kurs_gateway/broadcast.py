@@ -1,23 +1,19 @@
 """WebSocket broadcaster for /ws/rates/stream: each message encoded once per view, bounded clients.
 
-Clients are grouped by view: (base, symbols, source). One broadcaster task per gateway process
-follows the live snapshot; on a change it computes each view's figures once, diffs them against
-what that view last sent and encodes the message once (`Outgoing`: one `str`, and the same text
-framed once as unmasked WebSocket bytes). A client is either a `Client` (the ASGI route on the
-main port: the same `str` is appended to its outbox, its own task writes it through the server)
-or a `TransportClient` (stream_listener.py: the same frame bytes are written straight into its
-transport by the broadcaster, no task per client). No per-client rebasing, diffing or encoding.
+Clients are grouped by view: (base, symbols, source). One task per gateway process follows the
+live snapshot; on a change it computes each view's figures once, diffs them against what the view
+last sent and encodes the message once (`Outgoing`: a `str`, and the same text framed once as
+WebSocket bytes). A `Client` (the ASGI route on the main port) gets that `str` in its outbox and
+its own task writes it; a `TransportClient` (stream_listener.py) gets the frame bytes written
+straight into its transport by this task. A client joins with its view's current state (`sent`,
+sequence), so its first message and later updates agree; one idle for `heartbeat_seconds` gets
+the view's heartbeat (encoded once too).
 
-A client joins with the view's current state (its `sent` figures and sequence), so its first
-message and the updates broadcast afterwards agree. A client sent nothing for
-`heartbeat_seconds` gets its view's heartbeat from the same task (also encoded once).
-
-Bounds (#17): a client's outbox holds at most `limit` unsent messages (a transport: at most
-`limit` KiB of frames in its write buffer, `write_bound`). A client that lets more pile up (it
-reads too slowly, or not at all) is dropped: its outbox is cleared (a transport is closed after
-its buffer) and the connection is closed with code 4008 (`SLOW_CONSUMER`) and a reason; it may
-reconnect with `since=<last sequence>`. The broadcaster stops when its last client leaves and,
-after a large crowd has left, returns freed memory to the operating system (gc, then malloc_trim).
+Bounds (#17): a client's outbox holds at most `limit` unsent messages (a transport: `limit` KiB in
+its write buffer, `write_bound`). A client that lets more pile up is dropped: its outbox cleared
+(a transport closed after its buffer), closed with 4008 (`SLOW_CONSUMER`) and a reason; it may
+reconnect with `since=<last sequence>`. The task stops when the last client leaves and, after a
+large crowd has left, returns freed memory to the operating system (gc, then malloc_trim).
 """
 
 from __future__ import annotations
@@ -27,9 +23,10 @@ import contextlib
 import ctypes
 import gc
 import logging
+import sys
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
 import orjson
@@ -221,10 +218,14 @@ S = TypeVar("S", bound=Subscriber)
 class Broadcaster:
     """Follows one LiveSnapshot and feeds every /ws/rates/stream client of this process."""
 
-    def __init__(self, snapshot: LiveSnapshot, heartbeat_seconds: float, limit: int) -> None:
+    def __init__(
+        self, snapshot: LiveSnapshot, heartbeat_seconds: float, limit: int, switch: float | None = None
+    ) -> None:
         self.snapshot = snapshot
         self.heartbeat_seconds = heartbeat_seconds
         self.limit = max(1, limit)
+        self.switch = switch  # the GIL switch interval while writing (settings.switch_interval_seconds)
+        self._writers, self._usual = 0, 0.005
         self.views: dict[ViewKey, View] = {}
         self.clients = 0
         self.peak = 0
@@ -345,44 +346,48 @@ class Broadcaster:
             await self._push(view, message)
 
     async def _push(self, view: View, message: Outgoing) -> None:
-        """Hand `message` to every client of `view` (an outbox append or a transport write),
-        yielding to the loop after each CHUNK of work (256 outbox appends, or 256 / `cost`
-        transport writes) so that HTTP requests (and the ASGI clients' own writes) run between
-        chunks, not after all of them."""
-        limit = self.limit
+        await self._hand_out((client, message) for client in list(view.clients))
+
+    async def _heartbeats(self) -> None:
+        """Each idle client's view heartbeat (clients that joined together fall due together)."""
+        due = time.monotonic() - self.heartbeat_seconds
+        views = list(self.views.values())
+        await self._hand_out(
+            (c, v.heartbeat_message()) for v in views for c in list(v.clients) if c.last_push <= due
+        )
+
+    async def _hand_out(self, pushes: Iterable[tuple[Subscriber, Outgoing]]) -> None:
+        """Push each message to its client (an outbox append or a transport write), yielding to
+        the loop after each CHUNK of work (256 outbox appends, or 256 / `cost` transport writes)
+        so that HTTP requests (and the ASGI clients' own writes) run between chunks."""
         spent = written = 0
         now = time.monotonic()
-        for client in list(view.clients):
-            if spent >= CHUNK:
-                await asyncio.sleep(0)
-                spent, now = 0, time.monotonic()
-            if client.push(message, limit, now):
-                self.dropped += 1
-            spent += client.cost
-            written += client.counted
+        with self._writing():
+            for client, message in pushes:
+                if spent >= CHUNK:
+                    await asyncio.sleep(0)
+                    spent, now = 0, time.monotonic()
+                if client.push(message, self.limit, now):
+                    self.dropped += 1
+                spent += client.cost
+                written += client.counted
         if written and self.on_written is not None:
             self.on_written(written)
 
-    async def _heartbeats(self) -> None:
-        """Each idle client's view heartbeat, in chunks as `_push` (clients that joined
-        together fall due together: 10,000 transport writes must not hold the loop at once)."""
-        now = time.monotonic()
-        due = now - self.heartbeat_seconds
-        spent = written = 0
-        for view in list(self.views.values()):
-            message: Outgoing | None = None
-            for client in list(view.clients):
-                if client.last_push <= due:
-                    if spent >= CHUNK:
-                        await asyncio.sleep(0)
-                        spent, now = 0, time.monotonic()
-                    message = message or view.heartbeat_message()
-                    if client.push(message, self.limit, now):
-                        self.dropped += 1
-                    spent += client.cost
-                    written += client.counted
-        if written and self.on_written is not None:
-            self.on_written(written)
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """While messages are written, the loop's thread hands the GIL over every `switch`
+        seconds instead of the usual 5 ms, so requests keep reaching it (granian's threads)."""
+        if self.switch is not None and not self._writers:
+            self._usual = sys.getswitchinterval()
+            sys.setswitchinterval(self.switch)
+        self._writers += 1
+        try:
+            yield
+        finally:
+            self._writers -= 1
+            if self.switch is not None and not self._writers:
+                sys.setswitchinterval(self._usual)
 
     def _release(self) -> None:
         """After a crowd has left: collect and hand freed heap pages back to the OS, now and

@@ -29,11 +29,11 @@ class GatewaySettings(ServiceSettings):
     # starving HTTP: docs/benchmarks.md). Every worker binds it (SO_REUSEPORT). Empty = off;
     # 0 = a free port chosen at start (tests; with one worker).
     stream_port: int | None = Field(default=8001, ge=0, le=65535)
-    # How long the event loop's thread may keep the GIL while another thread waits for it
-    # (sys.setswitchinterval; Python's default is 5 ms). Under granian every request reaches the
-    # loop from a Rust thread that needs the GIL: while the loop writes a broadcast, each such
-    # hand-over waited up to 5 ms (/rates/latest p99 44 ms with 10,000 stream clients; with
-    # 1 ms 16.5 ms, 0.5 ms 8-24 ms, 0.25 ms 4.3-6.8 ms in four runs each: docs/benchmarks.md).
+    # While the WebSocket broadcaster writes, the GIL switch interval of the process (Python's
+    # is 5 ms, kept otherwise): under granian every request reaches the loop from a Rust thread
+    # that needs the GIL, and waited up to 5 ms per hand-over during a broadcast (/rates/latest
+    # p99 50-73 ms with 10,000 native stream clients; 3.8-5.1 ms with 0.25 ms). Not for the whole
+    # process: /rates/latest alone loses 8 % throughput at 0.25 ms (docs/benchmarks.md).
     switch_interval_seconds: float = Field(default=0.00025, gt=0, le=0.1)
     # Edge limits (slowloris, oversized headers). A request's head (request line and headers)
     # must arrive within `header_read_timeout_seconds` and fit in `max_header_bytes` (else 431 or

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import orjson
+import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from kurs.rates.v1 import rates_pb2
-from kurs_gateway.broadcast import Broadcaster, Client
+from kurs_gateway.broadcast import Broadcaster, Client, Outgoing
 from kurs_gateway.snapshot import LiveSnapshot
 
 
@@ -179,5 +181,33 @@ async def test_heartbeats_to_a_crowd_yield_to_the_loop_between_chunks() -> None:
     watcher.cancel()
     assert all(c.outbox for c in clients)
     assert any(0 < n < 1000 for n in seen)  # other tasks ran while the heartbeats were handed out
+    for client in clients:
+        hub.leave(client)
+
+
+class Recording(Client):
+    """A client that notes the GIL switch interval at each push."""
+
+    seen: list[float] = []
+
+    def push(self, message: Outgoing, limit: int, now: float) -> bool:
+        self.seen.append(sys.getswitchinterval())
+        return super().push(message, limit, now)
+
+
+async def test_the_gil_switch_interval_is_short_only_while_messages_are_written() -> None:
+    snap = live()
+    usual = sys.getswitchinterval()
+    hub = Broadcaster(snap, heartbeat_seconds=60, limit=8, switch=0.0001)
+    view = hub.blend_view("EUR", ["USD"])
+    clients = [hub.attach(Recording(view)) for _ in range(600)]
+    await settle()
+    snap.update(2, [rate("USD", "1.6")])
+    for _ in range(100):
+        if all(c.outbox for c in clients):
+            break
+        await asyncio.sleep(0.01)
+    assert Recording.seen == pytest.approx([0.0001] * 600)  # across the chunks and their yields
+    assert sys.getswitchinterval() == usual
     for client in clients:
         hub.leave(client)

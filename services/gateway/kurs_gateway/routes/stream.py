@@ -129,9 +129,9 @@ def broadcaster_of(state: Any) -> Broadcaster:
     """This app's broadcaster (both doors), made on first use (nothing is created at import)."""
     found = getattr(state, "ws_broadcaster", None)
     if not isinstance(found, Broadcaster):
-        settings: GatewaySettings = state.settings
+        s: GatewaySettings = state.settings
         found = state.ws_broadcaster = Broadcaster(
-            state.snapshot, settings.heartbeat_seconds, settings.client_queue
+            state.snapshot, s.heartbeat_seconds, s.client_queue, s.switch_interval_seconds
         )
     return found
 
