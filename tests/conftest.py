@@ -115,7 +115,9 @@ async def rates_channel(rates_service: RatesServer) -> AsyncIterator[grpc.aio.Ch
 async def serve_gateway(
     rates_port: int, collector_port: int, validator_port: int = 0, **overrides: Any
 ) -> AsyncIterator[str]:
-    """The real gateway app under uvicorn on a free loopback port; yields its base URL once ready."""
+    """The real gateway app under uvicorn on a free loopback port; yields its base URL once ready.
+    The native stream port stays off unless `stream_port` is given (0: a free port)."""
+    overrides.setdefault("stream_port", None)
     settings = GatewaySettings(
         rates_address=f"127.0.0.1:{rates_port}",
         collector_address=f"127.0.0.1:{collector_port}",

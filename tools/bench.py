@@ -255,6 +255,7 @@ def compare_servers(
             KURS_GATEWAY_SERVER=server,
             KURS_GATEWAY_WORKERS=str(workers),
             KURS_GATEWAY_PORT=str(port),
+            KURS_GATEWAY_STREAM_PORT="",  # the native stream port stays off
             KURS_GATEWAY_LOG_LEVEL="WARNING",
             KURS_GATEWAY_RATES_ADDRESS=f"127.0.0.1:{ports['rates']}",
             KURS_GATEWAY_COLLECTOR_ADDRESS=f"127.0.0.1:{ports['collector']}",

@@ -38,6 +38,7 @@ def build_env(args: argparse.Namespace, base: dict[str, str]) -> dict[str, str]:
         "KURS_COLLECTOR_STATE_DIR": str(data_dir / "collector"),
         "KURS_GATEWAY_HOST": host,
         "KURS_GATEWAY_PORT": str(args.gateway_port),
+        "KURS_GATEWAY_STREAM_PORT": str(args.stream_port),
         "KURS_GATEWAY_RATES_ADDRESS": f"{host}:{args.rates_port}",
         "KURS_GATEWAY_COLLECTOR_ADDRESS": f"{host}:{args.collector_port}",
         "KURS_GATEWAY_VALIDATOR_ADDRESS": f"{host}:{args.validator_port}",
@@ -119,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kurs-mesh", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("KURS_DATA_DIR", "var"))
     parser.add_argument("--gateway-port", type=int, default=8000)
+    parser.add_argument("--stream-port", type=int, default=8001)  # the gateway's native WS stream
     parser.add_argument("--rates-port", type=int, default=50051)
     parser.add_argument("--validator-port", type=int, default=50052)
     parser.add_argument("--collector-port", type=int, default=50053)

@@ -137,6 +137,7 @@ class ChaosMesh:
             "KURS_VALIDATOR_FORWARD_TIMEOUT_SECONDS": "5",
             "KURS_GATEWAY_HOST": "127.0.0.1",
             "KURS_GATEWAY_PORT": str(self.ports["gateway"]),
+            "KURS_GATEWAY_STREAM_PORT": "",  # the native stream port stays off
             "KURS_GATEWAY_RATES_ADDRESS": addr["rates"],
             "KURS_GATEWAY_VALIDATOR_ADDRESS": addr["validator"],
             "KURS_GATEWAY_COLLECTOR_ADDRESS": f"127.0.0.1:{free_port()}",

@@ -61,6 +61,8 @@ async def start_mesh(data_dir: Path, env_extra: dict[str, str] | None = None) ->
         "--data-dir",
         str(data_dir),
         *(arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))),
+        "--stream-port",
+        "0",
         env=env,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -108,6 +108,8 @@ async def mesh(
         "--data-dir",
         str(tmp_path_factory.mktemp("otlp")),
         *(arg for name, port in ports.items() for arg in (f"--{name}-port", str(port))),
+        "--stream-port",
+        "0",
         env=env,
         stderr=asyncio.subprocess.PIPE,
     )

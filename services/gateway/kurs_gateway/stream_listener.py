@@ -138,7 +138,9 @@ class StreamListener:
             lambda: StreamConnection(self),
             self.settings.host,
             port,
-            reuse_port=True,
+            # Several workers of one gateway share the port; a single one owns it, so a second
+            # gateway on the same port fails at start instead of silently taking half the clients.
+            reuse_port=self.settings.workers > 1,
             backlog=BACKLOG,
         )
         self.port = self._server.sockets[0].getsockname()[1]

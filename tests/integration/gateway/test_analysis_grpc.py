@@ -215,6 +215,7 @@ async def test_entrypoint_serves_grpc_and_stops(
     env.update(
         KURS_GATEWAY_HOST="127.0.0.1",
         KURS_GATEWAY_PORT=str(http_port),
+        KURS_GATEWAY_STREAM_PORT="",  # the native stream port stays off
         KURS_GATEWAY_SERVER=server,
         KURS_GATEWAY_WORKERS=str(workers),
         KURS_GATEWAY_GRPC_ADDRESS=f"127.0.0.1:{grpc_port}",

@@ -46,6 +46,7 @@ def gateway_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     env = {k: v for k, v in os.environ.items() if not k.startswith("KURS_")}
     env.update(
         KURS_GATEWAY_PORT=str(port),
+        KURS_GATEWAY_STREAM_PORT="",  # the native stream port stays off
         KURS_GATEWAY_RATES_ADDRESS=f"127.0.0.1:{free_port()}",  # nobody there: not needed here
         KURS_GATEWAY_COLLECTOR_ADDRESS=f"127.0.0.1:{free_port()}",
         KURS_GATEWAY_VALIDATOR_ADDRESS=f"127.0.0.1:{free_port()}",

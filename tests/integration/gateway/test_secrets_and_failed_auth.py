@@ -44,6 +44,7 @@ def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
     env.update(
         KURS_GATEWAY_HOST="127.0.0.1",
         KURS_GATEWAY_PORT=str(port),
+        KURS_GATEWAY_STREAM_PORT="",  # the native stream port stays off
         KURS_GATEWAY_SERVER=request.param[0],
         KURS_GATEWAY_LOG_LEVEL="DEBUG",
         KURS_GATEWAY_API_KEYS=f'["{KEY}"]',

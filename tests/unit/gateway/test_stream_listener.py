@@ -485,3 +485,26 @@ async def test_connections_and_messages_are_counted_for_metrics() -> None:
         await a.close()
         await b.close()
         await until(lambda: listener.gauge.value == 0)
+
+
+async def test_a_second_gateway_on_a_taken_stream_port_fails_at_start() -> None:
+    """One worker owns its port: a second gateway there fails loudly instead of taking half the
+    clients (SO_REUSEPORT only between the workers of one gateway)."""
+    async with serving() as (first, _):
+        second = StreamListener(
+            SimpleNamespace(snapshot=LiveSnapshot()), GatewaySettings(stream_port=first.port), None
+        )
+        with pytest.raises(OSError, match="in use"):
+            await second.start()
+
+
+async def test_workers_of_one_gateway_share_the_stream_port() -> None:
+    async with serving(workers=2) as (first, _):
+        second = StreamListener(
+            SimpleNamespace(snapshot=LiveSnapshot()), GatewaySettings(stream_port=first.port, workers=2), None
+        )
+        await second.start()
+        try:
+            assert second.port == first.port
+        finally:
+            await second.stop()
