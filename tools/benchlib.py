@@ -133,6 +133,7 @@ def mesh(
     args = [sys.executable, "-m", "kurs_common.mesh", "--data-dir", str(data_dir), "--ready-timeout", "900"]
     for name, port in ports.items():
         args += [f"--{name}-port", str(port)]
+    args += ["--stream-port", "0"]  # the gateway's native stream port on a free port
     started = time.monotonic()
     proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)  # noqa: S603
     assert proc.stderr is not None
