@@ -49,6 +49,26 @@ Key = tuple[str, bytes]
 Build = Callable[[], bytes]  # a live body from the snapshot as it is now (raises when it cannot)
 
 
+def get_scope(path: str, query: bytes, host: bytes = b"kurs-gateway-rebuild") -> dict[str, Any]:
+    """An ASGI scope of a plain GET from inside the gateway (a background rebuild runs its route
+    with it)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": [(b"host", host)],
+        "client": None,
+        "server": None,
+        "state": {},
+    }
+
+
 class CachedAnswer:
     __slots__ = ("body", "build", "day", "expires", "generation", "headers", "hot")
 
@@ -327,25 +347,10 @@ class FastPath:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
 
-        scope: dict[str, Any] = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": query,
-            "root_path": "",
-            "headers": [(b"host", b"kurs-gateway-rebuild")],
-            "client": None,
-            "server": None,
-            "state": {},
-        }
         self.cache.rebuilds += 1
         try:
             async with asyncio.timeout(REBUILD_TIMEOUT_SECONDS):
-                await self.app(scope, _no_body, capture)
+                await self.app(get_scope(path, query), _no_body, capture)
         except Exception:  # the route's own error answer is what the next request gets
             log.debug("background rebuild failed", exc_info=True, extra={"path": path})
         item = self.cache.entries.get(key)

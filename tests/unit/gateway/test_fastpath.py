@@ -105,14 +105,19 @@ async def test_a_live_body_nobody_asked_for_since_the_last_change_is_not_rebuilt
     assert app.calls == 2
 
 
-async def test_a_failed_rebuild_drops_the_entry() -> None:
-    snapshot, app, front = setup()
+async def fail_the_next_rebuild(snapshot: LiveSnapshot, app: Any, front: FastPath) -> None:
+    """A hot /rates/latest whose rebuild after the next change fails: its entry is dropped."""
     await get(front, "/rates/latest")
     await get(front, "/rates/latest")
     app.fail = True
     snapshot.update(2, [rate("USD", "1.2")])
     await settle()
     assert ("/rates/latest", b"") not in front.cache.entries
+
+
+async def test_a_failed_rebuild_drops_the_entry() -> None:
+    snapshot, app, front = setup()
+    await fail_the_next_rebuild(snapshot, app, front)
     assert await get(front, "/rates/latest") == (400, b"bad")  # the route's own answer
 
 
@@ -213,12 +218,7 @@ async def test_a_live_body_is_rebuilt_by_its_builder_without_running_the_route_a
 
 async def test_a_builder_that_fails_drops_its_entry_and_the_route_answers_next() -> None:
     snapshot, app, front = setup_builders()
-    await get(front, "/rates/latest")
-    await get(front, "/rates/latest")
-    app.fail = True
-    snapshot.update(2, [rate("USD", "1.2")])
-    await settle()
-    assert ("/rates/latest", b"") not in front.cache.entries
+    await fail_the_next_rebuild(snapshot, app, front)
     app.fail = False
     assert await get(front, "/rates/latest") == (200, b"/rates/latest@2")
     assert app.calls == 2

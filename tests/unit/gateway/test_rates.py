@@ -14,7 +14,7 @@ from starlette.types import Message
 
 from kurs.rates.v1 import rates_pb2
 from kurs_gateway.app import create_app
-from kurs_gateway.fastpath import FastPath
+from kurs_gateway.fastpath import FastPath, get_scope
 from kurs_gateway.settings import GatewaySettings
 
 LIVE = (
@@ -53,21 +53,7 @@ async def get(app: Any, path: str, query: bytes) -> tuple[int, bytes]:
     async def send(message: Message) -> None:
         messages.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "root_path": "",
-        "headers": [(b"host", b"test")],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-        "state": {},
-    }
+    scope = {**get_scope(path, query, b"test"), "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
     await app(scope, receive, send)
     return int(messages[0]["status"]), b"".join(m.get("body", b"") for m in messages[1:])
 
