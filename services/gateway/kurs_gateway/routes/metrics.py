@@ -45,6 +45,7 @@ from kurs_gateway.snapshot import LiveSnapshot
 router = APIRouter(tags=["operations"])
 
 UNMATCHED = "(unmatched)"
+perf_counter = time.perf_counter  # a global name: one lookup less on every request
 UNROUTED = frozenset({401, 403, 404, 429})  # answered without a route (auth, limits, unknown path)
 MAX_REMEMBERED_PATHS = 10_000
 HTTP_LABELS = ("http_request_method", "http_route", "http_response_status_code")
@@ -207,16 +208,18 @@ class HttpMetrics:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            if self.early is not None and scope["method"] == "GET" and not scope["path"].startswith("/v6/"):
-                started = time.perf_counter()
-                item = self.early(scope)
+            early = self.early
+            if early is not None and scope["method"] == "GET":
+                started = perf_counter()
+                path: str = scope["path"]
+                series = self._hits.get(path)
+                item = early(scope) if series is not None or not path.startswith("/v6/") else None
                 if item is not None:
                     await send({"type": "http.response.start", "status": 200, "headers": item.headers})
                     await send({"type": "http.response.body", "body": item.body})
-                    series = self._hits.get(scope["path"])
                     if series is None:
                         series = self._hit_series(scope)
-                    series.observe(time.perf_counter() - started)
+                    series.observe(perf_counter() - started)
                     return
             await self._http(scope, receive, send)
         elif scope["type"] == "websocket":
