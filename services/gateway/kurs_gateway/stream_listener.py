@@ -1,9 +1,10 @@
 """The native stream listener: WS /ws/rates/stream on its own port, framed in the gateway itself.
 
 A raw-asyncio WebSocket server (RFC 6455, `ws_frames`) started by the gateway's lifespan on
-`KURS_GATEWAY_STREAM_PORT`, bound with SO_REUSEPORT: every worker process listens on the port and
-serves its clients from its own broadcaster. It speaks the ASGI route's protocol (routes/stream.py:
-parameters, messages, `since=`, `source=`, close codes and reasons, the same key guard).
+`KURS_GATEWAY_STREAM_PORT`; with several workers each binds it (SO_REUSEPORT) and serves its
+clients from its own broadcaster (one worker owns the port: a second gateway there fails at
+start). It speaks the ASGI route's protocol (routes/stream.py: parameters, messages, `since=`,
+`source=`, close codes and reasons, the same key guard).
 
 Why: through an ASGI server every message to every client is one Python call into the server
 (under granian also one Python-to-Rust future) and about 150 kB of buffers a client. Here a
