@@ -10,14 +10,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import StringConstraints
 from starlette.responses import Response
 
-from kurs.rates.v1 import rates_pb2, rates_pb2_grpc
+from kurs.rates.v1 import rates_pb2
 from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound
-from kurs_gateway import series_body, views
+from kurs_gateway import deps, series_body, views
 from kurs_gateway.deps import Cache, Settings, Snapshot, Stub
 from kurs_gateway.fastpath import BodyCache
 from kurs_gateway.params import only
-from kurs_gateway.settings import GatewaySettings
 
 router = APIRouter(tags=["rates"])
 
@@ -173,10 +172,7 @@ async def timeseries(
     source: Source = None,
 ) -> Response:
     """Rates for every publication day between the two dates (with `source`, that publisher's)."""
-    state = request.app.state
-    stub: rates_pb2_grpc.RatesServiceStub = state.rates_stub
-    cache: BodyCache = state.cache
-    settings: GatewaySettings = state.settings
+    stub, cache, settings = deps.rates_stub(request), deps.cache(request), deps.settings(request)
     validation.date_range("start_date", start_date, "end_date", end_date)
     code = views.require_currency_shape("base", base)
     wanted = views.require_symbols_shape(symbols)
