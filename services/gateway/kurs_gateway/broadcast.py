@@ -183,12 +183,6 @@ class View:
             self._heartbeat = Outgoing(encode({"type": "heartbeat", "sequence": self.sequence}))
         return self._heartbeat
 
-    def snapshot_text(self) -> str:
-        return self.snapshot_message().text
-
-    def heartbeat_text(self) -> str:
-        return self.heartbeat_message().text
-
     def opening(self, missed: frozenset[str] | None) -> Outgoing:
         """A joining client's first message: the snapshot, or (resuming with since=) an update
         with every figure that changed after the client's sequence (`missed`)."""
@@ -265,17 +259,6 @@ class Broadcaster:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="ws-broadcast")
         return client
-
-    def join_existing(self, key: ViewKey) -> Client | None:
-        """Join a view that already has clients with an outbox (None when there is none)."""
-        view = self.views.get(key)
-        return None if view is None else self.attach(Client(view))
-
-    def join_blend(self, base: str, symbols: list[str] | None) -> Client:
-        return self.attach(Client(self.blend_view(base, symbols)))
-
-    def join_publisher(self, key: ViewKey, first: dict[str, str], day: str, fetch: Fetch) -> Client:
-        return self.attach(Client(self.publisher_view(key, first, day, fetch)))
 
     def leave(self, client: Subscriber) -> None:
         client.release()

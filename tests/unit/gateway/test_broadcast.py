@@ -14,6 +14,11 @@ from kurs_gateway.broadcast import Broadcaster, Client, Outgoing
 from kurs_gateway.snapshot import LiveSnapshot
 
 
+def join(hub: Broadcaster, base: str, symbols: list[str] | None) -> Client:
+    """An ASGI-route client of the blended view (base, symbols), as routes/stream.py joins one."""
+    return hub.attach(Client(hub.blend_view(base, symbols)))
+
+
 def rate(code: str, value: str, day: str = "2026-10-30") -> rates_pb2.Rate:
     return rates_pb2.Rate(
         currency=code, value=value, date=day, observed_at=Timestamp(seconds=1), sources=["ecb"]
@@ -41,11 +46,11 @@ async def next_message(client: Client) -> dict[str, object]:
 async def test_each_message_is_encoded_once_per_view() -> None:
     snap = live()
     hub = Broadcaster(snap, heartbeat_seconds=60, limit=8)
-    a, b = hub.join_blend("EUR", ["USD", "GBP"]), hub.join_blend("EUR", ["USD", "GBP"])
-    other = hub.join_blend("USD", ["GBP"])
+    a, b = join(hub, "EUR", ["USD", "GBP"]), join(hub, "EUR", ["USD", "GBP"])
+    other = join(hub, "USD", ["GBP"])
     assert a.view is b.view
     assert other.view is not a.view
-    assert orjson.loads(a.view.snapshot_text())["rates"] == {"USD": "1.1", "GBP": "0.8"}
+    assert orjson.loads(a.view.snapshot_message().text)["rates"] == {"USD": "1.1", "GBP": "0.8"}
     await settle()
     snap.update(2, [rate("USD", "1.2")])
     first, second = await asyncio.wait_for(a.next(), 2), await asyncio.wait_for(b.next(), 2)
@@ -65,12 +70,12 @@ async def test_each_message_is_encoded_once_per_view() -> None:
 async def test_a_client_joining_later_gets_the_views_current_state() -> None:
     snap = live()
     hub = Broadcaster(snap, heartbeat_seconds=60, limit=8)
-    first = hub.join_blend("EUR", ["USD"])
+    first = join(hub, "EUR", ["USD"])
     await settle()
     snap.update(2, [rate("USD", "1.3")])
     assert (await next_message(first))["rates"] == {"USD": "1.3"}
-    later = hub.join_blend("EUR", ["USD"])
-    assert orjson.loads(later.view.snapshot_text()) == {
+    later = join(hub, "EUR", ["USD"])
+    assert orjson.loads(later.view.snapshot_message().text) == {
         "type": "snapshot",
         "sequence": 2,
         "base": "EUR",
@@ -84,7 +89,7 @@ async def test_a_client_joining_later_gets_the_views_current_state() -> None:
 async def test_a_slow_consumer_is_dropped_while_a_fast_one_keeps_receiving() -> None:
     snap = live()
     hub = Broadcaster(snap, heartbeat_seconds=60, limit=3)
-    slow, fast = hub.join_blend("EUR", ["USD"]), hub.join_blend("EUR", ["USD"])
+    slow, fast = join(hub, "EUR", ["USD"]), join(hub, "EUR", ["USD"])
     await settle()
     seen = []
     for i in range(6):
@@ -103,7 +108,7 @@ async def test_a_slow_consumer_is_dropped_while_a_fast_one_keeps_receiving() -> 
 async def test_a_consumer_stuck_in_a_write_is_cancelled_when_dropped() -> None:
     snap = live()
     hub = Broadcaster(snap, heartbeat_seconds=60, limit=2)
-    stuck = hub.join_blend("EUR", ["USD"])
+    stuck = join(hub, "EUR", ["USD"])
     blocked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     stuck.task = asyncio.create_task(asyncio.wait_for(blocked, timeout=30))  # a write that never ends
     await settle()
@@ -119,7 +124,7 @@ async def test_a_consumer_stuck_in_a_write_is_cancelled_when_dropped() -> None:
 async def test_idle_clients_get_the_views_heartbeat() -> None:
     snap = live()
     hub = Broadcaster(snap, heartbeat_seconds=0.2, limit=8)
-    client = hub.join_blend("EUR", ["USD"])
+    client = join(hub, "EUR", ["USD"])
     assert await next_message(client) == {"type": "heartbeat", "sequence": 1}
     hub.leave(client)
 
@@ -127,7 +132,7 @@ async def test_idle_clients_get_the_views_heartbeat() -> None:
 async def test_every_client_leaving_returns_the_broadcaster_to_idle() -> None:
     snap = live()
     hub = Broadcaster(snap, heartbeat_seconds=0.2, limit=8)
-    clients = [hub.join_blend("EUR", ["USD"] if i % 2 else None) for i in range(600)]
+    clients = [join(hub, "EUR", ["USD"] if i % 2 else None) for i in range(600)]
     assert hub.clients == 600
     assert len(hub.views) == 2
     await settle()
@@ -150,7 +155,7 @@ async def test_every_client_leaving_returns_the_broadcaster_to_idle() -> None:
 async def test_a_change_before_the_broadcaster_starts_still_reaches_the_first_client() -> None:
     snap = live()
     hub = Broadcaster(snap, heartbeat_seconds=60, limit=8)
-    client = hub.join_blend("EUR", ["USD"])  # the broadcasting task is created, not yet running
+    client = join(hub, "EUR", ["USD"])  # the broadcasting task is created, not yet running
     snap.update(2, [rate("USD", "1.5")])  # lands before it subscribes to the snapshot
     assert await next_message(client) == {
         "type": "update",
@@ -165,7 +170,7 @@ async def test_a_change_before_the_broadcaster_starts_still_reaches_the_first_cl
 async def test_heartbeats_to_a_crowd_yield_to_the_loop_between_chunks() -> None:
     snap = live()
     hub = Broadcaster(snap, heartbeat_seconds=0.2, limit=8)
-    clients = [hub.join_blend("EUR", ["USD"]) for _ in range(1000)]  # all fall due together
+    clients = [join(hub, "EUR", ["USD"]) for _ in range(1000)]  # all fall due together
     seen: list[int] = []
 
     async def watch() -> None:
