@@ -33,6 +33,8 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kurs_gateway.snapshot import LiveSnapshot
@@ -67,6 +69,13 @@ def get_scope(path: str, query: bytes, host: bytes = b"kurs-gateway-rebuild") ->
         "server": None,
         "state": {},
     }
+
+
+def live_response(request: HTTPConnection, cache: BodyCache, build: Build) -> Response:
+    """A route's answer built from the live snapshot by `build`, kept with `build` so the cache
+    builds it again after each change while it is asked for (`BodyCache.live`)."""
+    body = cache.live(request.url.path, request.scope["query_string"], build)
+    return Response(body, media_type="application/json")
 
 
 class CachedAnswer:

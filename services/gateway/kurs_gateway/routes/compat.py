@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -29,6 +28,7 @@ from kurs_common.currencies import name_of
 from kurs_common.errors import InvalidArgument
 from kurs_gateway import views
 from kurs_gateway.deps import Cache, Settings, Snapshot, Stub
+from kurs_gateway.fastpath import live_response
 from kurs_gateway.params import only
 
 router = APIRouter(tags=["compatibility"])
@@ -58,14 +58,6 @@ def _json(request: Request, cache: Cache, body: dict[str, Any]) -> Response:
     raw = orjson.dumps(body)
     cache.store(request.url.path, request.scope["query_string"], raw, live=False)
     return Response(raw, media_type="application/json")
-
-
-def _live(request: Request, cache: Cache, build: Callable[[], bytes]) -> Response:
-    """A body built from the live snapshot by `build`, called again by the cache after each
-    change while the body is asked for (fastpath.BodyCache.live)."""
-    return Response(
-        cache.live(request.url.path, request.scope["query_string"], build), media_type="application/json"
-    )
 
 
 # -- Frankfurter --------------------------------------------------------------------------
@@ -103,7 +95,7 @@ async def frankfurter_latest(request: Request, snapshot: Snapshot, cache: Cache)
         }
         return orjson.dumps(body)
 
-    return _live(request, cache, build)
+    return live_response(request, cache, build)
 
 
 @router.get("/frankfurter/currencies", dependencies=[Depends(only())])
@@ -184,7 +176,7 @@ async def oxr_latest(request: Request, snapshot: Snapshot, cache: Cache) -> Resp
         body = _oxr_body(code, day.isoformat() if day else "", {r.currency: r.value for r in rates})
         return orjson.dumps(body)
 
-    return _live(request, cache, build)
+    return live_response(request, cache, build)
 
 
 @router.get("/openexchangerates/api/historical/{day}.json", dependencies=[Depends(only(*OXR_PARAMS))])

@@ -35,6 +35,7 @@ from kurs_common.rate import UNOBSERVED, Rate, observed
 from kurs_common.timeutil import today_utc
 from kurs_gateway import deps, views
 from kurs_gateway.deps import Cache, Settings, Snapshot, Stub
+from kurs_gateway.fastpath import live_response
 from kurs_gateway.routes.usage import caller
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot
@@ -144,10 +145,9 @@ def _latest_answer(
         return orjson.dumps(shape(*_latest(snapshot, base)))
 
     try:
-        raw = cache.live(request.url.path, request.scope["query_string"], build)
+        return live_response(request, cache, build)
     except V6Error as exc:
         return _error(settings, exc.error_type)
-    return Response(raw, media_type="application/json")
 
 
 @router.get("/v6/latest/{base}")
@@ -229,10 +229,9 @@ async def v6_pair(
         return orjson.dumps(body)
 
     try:
-        raw = cache.live(request.url.path, request.scope["query_string"], build)
+        return live_response(request, cache, build)
     except V6Error as exc:
         return _error(settings, exc.error_type)
-    return Response(raw, media_type="application/json")
 
 
 @router.get("/v6/{key}/history/{base}/{year}/{month}/{day}")

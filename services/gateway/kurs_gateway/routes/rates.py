@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import grpc
@@ -15,7 +14,7 @@ from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound
 from kurs_gateway import deps, series_body, views
 from kurs_gateway.deps import Cache, Settings, Snapshot, Stub
-from kurs_gateway.fastpath import BodyCache
+from kurs_gateway.fastpath import BodyCache, live_response
 from kurs_gateway.params import only
 
 router = APIRouter(tags=["rates"])
@@ -63,14 +62,6 @@ def _json(request: Request, cache: BodyCache, body: dict[str, Any]) -> Response:
     return Response(raw, media_type="application/json")
 
 
-def _live(request: Request, cache: BodyCache, build: Callable[[], bytes]) -> Response:
-    """A body built from the live snapshot by `build`, which the cache calls again after each
-    change while the body is asked for (fastpath.BodyCache.live)."""
-    return Response(
-        cache.live(request.url.path, request.scope["query_string"], build), media_type="application/json"
-    )
-
-
 @router.get(
     "/rates/latest",
     dependencies=[Depends(only("base", "symbols", "source", "expand"))],
@@ -112,7 +103,7 @@ async def latest(
             body["providers"] = views.providers(rates)
         return views.dumps(body)
 
-    return _live(request, cache, build)
+    return live_response(request, cache, build)
 
 
 @router.get("/rates/historical", dependencies=[Depends(only("date", "base", "symbols", "source", "expand"))])
@@ -258,7 +249,7 @@ async def convert(
         }
         return views.dumps(body)
 
-    return _live(request, cache, build)
+    return live_response(request, cache, build)
 
 
 @router.get("/currencies", dependencies=[Depends(only())])
