@@ -30,9 +30,10 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -69,6 +70,14 @@ def get_scope(path: str, query: bytes, host: bytes = b"kurs-gateway-rebuild") ->
         "server": None,
         "state": {},
     }
+
+
+def history_response(request: HTTPConnection, cache: BodyCache, body: Mapping[str, Any]) -> Response:
+    """A route's answer from the rates service, kept while the newest business day is unchanged
+    (and for at most `history_ttl`)."""
+    raw = orjson.dumps(body)
+    cache.store(request.url.path, request.scope["query_string"], raw, live=False)
+    return Response(raw, media_type="application/json")
 
 
 def live_response(request: HTTPConnection, cache: BodyCache, build: Build) -> Response:

@@ -28,7 +28,7 @@ from kurs_common.currencies import name_of
 from kurs_common.errors import InvalidArgument
 from kurs_gateway import views
 from kurs_gateway.deps import Cache, Settings, Snapshot, Stub
-from kurs_gateway.fastpath import live_response
+from kurs_gateway.fastpath import history_response, live_response
 from kurs_gateway.params import only
 
 router = APIRouter(tags=["compatibility"])
@@ -51,13 +51,6 @@ def _numbers(rates: dict[str, str], amount: str | None = None) -> dict[str, orjs
         return {code: _number(value) for code, value in rates.items()}
     factor = money.parse_amount(amount)
     return {code: _number(money.convert(factor, value)) for code, value in rates.items()}
-
-
-def _json(request: Request, cache: Cache, body: dict[str, Any]) -> Response:
-    """A history body (from the rates service), cached while the newest business day is unchanged."""
-    raw = orjson.dumps(body)
-    cache.store(request.url.path, request.scope["query_string"], raw, live=False)
-    return Response(raw, media_type="application/json")
 
 
 # -- Frankfurter --------------------------------------------------------------------------
@@ -106,7 +99,7 @@ async def frankfurter_currencies(request: Request, stub: Stub, cache: Cache, set
         rates_pb2.ListCurrenciesRequest(), timeout=settings.upstream_timeout_seconds
     )
     body = {c.code: c.name for c in reply.currencies if c.active}
-    return _json(request, cache, body)
+    return history_response(request, cache, body)
 
 
 @router.get("/frankfurter/{period}", dependencies=[Depends(FRANKFURTER_PARAMS)])
@@ -129,7 +122,7 @@ async def frankfurter_period(
             "date": day.date,
             "rates": _numbers({r.currency: r.value for r in day.rates}, amount),
         }
-        return _json(request, cache, body)
+        return history_response(request, cache, body)
     start, _, end = period.partition("..")
     end = end or dt.datetime.now(dt.UTC).date().isoformat()
     validation.date_range("start_date", start, "end_date", end)
@@ -145,7 +138,7 @@ async def frankfurter_period(
         "end_date": days[-1] if days else end,
         "rates": {d.date: _numbers(dict(sorted(d.rates.items())), amount) for d in series.days},
     }
-    return _json(request, cache, body)
+    return history_response(request, cache, body)
 
 
 # -- Open Exchange Rates --------------------------------------------------------------------
@@ -193,7 +186,7 @@ async def oxr_historical(
         ),
         timeout=settings.upstream_timeout_seconds,
     )
-    return _json(
+    return history_response(
         request, cache, _oxr_body(reply.base, reply.date, {r.currency: r.value for r in reply.rates})
     )
 
@@ -225,7 +218,7 @@ async def oxr_timeseries(request: Request, stub: Stub, cache: Cache, settings: S
         "base": reply.base,
         "rates": {d.date: _numbers(dict(sorted(d.rates.items()))) for d in reply.days},
     }
-    return _json(request, cache, body)
+    return history_response(request, cache, body)
 
 
 @router.get(
@@ -239,4 +232,4 @@ async def oxr_currencies(request: Request, stub: Stub, cache: Cache, settings: S
     )
     inactive = request.query_params.get("show_inactive") in ("1", "true")
     body = {c.code: name_of(c.code) for c in reply.currencies if c.active or inactive}
-    return _json(request, cache, body)
+    return history_response(request, cache, body)

@@ -35,7 +35,7 @@ from kurs_common.rate import UNOBSERVED, Rate, observed
 from kurs_common.timeutil import today_utc
 from kurs_gateway import deps, views
 from kurs_gateway.deps import Cache, Settings, Snapshot, Stub
-from kurs_gateway.fastpath import live_response
+from kurs_gateway.fastpath import history_response, live_response
 from kurs_gateway.routes.usage import caller
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot
@@ -120,13 +120,6 @@ def _with_base(code: str, rates: Mapping[str, str]) -> dict[str, orjson.Fragment
 
 def _newest(rates: tuple[Rate, ...]) -> dt.datetime | None:
     return observed(max((r.observed_at for r in rates), default=UNOBSERVED))
-
-
-def _answer(request: Request, cache: Cache, body: dict[str, Any]) -> Response:
-    """A history body (from the rates service), cached while the newest business day is unchanged."""
-    raw = orjson.dumps(body)
-    cache.store(request.url.path, request.scope["query_string"], raw, live=False)
-    return Response(raw, media_type="application/json")
 
 
 def _latest_answer(
@@ -290,7 +283,7 @@ async def v6_history(
             reply.base: _number(money.convert(value, "1")),
             **{c: _number(money.convert(value, v)) for c, v in sorted(rates.items()) if c != reply.base},
         }
-    return _answer(request, cache, body)
+    return history_response(request, cache, body)
 
 
 @router.get("/v6/{key}/codes")
@@ -301,7 +294,7 @@ async def v6_codes(request: Request, key: str, stub: Stub, cache: Cache, setting
     )
     codes = sorted({c.code for c in reply.currencies if c.active} | {"EUR"})
     body = {"result": "success", **_links(settings), "supported_codes": [[c, name_of(c)] for c in codes]}
-    return _answer(request, cache, body)
+    return history_response(request, cache, body)
 
 
 @router.get("/v6/{key}/quota")

@@ -14,7 +14,7 @@ from kurs_common import money, validation
 from kurs_common.errors import InvalidArgument, NotFound
 from kurs_gateway import deps, series_body, views
 from kurs_gateway.deps import Cache, Settings, Snapshot, Stub
-from kurs_gateway.fastpath import BodyCache, live_response
+from kurs_gateway.fastpath import history_response, live_response
 from kurs_gateway.params import only
 
 router = APIRouter(tags=["rates"])
@@ -55,13 +55,6 @@ RATES_EXAMPLE: dict[str, Any] = {
 }
 
 
-def _json(request: Request, cache: BodyCache, body: dict[str, Any]) -> Response:
-    """A history body (from the rates service), cached while the newest business day is unchanged."""
-    raw = views.dumps(body)
-    cache.store(request.url.path, request.scope["query_string"], raw, live=False)
-    return Response(raw, media_type="application/json")
-
-
 @router.get(
     "/rates/latest",
     dependencies=[Depends(only("base", "symbols", "source", "expand"))],
@@ -94,7 +87,7 @@ async def latest(
             timeout=settings.upstream_timeout_seconds,
         )
         body = views.reply_body(reply.base, reply.date, reply.rates, providers=expand is not None)
-        return _json(request, cache, body)
+        return history_response(request, cache, body)
 
     def build() -> bytes:
         code, _, rates = views.latest_rates(snapshot.entries, base, symbols)
@@ -138,7 +131,7 @@ async def historical(
         ),
         timeout=settings.upstream_timeout_seconds,
     )
-    return _json(request, cache, views.historical_body(reply, providers=expand is not None))
+    return history_response(request, cache, views.historical_body(reply, providers=expand is not None))
 
 
 _TIMESERIES_PARAMS = only("start_date", "end_date", "base", "symbols", "source")
@@ -183,7 +176,7 @@ async def timeseries(
             ),
             timeout=settings.upstream_timeout_seconds,
         )
-        return _json(request, cache, views.timeseries_body(reply))
+        return history_response(request, cache, views.timeseries_body(reply))
     raw = series_body.timeseries_bytes(prebuilt)
     cache.store(request.url.path, request.scope["query_string"], raw, live=False, generation=0)
     return Response(raw, media_type="application/json")
@@ -228,7 +221,7 @@ async def convert(
             ),
             timeout=settings.upstream_timeout_seconds,
         )
-        return _json(request, cache, views.convert_body(reply))
+        return history_response(request, cache, views.convert_body(reply))
 
     def build() -> bytes:
         if not snapshot.entries:
@@ -258,4 +251,4 @@ async def currencies(request: Request, stub: Stub, cache: Cache, settings: Setti
     reply = await stub.ListCurrencies(
         rates_pb2.ListCurrenciesRequest(), timeout=settings.upstream_timeout_seconds
     )
-    return _json(request, cache, views.currencies_body(reply))
+    return history_response(request, cache, views.currencies_body(reply))
