@@ -25,6 +25,7 @@ LIVE = (
     ("/openexchangerates/api/latest.json", b""),
     ("/v6/latest/USD", b""),
     ("/v6/k/pair/USD/JPY/2.5", b""),
+    ("/runa/v1/rates", b"base=EUR&symbols=USD,JPY"),
 )
 
 

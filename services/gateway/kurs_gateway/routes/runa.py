@@ -37,6 +37,7 @@ from kurs_common import validation
 from kurs_common.errors import NotFound
 from kurs_gateway import views
 from kurs_gateway.deps import Cache, Settings, Snapshot, Stub
+from kurs_gateway.fastpath import live_response
 from kurs_gateway.params import only
 from kurs_gateway.routes.rates import CODE, Base, Symbols
 
@@ -149,11 +150,12 @@ async def runa_rates(
     symbols: Symbols = [],  # noqa: B006
 ) -> Response:
     """Latest rates against `base` with each currency code as a top-level key (Runa's legacy call)."""
-    generation = snapshot.generation
-    _, _, rates = views.latest_rates(snapshot.entries, base, symbols)
-    raw = views.dumps({r.currency: r.value for r in rates})
-    cache.store(request.url.path, request.scope["query_string"], raw, live=True, generation=generation)
-    return Response(raw, media_type="application/json")
+
+    def build() -> bytes:
+        _, _, rates = views.latest_rates(snapshot.entries, base, symbols)
+        return views.dumps({r.currency: r.value for r in rates})
+
+    return live_response(request, cache, build)
 
 
 async def _history(stub: Stub, deadline: float, src: str, dst: str, newest: dt.date) -> list[str]:
