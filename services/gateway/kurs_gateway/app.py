@@ -92,7 +92,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
         if settings.stream_port is not None:  # WS /ws/rates/stream framed natively, own port
             gauge = metrics.websockets.labels(stream.PATH)
             sent = metrics.websocket_messages.labels(stream.PATH)
-            listener = StreamListener(app.state, settings, app.state.stream_gate, gauge, sent)
+            listener = StreamListener(app.state, settings, stream_gate, gauge, sent)
             await listener.start()
             app.state.stream_listener = listener
         # Everything built at start (FastAPI, the OpenAPI and GraphQL schemas, protobuf modules:
@@ -168,7 +168,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
     front = access.wrap(front)  # keys, scopes, limits and quotas; then the v6 path-key front
     guarded = access.registry is not None or settings.rate_limit_per_second > 0
     # The native stream listener's handshakes pass this same guard down to StreamFront.
-    app.state.stream_gate = front if guarded else None
+    stream_gate = front if guarded else None
     front = BodyReadTimeout(front, settings.body_read_timeout_seconds)
     # Outermost: every request is timed (and traced when an exporter is set), fast path included.
     tracing = settings.otel_exporter != "none"

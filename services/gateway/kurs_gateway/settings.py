@@ -26,7 +26,8 @@ class GatewaySettings(ServiceSettings):
     workers: int = Field(default=1, ge=1, le=64)
     # The native stream listener (stream_listener.py): WS /ws/rates/stream on its own port, on
     # `host`, framed by the gateway itself instead of the HTTP server (10,000 clients without
-    # starving HTTP: docs/benchmarks.md). Every worker binds it (SO_REUSEPORT). Empty = off;
+    # starving HTTP: docs/benchmarks.md). The workers of one gateway share it (SO_REUSEPORT); a
+    # second gateway on a taken port fails at start. Empty = off;
     # 0 = a free port chosen at start (tests; with one worker).
     stream_port: int | None = Field(default=8001, ge=0, le=65535)
     # While the WebSocket broadcaster writes, the GIL switch interval of the process (Python's
