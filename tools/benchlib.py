@@ -56,6 +56,48 @@ def stop(proc: subprocess.Popen[str] | subprocess.Popen[bytes], timeout: float =
         proc.wait()
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process below it (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (those still running)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int, quiet: float = 0.3, window: float = 2.0, timeout: float = 120.0) -> tuple[float, float]:
+    """Wait until the processes under `pid` use less than `quiet` of one core over `window`
+    seconds (a mesh just started still loads, indexes and warms up after it reports ready: a
+    figure measured meanwhile measures that too). Returns (seconds waited, the last window's
+    share of a core); gives up after `timeout` seconds."""
+    started = time.monotonic()
+    share = float("inf")
+    while time.monotonic() - started < timeout:
+        pids = process_tree(pid)
+        before = cpu_seconds(pids)
+        time.sleep(window)
+        share = (cpu_seconds(pids) - before) / window
+        if share < quiet:
+            break
+    return time.monotonic() - started, share
+
+
 def ms(text: str) -> float:
     """A wrk duration ("812.00us", "1.20ms", "2.01s") in milliseconds (nan when unreadable)."""
     match = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
@@ -150,6 +192,8 @@ def mesh(
         else:
             raise SystemExit("the mesh stopped before it was ready")
         drain_stderr(proc)
+        waited, share = settle(proc.pid)
+        print(f"mesh: settled after {waited:.1f}s more ({share:.0%} of a core over the last 2 s)", flush=True)
         yield ports
     finally:
         proc.send_signal(signal.SIGINT)
@@ -161,8 +205,21 @@ def mesh(
 
 BARE_APP = """
 import os
-BODY = b"x" * int(os.environ["BENCH_BODY_SIZE"])
-HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
+from urllib.parse import parse_qs
+
+SIZE = int(os.environ["BENCH_BODY_SIZE"])
+ANSWERS = {}  # query string -> (headers, body), built once: every answer is prebuilt bytes
+
+
+def answer(query):
+    found = ANSWERS.get(query)
+    if found is None:
+        size = int(parse_qs(query.decode()).get("size", [SIZE])[0])
+        body = b"x" * size
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(size).encode())]
+        found = ANSWERS[query] = (headers, body)
+    return found
+
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
@@ -173,8 +230,9 @@ async def app(scope, receive, send):
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-    await send({"type": "http.response.body", "body": BODY})
+    headers, body = answer(scope["query_string"])
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 """
 
 
@@ -182,7 +240,8 @@ async def app(scope, receive, send):
 def baseline_server(body_size: int, server: str = "uvicorn", workers: int = 1) -> Iterator[str]:
     """A bare ASGI app returning a prebuilt body: on uvicorn with the gateway's own settings
     (uvloop, httptools, 1 process, no access log), or on granian (Rust HTTP, `workers`
-    processes sharing the port): the Python ceiling on this machine."""
+    processes sharing the port): the Python ceiling on this machine. The body has `body_size`
+    bytes, or `?size=N` bytes when asked so (each size built once, on its first request)."""
     folder = Path(tempfile.mkdtemp(prefix="kurs-baseline-"))
     (folder / "bare_app.py").write_text(BARE_APP)
     port = free_port()
