@@ -2,6 +2,8 @@
 
 A batch is retried (exponential backoff, full jitter) until the validator acknowledges it or the
 attempts run out. Keys are idempotent downstream, so a batch delivered twice stores nothing twice.
+What the validator refused is logged once per batch, item by item (its typed rejections: index,
+field, code, reason, with the observation they point at), the first MAX_LOGGED_REJECTIONS of them.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from dataclasses import dataclass
 
 import grpc
 
+from kurs.common.v1 import common_pb2
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_collector.settings import CollectorSettings
 from kurs_common.observation import Observation
 
 log = logging.getLogger(__name__)
 
+MAX_LOGGED_REJECTIONS = 10
 RETRYABLE = {
     grpc.StatusCode.UNAVAILABLE,
     grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -75,6 +79,8 @@ class Deliverer:
         for attempt in range(1, self.attempts + 1):
             try:
                 reply = await self.stub.SubmitObservations(request, timeout=self.timeout, wait_for_ready=True)
+                if reply.rejections:
+                    log_rejections(batch, reply.rejections)
                 return Delivered(
                     reply.accepted, len(reply.rejections), reply.inserted, reply.updated, reply.unchanged
                 )
@@ -88,3 +94,25 @@ class Deliverer:
                 )
                 await asyncio.sleep(delay)
         raise DeliveryError("no delivery attempts configured")
+
+
+def log_rejections(batch: Sequence[Observation], rejections: Sequence[common_pb2.ItemRejection]) -> None:
+    """One warning naming the items the validator refused and why (the first few)."""
+    items = []
+    for rejection in rejections[:MAX_LOGGED_REJECTIONS]:
+        item: dict[str, object] = {
+            "index": rejection.index,
+            "field": rejection.field,
+            "code": rejection.code,
+            "reason": rejection.reason,
+        }
+        if rejection.index < len(batch):
+            refused = batch[rejection.index]
+            item.update(
+                source=refused.source,
+                pair=f"{refused.base}/{refused.quote}",
+                value=refused.value,
+                day=refused.day,
+            )
+        items.append(item)
+    log.warning("the validator rejected observations", extra={"rejected": len(rejections), "items": items})
