@@ -15,12 +15,13 @@ Rebuilds stay off the request path (issue #16):
   expired, which is still answered with the previous body (for at most one more `history_ttl`);
 * concurrent misses of the same path and query wait for the first one (single flight) instead
   of each asking the rates service.
-A body is always built by the same code whichever way it is refreshed. A live route stores its
+A body is always built by the same code whichever way it is refreshed. A live route keeps its
 body with `BodyCache.live`, handing over the function that built it from the snapshot (its
 parameters already validated): the rebuild calls that function alone, about 0.07 ms for every
-currency, where running the route through FastAPI again took 0.5 ms. Any other body is rebuilt
-by running the route itself (a GET through the wrapped app, below the key guard). A rebuild
-that fails drops the entry and the next request sees the route's answer.
+currency, where running the route through FastAPI again took 0.5 ms. A history body
+(`BodyCache.store`) is refreshed by running the route itself (a GET through the wrapped app,
+below the key guard). A rebuild that fails drops the entry and the next request sees the
+route's answer.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 JSON_HEADERS = [(b"content-type", b"application/json")]
 MAX_CACHEABLE_PATHS = 10_000
 REBUILD_TIMEOUT_SECONDS = 30.0
-MAX_REBUILDS_IN_A_ROW = 3  # a body outdated again while it was built is rebuilt, this many times
 CHUNK_SECONDS = 0.001  # live bodies rebuilt from the snapshot for this long, then requests go first
 
 Key = tuple[str, bytes]
@@ -76,7 +76,7 @@ def history_response(request: HTTPConnection, cache: BodyCache, body: Mapping[st
     """A route's answer from the rates service, kept while the newest business day is unchanged
     (and for at most `history_ttl`)."""
     raw = orjson.dumps(body)
-    cache.store(request.url.path, request.scope["query_string"], raw, live=False)
+    cache.store(request.url.path, request.scope["query_string"], raw)
     return Response(raw, media_type="application/json")
 
 
@@ -94,7 +94,7 @@ class CachedAnswer:
         self, body: bytes, generation: int | None, day: object, expires: float, build: Build | None = None
     ) -> None:
         self.body = body
-        self.build = build  # live bodies: how to build it again after a change (else: run the route)
+        self.build = build  # live bodies: how to build it again after a change (history: None)
         self.generation = generation  # live bodies: the snapshot generation they were built from
         self.day = day  # history bodies: the snapshot's newest day when built
         self.expires = expires
@@ -160,33 +160,25 @@ class BodyCache:
         would answer instead)."""
         generation = self.snapshot.generation
         body = build()
-        self.store(path, query, body, live=True, generation=generation, build=build)
+        self._keep((path, query), CachedAnswer(body, generation, None, 0.0, build))
         return body
 
-    def store(
-        self,
-        path: str,
-        query: bytes,
-        body: bytes,
-        *,
-        live: bool,
-        generation: int | None = None,
-        build: Build | None = None,
-    ) -> None:
-        if len(body) > self.max_body:
+    def store(self, path: str, query: bytes, body: bytes) -> None:
+        """Keep a history body: valid while the snapshot's newest day is unchanged, and for at
+        most `history_ttl` seconds."""
+        expires = time.monotonic() + self.history_ttl
+        self._keep((path, query), CachedAnswer(body, None, self.snapshot.day, expires))
+
+    def _keep(self, key: Key, item: CachedAnswer) -> None:
+        if len(item.body) > self.max_body:
             return
         self.stores += 1
-        if live:
-            built = self.snapshot.generation if generation is None else generation
-            item = CachedAnswer(body, built, None, 0.0, build)
-        else:
-            item = CachedAnswer(body, None, self.snapshot.day, time.monotonic() + self.history_ttl)
-        key = (path, query)
         old = self.entries.pop(key, None)
         if old is not None:
             self.size -= len(old.body)
         self.entries[key] = item
-        self.size += len(body)
+        self.size += len(item.body)
+        path = key[0]
         if path not in self.paths:
             if len(self.paths) >= MAX_CACHEABLE_PATHS:
                 self.paths.clear()
@@ -299,44 +291,24 @@ class FastPath:
         while self._queue:
             key = self._queue.popleft()
             item = self.cache.entries.get(key)
-            if item is not None and item.build is not None:
-                try:
-                    self._build(key, item.build)
-                finally:
-                    self._pending.discard(key)
-                if time.perf_counter() < chunk_ends:
-                    continue
-                await asyncio.sleep(0)  # the chunk's time is up: requests in between two chunks
-                chunk_ends = time.perf_counter() + CHUNK_SECONDS
-                continue
-            again = False
             try:
-                for _ in range(MAX_REBUILDS_IN_A_ROW):
-                    await self._rebuild(key)
-                    item = self.cache.entries.get(key)
-                    # Another change arrived while it was being built: build it once more rather
-                    # than leave the next requests to miss.
-                    again = item is not None and not self.cache.valid(item)
-                    if not again:
-                        break
+                if item is not None and item.build is not None:
+                    self._build(key, item.build)
             finally:
                 self._pending.discard(key)
-            if again:
-                self.cache.drop(key)
-            await asyncio.sleep(0)  # let requests in between two rebuilds
-            chunk_ends = time.perf_counter() + CHUNK_SECONDS
+            if time.perf_counter() >= chunk_ends:
+                await asyncio.sleep(0)  # the chunk's time is up: requests in between two chunks
+                chunk_ends = time.perf_counter() + CHUNK_SECONDS
 
     def _build(self, key: Key, build: Build) -> None:
         """A live body built again from the snapshot by its route's own function (no await in
         between: it is current when stored). A failure drops it: the next request runs the route."""
         self.cache.rebuilds += 1
         try:
-            body = build()
+            self.cache.live(key[0], key[1], build)
         except Exception:
             log.debug("live rebuild failed", exc_info=True, extra={"path": key[0]})
             self.cache.drop(key)
-            return
-        self.cache.store(key[0], key[1], body, live=True, build=build)
 
     def _refresh_history(self, key: Key) -> bool:
         try:

@@ -89,7 +89,7 @@ class SeriesFront:
                     pass  # the route answers it (its problem, or the fallback to GetTimeSeries)
                 else:
                     body = series_body.timeseries_bytes(reply)
-                    self.cache.store(scope["path"], scope["query_string"], body, live=False, generation=0)
+                    self.cache.store(scope["path"], scope["query_string"], body)
                     headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
                     await send({"type": "http.response.start", "status": 200, "headers": headers})
                     await send({"type": "http.response.body", "body": body})

@@ -1,6 +1,6 @@
-"""kurs_gateway.fastpath.FastPath on a counting ASGI app: background rebuilds after a change (the
-previous body served meanwhile), single flight of concurrent misses, stale-while-revalidate of
-history bodies, and a failed rebuild that drops its entry."""
+"""kurs_gateway.fastpath.FastPath on counting ASGI apps: live bodies rebuilt by their builders
+after a change (the previous body served meanwhile, in chunks), single flight of concurrent
+misses, stale-while-revalidate of history bodies, and a failed rebuild that drops its entry."""
 
 from __future__ import annotations
 
@@ -22,18 +22,16 @@ def rate(code: str, value: str, day: str = "2026-10-30") -> rates_pb2.Rate:
 
 
 class RouteApp:
-    """Stands in for FastAPI: builds a body from the snapshot and stores it, like the routes."""
+    """Stands in for a history route: builds a body and stores it (BodyCache.store)."""
 
-    def __init__(self, cache: BodyCache, *, live: bool = True, delay: float = 0.0) -> None:
+    def __init__(self, cache: BodyCache, *, delay: float = 0.0) -> None:
         self.cache = cache
-        self.live = live
         self.delay = delay
         self.calls = 0
         self.fail = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.calls += 1
-        generation = self.cache.snapshot.generation
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.fail:
@@ -41,7 +39,7 @@ class RouteApp:
             await send({"type": "http.response.body", "body": b"bad"})
             return
         body = f"{scope['path']}@{self.cache.snapshot.sequence}".encode()
-        self.cache.store(scope["path"], scope["query_string"], body, live=self.live, generation=generation)
+        self.cache.store(scope["path"], scope["query_string"], body)
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": body})
 
@@ -66,43 +64,17 @@ async def get(front: FastPath, path: str) -> tuple[int, bytes]:
     return int(messages[0]["status"]), b"".join(m.get("body", b"") for m in messages[1:])
 
 
-def setup(
-    *, live: bool = True, delay: float = 0.0, ttl: float = 60.0
-) -> tuple[LiveSnapshot, RouteApp, FastPath]:
+def setup(*, delay: float = 0.0, ttl: float = 60.0) -> tuple[LiveSnapshot, RouteApp, FastPath]:
     snapshot = LiveSnapshot()
     snapshot.replace(1, [rate("USD", "1.1")])
     cache = BodyCache(snapshot, max_entries=100, history_ttl=ttl)
-    app = RouteApp(cache, live=live, delay=delay)
+    app = RouteApp(cache, delay=delay)
     return snapshot, app, FastPath(app, cache)
 
 
 async def settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
-
-
-async def test_a_live_body_asked_for_is_rebuilt_after_a_change_off_the_request_path() -> None:
-    snapshot, app, front = setup()
-    assert await get(front, "/rates/latest") == (200, b"/rates/latest@1")  # built by the route
-    assert await get(front, "/rates/latest") == (200, b"/rates/latest@1")  # cached: marked hot
-    assert app.calls == 1
-    snapshot.update(2, [rate("USD", "1.2")])
-    # Right after the change, before the rebuild ran: the previous body, not a rebuild inline.
-    assert await get(front, "/rates/latest") == (200, b"/rates/latest@1")
-    await settle()
-    assert app.calls == 2  # rebuilt once, in the background
-    assert await get(front, "/rates/latest") == (200, b"/rates/latest@2")
-    assert front.cache.rebuilds == 1
-
-
-async def test_a_live_body_nobody_asked_for_since_the_last_change_is_not_rebuilt() -> None:
-    snapshot, app, front = setup()
-    await get(front, "/rates/latest")  # built, but never answered from the cache: not hot
-    snapshot.update(2, [rate("USD", "1.2")])
-    await settle()
-    assert app.calls == 1
-    assert await get(front, "/rates/latest") == (200, b"/rates/latest@2")  # a plain miss
-    assert app.calls == 2
 
 
 async def fail_the_next_rebuild(snapshot: LiveSnapshot, app: Any, front: FastPath) -> None:
@@ -115,14 +87,8 @@ async def fail_the_next_rebuild(snapshot: LiveSnapshot, app: Any, front: FastPat
     assert ("/rates/latest", b"") not in front.cache.entries
 
 
-async def test_a_failed_rebuild_drops_the_entry() -> None:
-    snapshot, app, front = setup()
-    await fail_the_next_rebuild(snapshot, app, front)
-    assert await get(front, "/rates/latest") == (400, b"bad")  # the route's own answer
-
-
 async def test_concurrent_misses_of_one_request_ask_the_route_once() -> None:
-    _, app, front = setup(live=False, delay=0.05)
+    _, app, front = setup(delay=0.05)
     await get(front, "/rates/historical")  # the first store makes the path a cacheable one
     front.cache.entries.clear()
     app.calls = 0
@@ -132,7 +98,7 @@ async def test_concurrent_misses_of_one_request_ask_the_route_once() -> None:
 
 
 async def test_an_expired_history_body_is_served_while_it_is_refreshed() -> None:
-    snapshot, app, front = setup(live=False, ttl=0.05)
+    snapshot, app, front = setup(ttl=0.05)
     await get(front, "/currencies")
     await asyncio.sleep(0.06)  # expired
     snapshot.update(2, [rate("GBP", "0.8")])  # same business day: history bodies stay valid by day
@@ -145,6 +111,17 @@ async def test_an_expired_history_body_is_served_while_it_is_refreshed() -> None
     assert app.calls == 3
 
 
+async def test_a_history_refresh_that_fails_drops_the_entry() -> None:
+    _, app, front = setup(ttl=0.05)
+    await get(front, "/currencies")
+    await asyncio.sleep(0.06)  # expired
+    app.fail = True
+    assert await get(front, "/currencies") == (200, b"/currencies@1")  # stale while it is refreshed
+    await settle()
+    assert ("/currencies", b"") not in front.cache.entries
+    assert await get(front, "/currencies") == (400, b"bad")  # the route's own answer
+
+
 def test_the_snapshot_keeps_its_newest_day_on_every_change() -> None:
     snapshot = LiveSnapshot()
     assert snapshot.day is None
@@ -154,19 +131,6 @@ def test_the_snapshot_keeps_its_newest_day_on_every_change() -> None:
     assert str(snapshot.day) == "2026-10-31"
     snapshot.update(3, [rate("USD", "1.2", "2026-10-28")])  # the newest figure corrected back
     assert str(snapshot.day) == "2026-10-30"
-
-
-async def test_a_body_outdated_while_it_was_rebuilt_is_rebuilt_again() -> None:
-    snapshot, app, front = setup(delay=0.02)
-    await get(front, "/rates/latest")
-    await get(front, "/rates/latest")  # hot
-    snapshot.update(2, [rate("USD", "1.2")])
-    await asyncio.sleep(0.005)  # the rebuild for 2 is under way...
-    snapshot.update(3, [rate("USD", "1.3")])  # ...when 3 arrives
-    assert await get(front, "/rates/latest") == (200, b"/rates/latest@1")  # still the previous body
-    await asyncio.sleep(0.1)
-    assert app.calls == 3  # built for 2 (outdated on arrival), then again for 3
-    assert await get(front, "/rates/latest") == (200, b"/rates/latest@3")
 
 
 class BuilderApp:
@@ -214,6 +178,16 @@ async def test_a_live_body_is_rebuilt_by_its_builder_without_running_the_route_a
     item = front.cache.entries[("/rates/latest", b"")]
     assert item.generation == snapshot.generation
     assert item.build is not None
+
+
+async def test_a_live_body_nobody_asked_for_since_the_last_change_is_not_rebuilt() -> None:
+    snapshot, app, front = setup_builders()
+    await get(front, "/rates/latest")  # built by the route, never answered from the cache: not hot
+    snapshot.update(2, [rate("USD", "1.2")])
+    await settle()
+    assert (app.calls, app.builds, front.cache.rebuilds) == (1, 1, 0)
+    assert await get(front, "/rates/latest") == (200, b"/rates/latest@2")  # a plain miss: the route
+    assert app.calls == 2
 
 
 async def test_a_builder_that_fails_drops_its_entry_and_the_route_answers_next() -> None:

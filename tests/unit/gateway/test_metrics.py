@@ -97,7 +97,7 @@ async def test_an_early_answer_is_sent_and_counted_without_entering_the_app() ->
     snapshot = LiveSnapshot()
     cache = BodyCache(snapshot, 10, 60.0)
     metrics = GatewayMetrics(snapshot, cache, object())
-    cache.store("/rates/latest", b"", b"{}", live=True)
+    cache.live("/rates/latest", b"", lambda: b"{}")
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         raise AssertionError("a cached body is answered before the app")

@@ -39,8 +39,8 @@ def test_body_cache_live_entries_expire_on_change() -> None:
     snap = LiveSnapshot()
     snap.replace(1, [rate("USD", "1.1")])
     cache = BodyCache(snap, max_entries=2, history_ttl=60)
-    cache.store("/rates/latest", b"", b"live", live=True)
-    cache.store("/rates/historical", b"date=2025-01-01", b"hist", live=False)
+    cache.live("/rates/latest", b"", lambda: b"live")
+    cache.store("/rates/historical", b"date=2025-01-01", b"hist")
     assert cache.lookup("/rates/latest", b"") == b"live"
     snap.update(2, [rate("USD", "1.2")])
     assert cache.lookup("/rates/latest", b"") is None
@@ -53,7 +53,7 @@ def test_body_cache_is_bounded() -> None:
     snap = LiveSnapshot()
     cache = BodyCache(snap, max_entries=2, history_ttl=60)
     for i in range(3):
-        cache.store("/p", str(i).encode(), b"x", live=True)
+        cache.store("/p", str(i).encode(), b"x")
     assert cache.lookup("/p", b"0") is None
     assert cache.lookup("/p", b"2") == b"x"
 
@@ -61,12 +61,12 @@ def test_body_cache_is_bounded() -> None:
 def test_body_cache_keeps_within_its_byte_budget() -> None:
     snap = LiveSnapshot()
     cache = BodyCache(snap, max_entries=100, history_ttl=60, max_bytes=10, max_body=6)
-    cache.store("/p", b"big", b"x" * 7, live=True)
+    cache.store("/p", b"big", b"x" * 7)
     assert cache.lookup("/p", b"big") is None  # over max_body: never cached
     for i in range(3):
-        cache.store("/p", str(i).encode(), b"x" * 4, live=True)
+        cache.store("/p", str(i).encode(), b"x" * 4)
     assert cache.size == 8  # the oldest body was evicted to stay within 10 bytes
     assert cache.lookup("/p", b"0") is None
     assert cache.lookup("/p", b"2") == b"xxxx"
-    cache.store("/p", b"2", b"yy", live=True)  # replacing an entry accounts for the old body
+    cache.store("/p", b"2", b"yy")  # replacing an entry accounts for the old body
     assert cache.size == 6

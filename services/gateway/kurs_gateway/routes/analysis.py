@@ -54,7 +54,7 @@ def _send(request: Request, cache: BodyCache, body: dict[str, Any], final: bool 
     """The answer, cached like other history when `final` (its figures can no longer change)."""
     raw = views.dumps(body)
     if final:
-        cache.store(request.url.path, request.scope["query_string"], raw, live=False)
+        cache.store(request.url.path, request.scope["query_string"], raw)
     return Response(raw, media_type="application/json")
 
 

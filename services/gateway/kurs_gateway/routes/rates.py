@@ -178,7 +178,7 @@ async def timeseries(
         )
         return history_response(request, cache, views.timeseries_body(reply))
     raw = series_body.timeseries_bytes(prebuilt)
-    cache.store(request.url.path, request.scope["query_string"], raw, live=False, generation=0)
+    cache.store(request.url.path, request.scope["query_string"], raw)
     return Response(raw, media_type="application/json")
 
 
