@@ -207,17 +207,21 @@ BARE_APP = """
 import os
 from urllib.parse import parse_qs
 
-SIZE = int(os.environ["BENCH_BODY_SIZE"])
 ANSWERS = {}  # query string -> (headers, body), built once: every answer is prebuilt bytes
+
+
+def prebuilt(size):
+    body = b"x" * size
+    return [(b"content-type", b"application/json"), (b"content-length", str(size).encode())], body
+
+
+DEFAULT = prebuilt(int(os.environ["BENCH_BODY_SIZE"]))
 
 
 def answer(query):
     found = ANSWERS.get(query)
     if found is None:
-        size = int(parse_qs(query.decode()).get("size", [SIZE])[0])
-        body = b"x" * size
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(size).encode())]
-        found = ANSWERS[query] = (headers, body)
+        found = ANSWERS[query] = prebuilt(int(parse_qs(query.decode())["size"][0]))
     return found
 
 
@@ -230,7 +234,8 @@ async def app(scope, receive, send):
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-    headers, body = answer(scope["query_string"])
+    query = scope["query_string"]
+    headers, body = answer(query) if query else DEFAULT
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 """
