@@ -62,6 +62,21 @@ async def test_an_inverted_quote_is_listed_as_an_anomaly(mesh: Mesh, client: htt
     assert [(a["quote"], a["value"], a["reason"]) for a in listed["anomalies"]] == [
         ("JPY", "0.005692", "inverted")
     ]
+    # The flat shape the gateway always answered, read from the validator's `observation`.
+    (inverted,) = listed["anomalies"]
+    assert list(inverted) == [
+        "id", "reason", "detail", "source", "feed", "kind", "base", "quote", "value", "currency", "date",
+        "observed_at", "expected", "detected_at",
+    ]  # fmt: skip
+    assert {k: inverted[k] for k in ("source", "feed", "kind", "base", "date", "observed_at")} == {
+        "source": "ecb",
+        "feed": "test",
+        "kind": "OBSERVATION_KIND_REFERENCE",
+        "base": "EUR",
+        "date": "2026-11-02",
+        "observed_at": "2026-11-02T15:00:00Z",
+    }
+    assert inverted["id"].isdigit()
     page = (await client.get("/anomalies", params={"page_size": 1})).json()
     assert len(page["anomalies"]) == 1
     freshness = (await client.get("/sources/freshness")).json()

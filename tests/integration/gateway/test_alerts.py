@@ -224,6 +224,17 @@ async def test_a_data_quality_alert_reaches_the_webhook_and_the_websocket(setup:
     assert message["rule_id"] == rule["id"]
     assert message["anomaly"]["reason"] == "non_positive"
     assert message["anomaly"]["value"] == "-0.94"
+    # The flat shape alert events always carried (empty fields left out), read from `observation`.
+    anomaly = message["anomaly"]
+    assert list(anomaly) == [
+        "id", "reason", "detail", "source", "feed", "kind", "base", "quote", "value", "currency", "date",
+        "observed_at", "detected_at",
+    ]  # fmt: skip
+    assert isinstance(anomaly["id"], int)
+    assert [anomaly[k] for k in ("source", "feed", "kind", "base", "quote", "currency", "date")] == [
+        "ecb", "test", "OBSERVATION_KIND_REFERENCE", "EUR", "CHF", "CHF", "2025-02-03",
+    ]  # fmt: skip
+    assert anomaly["observed_at"] == "2025-02-03T15:00:00Z"
     await settled(setup)
     delivered = [k for p, k in setup.receiver.acted if p == "/ok" and k.startswith(rule["id"] + ":anomaly:")]
     assert delivered == [message["id"]]

@@ -82,14 +82,29 @@ async def test_submit_list_and_quality(
     rest = await stub.ListAnomalies(
         validator_pb2.ListAnomaliesRequest(page_size=1, page_token=page.next_page_token)
     )
-    assert [(a.reason, a.currency, a.value, a.expected) for a in rest.anomalies] == [
+    assert [(a.reason, a.currency, a.observation.value, a.expected) for a in rest.anomalies] == [
         ("inverted", "USD", "0.8950", _day(10)[0].value)
     ]
     assert rest.next_page_token == ""
     only = await stub.ListAnomalies(validator_pb2.ListAnomaliesRequest(currency="jpy"))
     assert [a.reason for a in only.anomalies] == ["decimal_shift"]
-    assert only.anomalies[0].date == DAYS[11].isoformat()
-    assert only.anomalies[0].kind == common_pb2.OBSERVATION_KIND_REFERENCE
+    listed = only.anomalies[0]
+    assert (listed.observation.source, listed.observation.quote, listed.observation.date) == (
+        "ecb",
+        "JPY",
+        DAYS[11].isoformat(),
+    )
+    assert listed.observation.kind == common_pb2.OBSERVATION_KIND_REFERENCE
+    assert listed.observation.HasField("observed_at")
+    # The deprecated flat fields still carry the same observation for clients of the previous release.
+    assert (listed.source, listed.kind, listed.quote, listed.value, listed.date, listed.observed_at) == (
+        listed.observation.source,
+        listed.observation.kind,
+        listed.observation.quote,
+        listed.observation.value,
+        listed.observation.date,
+        listed.observation.observed_at,
+    )
 
     # Quality of a published rate.
     quality = await stub.GetQuality(
@@ -157,7 +172,10 @@ async def test_stream_anomalies(validator_channel: grpc.aio.Channel) -> None:
     await stub.SubmitObservations(_request([dataclasses.replace(_day(2)[0], value="NaN")]))
     await asyncio.wait_for(reader, 10)
     call.cancel()
-    assert [(a.reason, a.value) for a in received] == [("non_positive", "0"), ("not_a_number", "NaN")]
+    assert [(a.reason, a.observation.value) for a in received] == [
+        ("non_positive", "0"),
+        ("not_a_number", "NaN"),
+    ]
     assert received[0].id < received[1].id
 
     replay = stub.WatchAnomalies(validator_pb2.WatchAnomaliesRequest(after_id=first_stored.id))
@@ -166,6 +184,8 @@ async def test_stream_anomalies(validator_channel: grpc.aio.Channel) -> None:
     assert isinstance(response, validator_pb2.WatchAnomaliesResponse)
     first = response.anomaly
     # Unfiltered, the replay starts right after the cursor.
-    assert (first.id, first.source, first.reason) == (first_stored.id + 1, "ecb", "non_positive")
+    assert (first.id, first.observation.source, first.reason) == (first_stored.id + 1, "ecb", "non_positive")
+    # Streamed live and replayed from the store, an anomaly is the same message.
+    assert first == received[0]
     other = await stub.ListAnomalies(validator_pb2.ListAnomaliesRequest(source="other"))
     assert [(a.reason, a.currency, a.expected) for a in other.anomalies] == [("peg_break", "SAR", "3.75")]

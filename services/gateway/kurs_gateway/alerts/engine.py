@@ -22,13 +22,13 @@ from typing import Any
 
 import grpc
 from fastapi import FastAPI
-from google.protobuf.json_format import MessageToDict
 
 from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_common.fanout import Fanout
 from kurs_gateway.alerts.delivery import Deliverer
 from kurs_gateway.alerts.rules import Evaluator, Rule
 from kurs_gateway.alerts.store import open_alert_store
+from kurs_gateway.anomalies import anomaly_json
 from kurs_gateway.settings import GatewaySettings
 from kurs_gateway.snapshot import LiveSnapshot
 from kurs_gateway.tasks import cancel_all
@@ -183,9 +183,7 @@ class AlertEngine:
                     message = response.anomaly
                     delay = 0.2
                     self.last_anomaly = max(self.last_anomaly, message.id)
-                    await self.on_anomaly(
-                        MessageToDict(message, preserving_proto_field_name=True) | {"id": message.id}
-                    )
+                    await self.on_anomaly(anomaly_json(message, defaults=False) | {"id": message.id})
             except asyncio.CancelledError:
                 raise
             except grpc.aio.AioRpcError as exc:

@@ -22,6 +22,7 @@ from kurs.validator.v1 import validator_pb2, validator_pb2_grpc
 from kurs_common import validation
 from kurs_common.errors import InvalidArgument
 from kurs_gateway import deps, views
+from kurs_gateway.anomalies import page_json
 from kurs_gateway.params import only
 from kurs_gateway.settings import GatewaySettings
 
@@ -113,7 +114,7 @@ async def anomalies(
         ),
         timeout=settings.upstream_timeout_seconds,
     )
-    return _json(reply)
+    return Response(views.dumps(page_json(reply)), media_type="application/json")
 
 
 @router.get("/sources/freshness", dependencies=[Depends(only())])

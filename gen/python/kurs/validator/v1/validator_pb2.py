@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from kurs.common.v1 import common_pb2 as kurs_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!kurs/validator/v1/validator.proto\x12\x11kurs.validator.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bkurs/common/v1/common.proto\"N\n\x19SubmitObservationsRequest\x12\x31\n\x0cobservations\x18\x01 \x03(\x0b\x32\x1b.kurs.common.v1.Observation\">\n\tRejection\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t:\x02\x18\x01\"\x89\x02\n\x1aSubmitObservationsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\x12;\n\x11legacy_rejections\x18\x02 \x03(\x0b\x32\x1c.kurs.validator.v1.RejectionB\x02\x18\x01\x12\x10\n\x08inserted\x18\x03 \x01(\r\x12\x0f\n\x07updated\x18\x04 \x01(\r\x12\x11\n\tunchanged\x18\x05 \x01(\r\x12\x0c\n\x04held\x18\x06 \x01(\r\x12\x12\n\nduplicates\x18\x07 \x01(\r\x12\x11\n\tpublished\x18\x08 \x01(\r\x12\x31\n\nrejections\x18\t \x03(\x0b\x32\x1d.kurs.common.v1.ItemRejection\"\xc2\x02\n\x07\x41nomaly\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x0e\n\x06source\x18\x04 \x01(\t\x12\x0c\n\x04\x66\x65\x65\x64\x18\x05 \x01(\t\x12-\n\x04kind\x18\x06 \x01(\x0e\x32\x1f.kurs.common.v1.ObservationKind\x12\x0c\n\x04\x62\x61se\x18\x07 \x01(\t\x12\r\n\x05quote\x18\x08 \x01(\t\x12\r\n\x05value\x18\t \x01(\t\x12\x10\n\x08\x63urrency\x18\n \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x0b \x01(\t\x12/\n\x0bobserved_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65xpected\x18\r \x01(\t\x12/\n\x0b\x64\x65tected_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc4\x01\n\x14ListAnomaliesRequest\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12-\n\x04kind\x18\x04 \x01(\x0e\x32\x1f.kurs.common.v1.ObservationKind\x12\x12\n\nstart_date\x18\x05 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x06 \x01(\t\x12\x11\n\tpage_size\x18\x07 \x01(\r\x12\x12\n\npage_token\x18\x08 \x01(\t\"_\n\x15ListAnomaliesResponse\x12-\n\tanomalies\x18\x01 \x03(\x0b\x32\x1a.kurs.validator.v1.Anomaly\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"[\n\x15WatchAnomaliesRequest\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x10\n\x08\x61\x66ter_id\x18\x04 \x01(\x04\"E\n\x16WatchAnomaliesResponse\x12+\n\x07\x61nomaly\x18\x01 \x01(\x0b\x32\x1a.kurs.validator.v1.Anomaly\"\x98\x01\n\x0c\x43ontribution\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x18\n\x10\x63omparison_value\x18\x03 \x01(\t\x12/\n\x0bobserved_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06weight\x18\x05 \x01(\x01\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\xfa\x03\n\rQualityRecord\x12-\n\x04kind\x18\x01 \x01(\x0e\x32\x1f.kurs.common.v1.ObservationKind\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x03 \x01(\t\x12/\n\x0bobserved_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05value\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x35\n\x0c\x63ontributors\x18\x07 \x03(\x0b\x32\x1f.kurs.validator.v1.Contribution\x12\x31\n\x08\x65xcluded\x18\x08 \x03(\x0b\x32\x1f.kurs.validator.v1.Contribution\x12\x0e\n\x06spread\x18\t \x01(\t\x12\x11\n\tconsensus\x18\n \x01(\t\x12\x36\n\x12newest_observed_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12 \n\x18newest_input_age_seconds\x18\x0c \x01(\x01\x12\x31\n\nconfidence\x18\r \x01(\x0e\x32\x1d.kurs.validator.v1.Confidence\x12\x30\n\x0cpublished_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"b\n\x11GetQualityRequest\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x02 \x01(\t\x12-\n\x04kind\x18\x03 \x01(\x0e\x32\x1f.kurs.common.v1.ObservationKind\"F\n\x12GetQualityResponse\x12\x30\n\x06record\x18\x01 \x01(\x0b\x32 .kurs.validator.v1.QualityRecord\"\x88\x02\n\x0bSourceState\x12\x0e\n\x06source\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.kurs.common.v1.ObservationKind\x12\x34\n\x10last_observed_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tlast_date\x18\x04 \x01(\t\x12\x35\n\tfreshness\x18\x05 \x01(\x0e\x32\".kurs.validator.v1.SourceFreshness\x12\x16\n\x0ewindow_seconds\x18\x06 \x01(\x01\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x07 \x01(\x04\x12\x10\n\x08rejected\x18\x08 \x01(\x04\"\x19\n\x17ListSourceStatesRequest\"K\n\x18ListSourceStatesResponse\x12/\n\x07sources\x18\x01 \x03(\x0b\x32\x1e.kurs.validator.v1.SourceState*\x83\x01\n\nConfidence\x12\x1a\n\x16\x43ONFIDENCE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43ONFIDENCE_HIGH\x10\x01\x12\x15\n\x11\x43ONFIDENCE_MEDIUM\x10\x02\x12\x12\n\x0e\x43ONFIDENCE_LOW\x10\x03\x12\x19\n\x15\x43ONFIDENCE_UNVERIFIED\x10\x04*k\n\x0fSourceFreshness\x12 \n\x1cSOURCE_FRESHNESS_UNSPECIFIED\x10\x00\x12\x1a\n\x16SOURCE_FRESHNESS_FRESH\x10\x01\x12\x1a\n\x16SOURCE_FRESHNESS_STALE\x10\x02\x32\x9a\x04\n\x10ValidatorService\x12q\n\x12SubmitObservations\x12,.kurs.validator.v1.SubmitObservationsRequest\x1a-.kurs.validator.v1.SubmitObservationsResponse\x12\x62\n\rListAnomalies\x12\'.kurs.validator.v1.ListAnomaliesRequest\x1a(.kurs.validator.v1.ListAnomaliesResponse\x12g\n\x0eWatchAnomalies\x12(.kurs.validator.v1.WatchAnomaliesRequest\x1a).kurs.validator.v1.WatchAnomaliesResponse0\x01\x12Y\n\nGetQuality\x12$.kurs.validator.v1.GetQualityRequest\x1a%.kurs.validator.v1.GetQualityResponse\x12k\n\x10ListSourceStates\x12*.kurs.validator.v1.ListSourceStatesRequest\x1a+.kurs.validator.v1.ListSourceStatesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!kurs/validator/v1/validator.proto\x12\x11kurs.validator.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bkurs/common/v1/common.proto\"N\n\x19SubmitObservationsRequest\x12\x31\n\x0cobservations\x18\x01 \x03(\x0b\x32\x1b.kurs.common.v1.Observation\">\n\tRejection\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t:\x02\x18\x01\"\x89\x02\n\x1aSubmitObservationsResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\x12;\n\x11legacy_rejections\x18\x02 \x03(\x0b\x32\x1c.kurs.validator.v1.RejectionB\x02\x18\x01\x12\x10\n\x08inserted\x18\x03 \x01(\r\x12\x0f\n\x07updated\x18\x04 \x01(\r\x12\x11\n\tunchanged\x18\x05 \x01(\r\x12\x0c\n\x04held\x18\x06 \x01(\r\x12\x12\n\nduplicates\x18\x07 \x01(\r\x12\x11\n\tpublished\x18\x08 \x01(\r\x12\x31\n\nrejections\x18\t \x03(\x0b\x32\x1d.kurs.common.v1.ItemRejection\"\x94\x03\n\x07\x41nomaly\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x12\n\x06source\x18\x04 \x01(\tB\x02\x18\x01\x12\x10\n\x04\x66\x65\x65\x64\x18\x05 \x01(\tB\x02\x18\x01\x12\x31\n\x04kind\x18\x06 \x01(\x0e\x32\x1f.kurs.common.v1.ObservationKindB\x02\x18\x01\x12\x10\n\x04\x62\x61se\x18\x07 \x01(\tB\x02\x18\x01\x12\x11\n\x05quote\x18\x08 \x01(\tB\x02\x18\x01\x12\x11\n\x05value\x18\t \x01(\tB\x02\x18\x01\x12\x10\n\x08\x63urrency\x18\n \x01(\t\x12\x10\n\x04\x64\x61te\x18\x0b \x01(\tB\x02\x18\x01\x12\x33\n\x0bobserved_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x02\x18\x01\x12\x10\n\x08\x65xpected\x18\r \x01(\t\x12/\n\x0b\x64\x65tected_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0bobservation\x18\x0f \x01(\x0b\x32\x1b.kurs.common.v1.Observation\"\xc4\x01\n\x14ListAnomaliesRequest\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12-\n\x04kind\x18\x04 \x01(\x0e\x32\x1f.kurs.common.v1.ObservationKind\x12\x12\n\nstart_date\x18\x05 \x01(\t\x12\x10\n\x08\x65nd_date\x18\x06 \x01(\t\x12\x11\n\tpage_size\x18\x07 \x01(\r\x12\x12\n\npage_token\x18\x08 \x01(\t\"_\n\x15ListAnomaliesResponse\x12-\n\tanomalies\x18\x01 \x03(\x0b\x32\x1a.kurs.validator.v1.Anomaly\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"[\n\x15WatchAnomaliesRequest\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x10\n\x08\x61\x66ter_id\x18\x04 \x01(\x04\"E\n\x16WatchAnomaliesResponse\x12+\n\x07\x61nomaly\x18\x01 \x01(\x0b\x32\x1a.kurs.validator.v1.Anomaly\"\x98\x01\n\x0c\x43ontribution\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x18\n\x10\x63omparison_value\x18\x03 \x01(\t\x12/\n\x0bobserved_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06weight\x18\x05 \x01(\x01\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\xfa\x03\n\rQualityRecord\x12-\n\x04kind\x18\x01 \x01(\x0e\x32\x1f.kurs.common.v1.ObservationKind\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x03 \x01(\t\x12/\n\x0bobserved_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05value\x18\x05 \x01(\t\x12\x0e\n\x06source\x18\x06 \x01(\t\x12\x35\n\x0c\x63ontributors\x18\x07 \x03(\x0b\x32\x1f.kurs.validator.v1.Contribution\x12\x31\n\x08\x65xcluded\x18\x08 \x03(\x0b\x32\x1f.kurs.validator.v1.Contribution\x12\x0e\n\x06spread\x18\t \x01(\t\x12\x11\n\tconsensus\x18\n \x01(\t\x12\x36\n\x12newest_observed_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12 \n\x18newest_input_age_seconds\x18\x0c \x01(\x01\x12\x31\n\nconfidence\x18\r \x01(\x0e\x32\x1d.kurs.validator.v1.Confidence\x12\x30\n\x0cpublished_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"b\n\x11GetQualityRequest\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61te\x18\x02 \x01(\t\x12-\n\x04kind\x18\x03 \x01(\x0e\x32\x1f.kurs.common.v1.ObservationKind\"F\n\x12GetQualityResponse\x12\x30\n\x06record\x18\x01 \x01(\x0b\x32 .kurs.validator.v1.QualityRecord\"\x88\x02\n\x0bSourceState\x12\x0e\n\x06source\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.kurs.common.v1.ObservationKind\x12\x34\n\x10last_observed_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tlast_date\x18\x04 \x01(\t\x12\x35\n\tfreshness\x18\x05 \x01(\x0e\x32\".kurs.validator.v1.SourceFreshness\x12\x16\n\x0ewindow_seconds\x18\x06 \x01(\x01\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x07 \x01(\x04\x12\x10\n\x08rejected\x18\x08 \x01(\x04\"\x19\n\x17ListSourceStatesRequest\"K\n\x18ListSourceStatesResponse\x12/\n\x07sources\x18\x01 \x03(\x0b\x32\x1e.kurs.validator.v1.SourceState*\x83\x01\n\nConfidence\x12\x1a\n\x16\x43ONFIDENCE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43ONFIDENCE_HIGH\x10\x01\x12\x15\n\x11\x43ONFIDENCE_MEDIUM\x10\x02\x12\x12\n\x0e\x43ONFIDENCE_LOW\x10\x03\x12\x19\n\x15\x43ONFIDENCE_UNVERIFIED\x10\x04*k\n\x0fSourceFreshness\x12 \n\x1cSOURCE_FRESHNESS_UNSPECIFIED\x10\x00\x12\x1a\n\x16SOURCE_FRESHNESS_FRESH\x10\x01\x12\x1a\n\x16SOURCE_FRESHNESS_STALE\x10\x02\x32\x9a\x04\n\x10ValidatorService\x12q\n\x12SubmitObservations\x12,.kurs.validator.v1.SubmitObservationsRequest\x1a-.kurs.validator.v1.SubmitObservationsResponse\x12\x62\n\rListAnomalies\x12\'.kurs.validator.v1.ListAnomaliesRequest\x1a(.kurs.validator.v1.ListAnomaliesResponse\x12g\n\x0eWatchAnomalies\x12(.kurs.validator.v1.WatchAnomaliesRequest\x1a).kurs.validator.v1.WatchAnomaliesResponse0\x01\x12Y\n\nGetQuality\x12$.kurs.validator.v1.GetQualityRequest\x1a%.kurs.validator.v1.GetQualityResponse\x12k\n\x10ListSourceStates\x12*.kurs.validator.v1.ListSourceStatesRequest\x1a+.kurs.validator.v1.ListSourceStatesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,10 +37,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REJECTION']._serialized_options = b'\030\001'
   _globals['_SUBMITOBSERVATIONSRESPONSE'].fields_by_name['legacy_rejections']._loaded_options = None
   _globals['_SUBMITOBSERVATIONSRESPONSE'].fields_by_name['legacy_rejections']._serialized_options = b'\030\001'
-  _globals['_CONFIDENCE']._serialized_start=2523
-  _globals['_CONFIDENCE']._serialized_end=2654
-  _globals['_SOURCEFRESHNESS']._serialized_start=2656
-  _globals['_SOURCEFRESHNESS']._serialized_end=2763
+  _globals['_ANOMALY'].fields_by_name['source']._loaded_options = None
+  _globals['_ANOMALY'].fields_by_name['source']._serialized_options = b'\030\001'
+  _globals['_ANOMALY'].fields_by_name['feed']._loaded_options = None
+  _globals['_ANOMALY'].fields_by_name['feed']._serialized_options = b'\030\001'
+  _globals['_ANOMALY'].fields_by_name['kind']._loaded_options = None
+  _globals['_ANOMALY'].fields_by_name['kind']._serialized_options = b'\030\001'
+  _globals['_ANOMALY'].fields_by_name['base']._loaded_options = None
+  _globals['_ANOMALY'].fields_by_name['base']._serialized_options = b'\030\001'
+  _globals['_ANOMALY'].fields_by_name['quote']._loaded_options = None
+  _globals['_ANOMALY'].fields_by_name['quote']._serialized_options = b'\030\001'
+  _globals['_ANOMALY'].fields_by_name['value']._loaded_options = None
+  _globals['_ANOMALY'].fields_by_name['value']._serialized_options = b'\030\001'
+  _globals['_ANOMALY'].fields_by_name['date']._loaded_options = None
+  _globals['_ANOMALY'].fields_by_name['date']._serialized_options = b'\030\001'
+  _globals['_ANOMALY'].fields_by_name['observed_at']._loaded_options = None
+  _globals['_ANOMALY'].fields_by_name['observed_at']._serialized_options = b'\030\001'
+  _globals['_CONFIDENCE']._serialized_start=2605
+  _globals['_CONFIDENCE']._serialized_end=2736
+  _globals['_SOURCEFRESHNESS']._serialized_start=2738
+  _globals['_SOURCEFRESHNESS']._serialized_end=2845
   _globals['_SUBMITOBSERVATIONSREQUEST']._serialized_start=118
   _globals['_SUBMITOBSERVATIONSREQUEST']._serialized_end=196
   _globals['_REJECTION']._serialized_start=198
@@ -48,29 +64,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITOBSERVATIONSRESPONSE']._serialized_start=263
   _globals['_SUBMITOBSERVATIONSRESPONSE']._serialized_end=528
   _globals['_ANOMALY']._serialized_start=531
-  _globals['_ANOMALY']._serialized_end=853
-  _globals['_LISTANOMALIESREQUEST']._serialized_start=856
-  _globals['_LISTANOMALIESREQUEST']._serialized_end=1052
-  _globals['_LISTANOMALIESRESPONSE']._serialized_start=1054
-  _globals['_LISTANOMALIESRESPONSE']._serialized_end=1149
-  _globals['_WATCHANOMALIESREQUEST']._serialized_start=1151
-  _globals['_WATCHANOMALIESREQUEST']._serialized_end=1242
-  _globals['_WATCHANOMALIESRESPONSE']._serialized_start=1244
-  _globals['_WATCHANOMALIESRESPONSE']._serialized_end=1313
-  _globals['_CONTRIBUTION']._serialized_start=1316
-  _globals['_CONTRIBUTION']._serialized_end=1468
-  _globals['_QUALITYRECORD']._serialized_start=1471
-  _globals['_QUALITYRECORD']._serialized_end=1977
-  _globals['_GETQUALITYREQUEST']._serialized_start=1979
-  _globals['_GETQUALITYREQUEST']._serialized_end=2077
-  _globals['_GETQUALITYRESPONSE']._serialized_start=2079
-  _globals['_GETQUALITYRESPONSE']._serialized_end=2149
-  _globals['_SOURCESTATE']._serialized_start=2152
-  _globals['_SOURCESTATE']._serialized_end=2416
-  _globals['_LISTSOURCESTATESREQUEST']._serialized_start=2418
-  _globals['_LISTSOURCESTATESREQUEST']._serialized_end=2443
-  _globals['_LISTSOURCESTATESRESPONSE']._serialized_start=2445
-  _globals['_LISTSOURCESTATESRESPONSE']._serialized_end=2520
-  _globals['_VALIDATORSERVICE']._serialized_start=2766
-  _globals['_VALIDATORSERVICE']._serialized_end=3304
+  _globals['_ANOMALY']._serialized_end=935
+  _globals['_LISTANOMALIESREQUEST']._serialized_start=938
+  _globals['_LISTANOMALIESREQUEST']._serialized_end=1134
+  _globals['_LISTANOMALIESRESPONSE']._serialized_start=1136
+  _globals['_LISTANOMALIESRESPONSE']._serialized_end=1231
+  _globals['_WATCHANOMALIESREQUEST']._serialized_start=1233
+  _globals['_WATCHANOMALIESREQUEST']._serialized_end=1324
+  _globals['_WATCHANOMALIESRESPONSE']._serialized_start=1326
+  _globals['_WATCHANOMALIESRESPONSE']._serialized_end=1395
+  _globals['_CONTRIBUTION']._serialized_start=1398
+  _globals['_CONTRIBUTION']._serialized_end=1550
+  _globals['_QUALITYRECORD']._serialized_start=1553
+  _globals['_QUALITYRECORD']._serialized_end=2059
+  _globals['_GETQUALITYREQUEST']._serialized_start=2061
+  _globals['_GETQUALITYREQUEST']._serialized_end=2159
+  _globals['_GETQUALITYRESPONSE']._serialized_start=2161
+  _globals['_GETQUALITYRESPONSE']._serialized_end=2231
+  _globals['_SOURCESTATE']._serialized_start=2234
+  _globals['_SOURCESTATE']._serialized_end=2498
+  _globals['_LISTSOURCESTATESREQUEST']._serialized_start=2500
+  _globals['_LISTSOURCESTATESREQUEST']._serialized_end=2525
+  _globals['_LISTSOURCESTATESRESPONSE']._serialized_start=2527
+  _globals['_LISTSOURCESTATESRESPONSE']._serialized_end=2602
+  _globals['_VALIDATORSERVICE']._serialized_start=2848
+  _globals['_VALIDATORSERVICE']._serialized_end=3386
 # @@protoc_insertion_point(module_scope)

@@ -210,6 +210,7 @@ class Anomaly(_message.Message):
     OBSERVED_AT_FIELD_NUMBER: _builtins.int
     EXPECTED_FIELD_NUMBER: _builtins.int
     DETECTED_AT_FIELD_NUMBER: _builtins.int
+    OBSERVATION_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """Increasing id (the paging and streaming cursor)."""
     reason: _builtins.str
@@ -219,23 +220,75 @@ class Anomaly(_message.Message):
     """
     detail: _builtins.str
     """Human-readable explanation with the figures compared."""
-    source: _builtins.str
-    feed: _builtins.str
-    kind: _common_pb2.ObservationKind.ValueType
-    base: _builtins.str
-    """The observation as published (empty for source-level anomalies such as "stale_source")."""
-    quote: _builtins.str
-    value: _builtins.str
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def source(self) -> _builtins.str:
+        """Fields 4-9, 11 and 12 are `observation`'s source, feed, kind, base, quote, value, date and
+        observed_at, flat. Deprecated: read `observation`; they are still filled for clients of the
+        previous release and will be removed after it.
+        """
+
+    @source.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def source(self, value: _builtins.str) -> None:
+        """Fields 4-9, 11 and 12 are `observation`'s source, feed, kind, base, quote, value, date and
+        observed_at, flat. Deprecated: read `observation`; they are still filled for clients of the
+        previous release and will be removed after it.
+        """
+
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def feed(self) -> _builtins.str: ...
+    @feed.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def feed(self, value: _builtins.str) -> None: ...
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def kind(self) -> _common_pb2.ObservationKind.ValueType: ...
+    @kind.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def kind(self, value: _common_pb2.ObservationKind.ValueType) -> None: ...
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def base(self) -> _builtins.str: ...
+    @base.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def base(self, value: _builtins.str) -> None: ...
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def quote(self) -> _builtins.str: ...
+    @quote.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def quote(self, value: _builtins.str) -> None: ...
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def value(self) -> _builtins.str: ...
+    @value.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def value(self, value: _builtins.str) -> None: ...
     currency: _builtins.str
-    """The currency the observation speaks about (its non-pivot side)."""
-    date: _builtins.str
-    """Business date, YYYY-MM-DD."""
+    """The currency the observation speaks about (its non-pivot side; "" for a source-level anomaly)."""
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def date(self) -> _builtins.str: ...
+    @date.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def date(self, value: _builtins.str) -> None: ...
     expected: _builtins.str
     """What the rules expected instead, in the observation's own quotation ("" when unknown)."""
     @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
     def observed_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def detected_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def observation(self) -> _common_pb2.Observation:
+        """The observation as published (source, feed, kind, base, quote, value, date, observed_at; bid,
+        ask, fetched_at and replay are not kept). For a source-level anomaly such as "stale_source"
+        only the source, kind, and the date and observed_at of its newest figure are set. Unset in
+        anomalies from a validator of the previous release, which sends only the flat fields.
+        """
+
     def __init__(
         self,
         *,
@@ -253,10 +306,11 @@ class Anomaly(_message.Message):
         observed_at: _timestamp_pb2.Timestamp | None = ...,
         expected: _builtins.str = ...,
         detected_at: _timestamp_pb2.Timestamp | None = ...,
+        observation: _common_pb2.Observation | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["detected_at", b"detected_at", "observed_at", b"observed_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["detected_at", b"detected_at", "observation", b"observation", "observed_at", b"observed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "currency", b"currency", "date", b"date", "detail", b"detail", "detected_at", b"detected_at", "expected", b"expected", "feed", b"feed", "id", b"id", "kind", b"kind", "observed_at", b"observed_at", "quote", b"quote", "reason", b"reason", "source", b"source", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "currency", b"currency", "date", b"date", "detail", b"detail", "detected_at", b"detected_at", "expected", b"expected", "feed", b"feed", "id", b"id", "kind", b"kind", "observation", b"observation", "observed_at", b"observed_at", "quote", b"quote", "reason", b"reason", "source", b"source", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
