@@ -47,8 +47,11 @@ if str(ROOT) not in sys.path:  # run as a script: tools/ is on the path, the rep
 from tools.benchlib import (  # noqa: E402
     CONNECTIONS,
     THREADS,
+    alternate,
     baseline_server,
     free_port,
+    median,
+    medians,
     mesh,
     postgres_and_redis,
     report,
@@ -168,32 +171,6 @@ def sequence_of(gateway: str) -> int:
 
 ROUNDS = 3  # alternating rounds of /rates/latest and its ceiling (--rounds)
 CACHED_ROUNDS = 3  # alternating rounds of each cached GET and a ceiling serving as many bytes
-FIGURES = ("rps", "p50_ms", "p99_ms")
-
-
-def median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
-
-
-def alternate(
-    url: str, ceiling: str, rounds: int, part: int
-) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
-    """`url` and its ceiling measured in alternating `part`-second rounds, so that both see the
-    same machine (it is shared: its load moves within seconds). Returns (ours, ceiling) rounds."""
-    ours: list[dict[str, float]] = []
-    bare: list[dict[str, float]] = []
-    for _ in range(rounds):
-        bare.append(wrk(ceiling, part))
-        ours.append(wrk(url, part))
-    return ours, bare
-
-
-def medians(runs: list[dict[str, float]]) -> dict[str, float]:
-    """The median round's figures (each figure's own median), non-2xx answers summed."""
-    return {
-        **{key: median([run[key] for run in runs]) for key in FIGURES},
-        "non_2xx": sum(r["non_2xx"] for r in runs),
-    }
 
 
 def latest_under_updates(

@@ -1,5 +1,6 @@
 """What the benchmark scripts share: free ports, readiness waits, stopping a process, wrk runs
-and their figures, the mesh runner, the bare-app ceiling and a scratch PostgreSQL + Redis.
+and their figures, rounds alternating with a ceiling and their medians, the mesh runner (measured
+once it settles), the bare-app ceiling and a scratch PostgreSQL + Redis.
 
 Imported by tools/bench*.py as `tools.benchlib` (each script puts the repository root on
 sys.path first, since it runs as a script with only tools/ on the path).
@@ -131,6 +132,34 @@ def wrk(
         command += ["-H", f"{name}: {value}"]
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout  # noqa: S603
     return wrk_figures(out)
+
+
+FIGURES = ("rps", "p50_ms", "p99_ms")
+
+
+def median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def alternate(
+    url: str, ceiling: str, rounds: int, part: int
+) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """`url` and its ceiling measured in alternating `part`-second rounds, so that both see the
+    same machine (it is shared: its load moves within seconds). Returns (ours, ceiling) rounds."""
+    ours: list[dict[str, float]] = []
+    bare: list[dict[str, float]] = []
+    for _ in range(rounds):
+        bare.append(wrk(ceiling, part))
+        ours.append(wrk(url, part))
+    return ours, bare
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The median round's figures (each figure's own median), non-2xx answers summed."""
+    return {
+        **{key: median([run[key] for run in runs]) for key in FIGURES},
+        "non_2xx": sum(r["non_2xx"] for r in runs),
+    }
 
 
 def report(name: str, figures: dict[str, float]) -> None:
