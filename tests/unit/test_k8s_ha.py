@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .test_k8s_manifests import (
+from support.k8s import (
     HA_CRONJOBS,
     HA_DEPLOYMENTS,
     HA_STATEFULSETS,
