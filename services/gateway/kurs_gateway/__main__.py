@@ -54,7 +54,7 @@ def serve_granian(settings: GatewaySettings) -> None:
     # of the same bare app (docs/benchmarks.md). Read when granian's extension loads.
     os.environ.setdefault("_RJEM_MALLOC_CONF", "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0")
     multiprocessing.set_start_method("spawn", force=True)
-    from granian.constants import Interfaces, Loops
+    from granian.constants import Interfaces, Loops, RuntimeModes
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server import Server
@@ -68,6 +68,13 @@ def serve_granian(settings: GatewaySettings) -> None:
         address=settings.host,
         port=settings.port,
         interface=Interfaces.ASGI,
+        # The single-threaded Rust runtime per worker, not granian's default for ASGI (the
+        # multi-threaded one): there, a SIGTERM while WebSocket clients are connected to the main
+        # port aborted the worker ("Cannot drop pointer into Python heap without the thread being
+        # attached", granian issues #799 and #884) before its lifespan shutdown ran (usage not
+        # flushed, streams not closed); tests/integration/gateway/test_main.py. HTTP throughput
+        # is the same or better (docs/benchmarks.md (7)).
+        runtime_mode=RuntimeModes.st,
         workers=settings.workers,
         loop=Loops.uvloop,
         websockets=True,

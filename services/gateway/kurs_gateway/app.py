@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -49,6 +50,8 @@ from kurs_gateway.shadow import router as shadow_router
 from kurs_gateway.snapshot import LiveSnapshot, SnapshotFeed
 from kurs_gateway.stale import StaleIfError
 from kurs_gateway.stream_listener import StreamListener
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 Exchange rates as exact decimal strings. Reference data: the European Central Bank's daily
@@ -115,6 +118,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             await collector_channel.close()
             await validator_channel.close()
             await access.stop()
+            log.info("gateway stopped: streams closed, usage flushed")
 
     app = FastAPI(title="Kurs", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
