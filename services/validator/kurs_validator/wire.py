@@ -4,6 +4,7 @@ source states written to proto, and the proto kind numbers mapped to our kind na
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from kurs.common.v1 import common_pb2
 from kurs.validator.v1 import validator_pb2
@@ -30,34 +31,27 @@ def anomaly_to_proto(a: Anomaly) -> validator_pb2.Anomaly:
     """The anomaly with its observation as published (`observation`), and that observation's fields
     again in the deprecated flat fields for clients of the previous release."""
     obs = a.observation
-    kind = _OBS_KINDS.get(obs.kind, common_pb2.OBSERVATION_KIND_UNSPECIFIED)
-    observed_at = to_timestamp(obs.observed_at)
+    # What the store keeps of it, so a streamed anomaly reads as the same one listed later; the
+    # deprecated flat fields carry the same names.
+    stored: dict[str, Any] = {
+        "source": obs.source,
+        "feed": obs.feed,
+        "kind": _OBS_KINDS.get(obs.kind, common_pb2.OBSERVATION_KIND_UNSPECIFIED),
+        "base": obs.base,
+        "quote": obs.quote,
+        "value": obs.value,
+        "date": obs.day,
+        "observed_at": to_timestamp(obs.observed_at),
+    }
     return validator_pb2.Anomaly(
         id=a.id,
         reason=a.reason,
         detail=a.detail,
-        source=obs.source,
-        feed=obs.feed,
-        kind=kind,
-        base=obs.base,
-        quote=obs.quote,
-        value=obs.value,
         currency=a.currency,
-        date=obs.day,
-        observed_at=observed_at,
         expected=a.expected,
         detected_at=to_timestamp(a.detected_at),
-        # What the store keeps of it, so a streamed anomaly reads as the same one listed later.
-        observation=common_pb2.Observation(
-            source=obs.source,
-            feed=obs.feed,
-            kind=kind,
-            base=obs.base,
-            quote=obs.quote,
-            value=obs.value,
-            date=obs.day,
-            observed_at=observed_at,
-        ),
+        observation=common_pb2.Observation(**stored),
+        **stored,
     )
 
 
