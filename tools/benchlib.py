@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import re
 import shutil
 import signal
@@ -139,6 +140,15 @@ FIGURES = ("rps", "p50_ms", "p99_ms")
 
 def median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
+
+
+def median_interval(values: list[float], level: float = 0.95, draws: int = 5000) -> tuple[float, float]:
+    """The `level` interval of the median of `values` by bootstrap (resampling them with
+    replacement `draws` times; seeded, so a run prints the same interval for the same rounds)."""
+    pick = random.Random(0).choice
+    medians = sorted(median([pick(values) for _ in values]) for _ in range(draws))
+    cut = int(draws * (1 - level) / 2)
+    return medians[cut], medians[draws - 1 - cut]
 
 
 def alternate(
