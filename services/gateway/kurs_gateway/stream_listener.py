@@ -50,9 +50,12 @@ BACKLOG = 4096  # handshakes waiting to be accepted (the kernel caps it at somax
 MAX_CLIENT_FRAME = 64 * 1024  # client messages are read and ignored; a larger frame: 1009
 CLOSE_TIMEOUT = 5.0  # after our close frame, the peer's side must close within this
 GOING_AWAY = 1001
-# A transport write (a send system call) costs about as much as this many outbox appends: the
-# broadcaster yields to the loop every 256 / WRITE_COST writes (about half a millisecond).
-WRITE_COST = 4
+# A transport write counts as this many outbox appends in the broadcaster's chunks: it yields to
+# the loop every 256 / WRITE_COST writes (1-2 ms of sends). Every 64 writes (4), each yield let
+# HTTP run and 10,000 clients saw an update 60-100 ms after the client's own ceiling (skew p99
+# 238-269 ms); every 256: 11-56 ms after it (173-203 ms), with /rates/latest p99 8.7-9.7 ms
+# meanwhile instead of 5.5-6.1 (docs/benchmarks.md (7)).
+WRITE_COST = 1
 HEAD, ADMIT, OPEN, CLOSING, CLOSED = range(5)
 
 
