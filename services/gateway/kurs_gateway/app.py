@@ -118,7 +118,7 @@ def create_app(settings: GatewaySettings) -> ASGIApp:
             await collector_channel.close()
             await validator_channel.close()
             await access.stop()
-            log.info("gateway stopped: streams closed, usage flushed")
+            log.info("gateway stopped: every shutdown step ran")
 
     app = FastAPI(title="Kurs", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings

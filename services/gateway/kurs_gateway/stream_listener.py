@@ -51,10 +51,8 @@ MAX_CLIENT_FRAME = 64 * 1024  # client messages are read and ignored; a larger f
 CLOSE_TIMEOUT = 5.0  # after our close frame, the peer's side must close within this
 GOING_AWAY = 1001
 # A transport write counts as this many outbox appends in the broadcaster's chunks: it yields to
-# the loop every 256 / WRITE_COST writes (1-2 ms of sends). Every 64 writes (4), each yield let
-# HTTP run and 10,000 clients saw an update 60-100 ms after the client's own ceiling (skew p99
-# 238-269 ms); every 256: 11-56 ms after it (173-203 ms), with /rates/latest p99 8.7-9.7 ms
-# meanwhile instead of 5.5-6.1 (docs/benchmarks.md (7)).
+# the loop every 256 writes (1-2 ms of sends). Every 64 (4) let HTTP in so often that 10,000
+# clients' skew p99 grew to 238-269 ms; every 256: 173-203 ms, HTTP p99 < 10 ms (benchmarks (7)).
 WRITE_COST = 1
 HEAD, ADMIT, OPEN, CLOSING, CLOSED = range(5)
 
