@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +24,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from support.lone_gateway import free_port, lone_gateway_env, wait_healthy
+
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 HEADER_TIMEOUT = 1.0
@@ -33,40 +33,21 @@ BODY_TIMEOUT = 1.0
 MAX_HEADER_BYTES = 16384
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def gateway_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     folder: Path = tmp_path_factory.mktemp("edge")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KURS_")}
-    env.update(
-        KURS_GATEWAY_PORT=str(port),
-        KURS_GATEWAY_STREAM_PORT="",  # the native stream port stays off
-        KURS_GATEWAY_RATES_ADDRESS=f"127.0.0.1:{free_port()}",  # nobody there: not needed here
-        KURS_GATEWAY_COLLECTOR_ADDRESS=f"127.0.0.1:{free_port()}",
-        KURS_GATEWAY_VALIDATOR_ADDRESS=f"127.0.0.1:{free_port()}",
-        KURS_GATEWAY_DATABASE_URL=f"sqlite:///{folder / 'gateway.sqlite3'}",
+    env = lone_gateway_env(
+        port,
+        folder,
         KURS_GATEWAY_LOG_LEVEL="WARNING",
         KURS_GATEWAY_HEADER_READ_TIMEOUT_SECONDS=str(HEADER_TIMEOUT),
         KURS_GATEWAY_BODY_READ_TIMEOUT_SECONDS=str(BODY_TIMEOUT),
         KURS_GATEWAY_MAX_HEADER_BYTES=str(MAX_HEADER_BYTES),
     )
     proc = subprocess.Popen([sys.executable, "-m", "kurs_gateway"], env=env)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the gateway did not start")
+        url = wait_healthy(proc, port)
         yield url, proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -13,43 +13,25 @@ waiting for their connection_init, which needs no data.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 import websockets
 from websockets.typing import Subprotocol
+
+from support.lone_gateway import free_port, lone_gateway_env, wait_healthy
 
 pytestmark = pytest.mark.integration
 
 CLIENTS = 300
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_gateway(folder: Path) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KURS_")}
-    env.update(
-        KURS_GATEWAY_PORT=str(port),
-        KURS_GATEWAY_STREAM_PORT="",
-        KURS_GATEWAY_RATES_ADDRESS=f"127.0.0.1:{free_port()}",  # nobody there: not needed here
-        KURS_GATEWAY_COLLECTOR_ADDRESS=f"127.0.0.1:{free_port()}",
-        KURS_GATEWAY_VALIDATOR_ADDRESS=f"127.0.0.1:{free_port()}",
-        KURS_GATEWAY_DATABASE_URL=f"sqlite:///{folder / 'gateway.sqlite3'}",
-        KURS_GATEWAY_LOG_LEVEL="INFO",
-    )
+    env = lone_gateway_env(port, folder, KURS_GATEWAY_LOG_LEVEL="INFO")
     proc = subprocess.Popen(
         [sys.executable, "-m", "kurs_gateway"],
         env=env,
@@ -57,14 +39,12 @@ def start_gateway(folder: Path) -> tuple[subprocess.Popen[str], int]:
         stdout=subprocess.DEVNULL,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc, port
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("the gateway did not start")
+    try:
+        wait_healthy(proc, port)
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc, port
 
 
 async def hold_clients(port: int, stopped: asyncio.Event) -> int:

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from regions.pgcluster import free_port
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, WebSocketException
+
+from support.lone_gateway import free_port, lone_gateway_env, wait_healthy
 
 pytestmark = pytest.mark.integration
 
@@ -40,18 +41,13 @@ SERVERS = [("granian", 2000), ("uvicorn", 300)]
 def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Path, int]]:
     port = free_port()
     log = tmp_path / "gateway.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KURS_", "OTEL_"))}
-    env.update(
+    env = lone_gateway_env(
+        port,
+        tmp_path,
         KURS_GATEWAY_HOST="127.0.0.1",
-        KURS_GATEWAY_PORT=str(port),
-        KURS_GATEWAY_STREAM_PORT="",  # the native stream port stays off
         KURS_GATEWAY_SERVER=request.param[0],
         KURS_GATEWAY_LOG_LEVEL="DEBUG",
         KURS_GATEWAY_API_KEYS=f'["{KEY}"]',
-        KURS_GATEWAY_RATES_ADDRESS=f"127.0.0.1:{free_port()}",  # nothing there: not needed here
-        KURS_GATEWAY_VALIDATOR_ADDRESS=f"127.0.0.1:{free_port()}",
-        KURS_GATEWAY_COLLECTOR_ADDRESS=f"127.0.0.1:{free_port()}",
-        KURS_GATEWAY_DATABASE_URL=f"sqlite:///{tmp_path / 'gateway.sqlite3'}",
     )
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -63,15 +59,7 @@ def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
             start_new_session=True,
         )
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=1, trust_env=False).status_code == 200:
-                    break
-            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, "gateway not healthy in 60 s"
-            time.sleep(0.1)
+        url = wait_healthy(proc, port, output=lambda: log.read_text(errors="replace"))
         yield url, log, request.param[1]
     finally:
         if proc.poll() is None:
