@@ -56,8 +56,10 @@ from tools.benchlib import (  # noqa: E402
     median_interval,
     medians,
     mesh,
+    p99_pairs,
     postgres_and_redis,
     report,
+    round_seconds,
     stop,
     wait_http,
     wrk,
@@ -184,7 +186,7 @@ def latest_under_updates(
     (a bare app serving a body of the same size, on as many workers as the gateway), in
     alternating rounds; the verdict uses the median round's ratio, printed with the 95 % interval
     of that median (bootstrap over the rounds: how much the host's noise leaves it uncertain)."""
-    part = max(2, round(seconds / 3))
+    part = round_seconds(seconds)
     before = sequence_of(gateway)
     ours, bare = alternate(f"{gateway}/rates/latest?base=USD", ceiling, rounds, part)
     changes = sequence_of(gateway) - before
@@ -196,7 +198,7 @@ def latest_under_updates(
     report(f"{name} ({changes} rate changes in {rounds}x{part}s)", figures)
     report(f"  the ceiling, alternating with it ({rounds}x{part}s)", ceiling_figures)
     per_round = ", ".join(f"{o['rps'] / b['rps']:.2f}x" for o, b in zip(ours, bare, strict=True))
-    p99s = ", ".join(f"{o['p99_ms']:.1f}/{b['p99_ms']:.1f}" for o, b in zip(ours, bare, strict=True))
+    p99s = p99_pairs(ours, bare)
     verdict = "meets" if ratio >= 0.9 and figures["p99_ms"] < 5 else "MISSES"
     target = "target >= 0.9x, p99 < 5 ms"
     print(
@@ -234,14 +236,14 @@ def cached_suite(label: str, gateway: str, seconds: int, ceiling: str, rounds: i
     latest_under_updates(
         f"[{label}] GET /rates/latest?base=USD (all currencies)", gateway, seconds, ceiling, rounds
     )
-    part = max(2, round(seconds / 3))
+    part = round_seconds(seconds)
     worst = worst_ceiling = worst_round = 0.0
     for path, name in CACHED_GETS:
         size = size_of(f"{gateway}{path}")
         ours, bare = alternate(f"{gateway}{path}", f"{ceiling}?size={size}", CACHED_ROUNDS, part)
         figures, ceiling_figures = medians(ours), medians(bare)
         report(f"[{label}] GET {name} (cached body, {size} B)", figures)
-        p99s = ", ".join(f"{o['p99_ms']:.1f}/{b['p99_ms']:.1f}" for o, b in zip(ours, bare, strict=True))
+        p99s = p99_pairs(ours, bare)
         ratio = figures["rps"] / ceiling_figures["rps"]
         print(
             f"  the ceiling, same size: {ceiling_figures['rps']:.0f} req/s ({ratio:.2f}x); "

@@ -164,6 +164,16 @@ def alternate(
     return ours, bare
 
 
+def round_seconds(seconds: int) -> int:
+    """The length of one alternating round: a third of a load run, at least 2 s."""
+    return max(2, round(seconds / 3))
+
+
+def p99_pairs(ours: list[dict[str, float]], bare: list[dict[str, float]]) -> str:
+    """Each round's p99, ours/ceiling, in ms."""
+    return ", ".join(f"{o['p99_ms']:.1f}/{b['p99_ms']:.1f}" for o, b in zip(ours, bare, strict=True))
+
+
 def medians(runs: list[dict[str, float]]) -> dict[str, float]:
     """The median round's figures (each figure's own median), non-2xx answers summed."""
     return {
