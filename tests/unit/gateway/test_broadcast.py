@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
 
 import orjson
 import pytest
@@ -13,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from kurs.rates.v1 import rates_pb2
 from kurs_gateway.broadcast import Broadcaster, Client, Outgoing
 from kurs_gateway.snapshot import LiveSnapshot
+from support.fake_exchanges import wait_until
 
 
 def join(hub: Broadcaster, base: str, symbols: list[str] | None) -> Client:
@@ -35,16 +35,6 @@ def live() -> LiveSnapshot:
 async def settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
-
-
-async def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    """Whether `condition` holds within `seconds`, checked after every turn of the loop."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.001)
-    return True
 
 
 async def next_message(client: Client) -> dict[str, object]:
@@ -149,13 +139,13 @@ async def test_every_client_leaving_returns_the_broadcaster_to_idle() -> None:
     await settle()
     snap.update(2, [rate("USD", "1.4")])
     # 600 appends: a few chunks with yields in between (more of them on a busy machine).
-    assert await eventually(lambda: all(len(c.outbox) == 1 for c in clients))
+    await wait_until(lambda: all(len(c.outbox) == 1 for c in clients), limit=5.0)
     for client in clients:
         hub.leave(client)
     assert hub.clients == 0
     assert not hub.views
     assert all(not c.outbox for c in clients)
-    assert await eventually(lambda: not hub.running)  # it ends within a tick (heartbeat / 4)
+    await wait_until(lambda: not hub.running, limit=5.0)  # it ends within a tick (heartbeat / 4)
     assert hub.peak == 0  # memory handed back after the crowd left (gc + malloc_trim)
 
 
